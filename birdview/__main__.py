@@ -1,0 +1,65 @@
+"""Command line: ``birdview [view] [PATH]`` opens the viewer, ``birdview info PATH`` reports."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from birdview import __version__
+
+USAGE = """\
+birdview [view] [PATH]        open the viewer (on PATH: a DICOM file/folder/DICOMDIR/.zip, NIfTI, PNG/JPEG/TIFF)
+birdview info PATH [--json]   print the series BirdView finds in PATH, without a window
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "info":
+        return _info(argv[1:])
+    if argv and argv[0] == "view":
+        argv = argv[1:]
+    return _view(argv)
+
+
+def _view(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="birdview", usage=USAGE)
+    parser.add_argument("path", nargs="?", help="a study to open")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action="version", version=f"BirdView {__version__}")
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    from birdview.ui.app import run
+
+    return run(args.path)
+
+
+def _info(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="birdview info", description="Report what BirdView finds in PATH.")
+    parser.add_argument("path")
+    parser.add_argument("--json", action="store_true", help="print JSON (stable, for scripts)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    from birdview.core.info import describe_path, format_report
+
+    report = describe_path(args.path)
+    if args.json:
+        import json
+
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0 if report["series"] else 2
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""`Volume`: the one image type every room of BirdView speaks.
+
+Conventions (the same as ITK and DICOM, so readers convert nothing but the array order):
+
+- ``voxels`` is indexed ``[k, j, i]`` = (slice, row, column), with an optional trailing RGB
+  axis. A 2D image is a volume with one slice.
+- ``spacing_mm``, ``origin_lps_mm`` and the columns of ``direction`` are in index order
+  (i, j, k): column c of ``direction`` is the unit vector, in patient LPS coordinates, along
+  which index c increases. ``origin_lps_mm`` is the centre of voxel (0, 0, 0).
+- Patient coordinates are DICOM's LPS: +x towards the patient's left, +y posterior,
+  +z superior. NIfTI readers convert from RAS at their boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SliceSource", "Volume", "short_id"]
+
+
+@dataclass(frozen=True)
+class SliceSource:
+    """Where one slice of a volume came from: a file, and a frame number for multi-frame files."""
+
+    path: str
+    frame: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """An immutable image volume with its patient geometry.
+
+    Attributes:
+        voxels: read-only array (slices, rows, cols) or (slices, rows, cols, 3); rescaled values
+            (Hounsfield units for CT), MONOCHROME1 already inverted.
+        spacing_mm: voxel size along (i, j, k) = (column, row, slice).
+        origin_lps_mm: patient position of the centre of voxel (0, 0, 0).
+        direction: 3×3; column c is the LPS direction of index axis c.
+        modality: DICOM-style modality code ("CT", "MR", "OT" when unknown...).
+        window: the initial (center, width) to display, or None to derive one.
+        metadata: a small dict of selected header values (patient_name, patient_id,
+            study_date, study_description, series_description, series_number, body_part,
+            manufacturer, ...). Shown on screen; never logged.
+        sources: one `SliceSource` per slice, in slice order (empty when not file-backed).
+        warnings: problems found while reading (uneven spacing, gantry tilt, ...).
+        has_geometry: False when the file carried no patient orientation (PNG, JPEG, a
+            DICOM without Image Orientation); then orientation letters are unknown.
+        series_uid: the DICOM Series Instance UID where there is one.
+    """
+
+    voxels: np.ndarray
+    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin_lps_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+    modality: str = "OT"
+    window: tuple[float, float] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    sources: tuple[SliceSource, ...] = ()
+    warnings: tuple[str, ...] = ()
+    has_geometry: bool = True
+    series_uid: str = ""
+
+    def __post_init__(self) -> None:
+        voxels = np.asarray(self.voxels)
+        if voxels.ndim == 2:
+            voxels = voxels[np.newaxis]
+        if voxels.ndim not in (3, 4) or (voxels.ndim == 4 and voxels.shape[3] != 3):
+            raise ValueError(
+                f"Unable to build a volume as the voxel array has shape {voxels.shape!r}; "
+                "expected (slices, rows, cols) or (slices, rows, cols, 3)"
+            )
+        if min(voxels.shape[:3]) < 1:
+            raise ValueError(f"Unable to build a volume as the voxel array is empty: {voxels.shape!r}")
+        if voxels.flags.writeable:
+            voxels = voxels.view()
+            voxels.flags.writeable = False
+        direction = np.array(self.direction, dtype=float).reshape(3, 3)
+        direction.flags.writeable = False
+        spacing = tuple(float(s) for s in self.spacing_mm)
+        if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
+            raise ValueError(f"Unable to build a volume as the spacing {self.spacing_mm!r} is not positive")
+        object.__setattr__(self, "voxels", voxels)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "spacing_mm", spacing)
+        object.__setattr__(self, "origin_lps_mm", tuple(float(v) for v in self.origin_lps_mm))
+        object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+
+    # -- shape -------------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(slices, rows, cols), without the colour axis."""
+        k, j, i = self.voxels.shape[:3]
+        return (k, j, i)
+
+    @property
+    def is_rgb(self) -> bool:
+        return self.voxels.ndim == 4
+
+    # -- geometry ----------------------------------------------------------------------------
+
+    def index_to_lps(self, ijk: np.ndarray | tuple[float, float, float]) -> np.ndarray:
+        """Patient LPS position (mm) of continuous index (i, j, k); accepts (..., 3) arrays."""
+        ijk = np.asarray(ijk, dtype=float)
+        scaled = ijk * np.asarray(self.spacing_mm)
+        return np.asarray(self.origin_lps_mm) + scaled @ self.direction.T
+
+    def lps_to_index(self, xyz_lps: np.ndarray | tuple[float, float, float]) -> np.ndarray:
+        """Continuous (i, j, k) index of patient LPS position(s) in mm."""
+        offset = np.asarray(xyz_lps, dtype=float) - np.asarray(self.origin_lps_mm)
+        return (offset @ np.linalg.inv(self.direction).T) / np.asarray(self.spacing_mm)
+
+    @property
+    def slice_normal(self) -> np.ndarray:
+        return self.direction[:, 2]
+
+    # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def short_id(self) -> str:
+        """A short, patient-free name for logs: a hash of the series UID (or sources)."""
+        key = self.series_uid or "|".join(s.path for s in self.sources[:1])
+        return short_id(key)
+
+    def with_changes(self, **changes: Any) -> Volume:
+        """A copy with some fields replaced (volumes themselves never change)."""
+        return replace(self, **changes)
+
+    def __repr__(self) -> str:
+        return (
+            f"Volume(shape={self.voxels.shape}, dtype={self.voxels.dtype}, "
+            f"spacing_mm={tuple(round(s, 4) for s in self.spacing_mm)}, "
+            f"modality={self.modality!r}, id={self.short_id})"
+        )
+
+
+def short_id(key: str) -> str:
+    """An 8-hex-digit hash of an identifier, for logs and file names without patient data."""
+    return hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()[:8]

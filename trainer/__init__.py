@@ -1,0 +1,1 @@
+"""The trainer: builds Med-GRIT-style data, fine-tunes and evaluates Qwen-VL-family models."""
