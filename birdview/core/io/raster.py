@@ -1,0 +1,208 @@
+"""2D pictures (PNG, JPEG, TIFF, BMP) through Pillow, as one-slice volumes without geometry.
+
+Grey stays grey at its own bit depth, alpha is dropped, and colour images whose three channels
+are equal everywhere (BiomedParse stores its grey images as RGBA) become grey. Multi-page TIFFs
+become one slice per page when the pages agree in size and kind. The modality is guessed from a
+word in the file name ("CT", "MRI", "X-Ray", "fundus", ...), since pictures carry none.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import struct
+import time
+import zlib
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, ImageSequence, UnidentifiedImageError
+
+from birdview.core.errors import VolumeReadError
+from birdview.core.io.catalog import CancelFn, ProgressFn, SeriesEntry, check_cancel
+from birdview.core.volume import SliceSource, Volume, short_id
+
+__all__ = ["RASTER_SUFFIXES", "load_raster", "scan_raster"]
+
+logger = logging.getLogger(__name__)
+
+RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+# Modes kept as one grey channel at their own bit depth; LA loses its alpha.
+_GREY_MODES = {"L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
+
+# A word in the file name → DICOM modality code. Matched on whole words, in this order.
+_MODALITY_WORDS = (
+    (r"x[-_ ]?ray|xray|radiograph|cxr", "DX"),
+    (r"ct", "CT"),
+    (r"mri?|t1\w*|t2\w*|flair", "MR"),
+    (r"pet", "PT"),
+    (r"ultrasound|sonography|us", "US"),
+    (r"endoscop\w*|colonoscop\w*", "ES"),
+    (r"dermoscop\w*|dermatoscop\w*", "XC"),
+    (r"fundus", "OP"),
+    (r"oct", "OPT"),
+    (r"mammo\w*", "MG"),
+    (r"patholog\w*|histolog\w*", "SM"),
+)
+
+# What Pillow raises on damaged files: its own errors are OSError or SyntaxError, but its
+# decoders let others through on some corruptions.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    zlib.error,
+    IndexError,
+    TypeError,
+    struct.error,
+    Image.DecompressionBombError,
+)
+
+
+def scan_raster(path: str) -> SeriesEntry:
+    """Read a picture's size (and page count) into a catalog entry.
+
+    Raises:
+        VolumeReadError: the file is missing or not an image Pillow can read.
+    """
+    path = os.fspath(path)
+    with _open(path) as image:
+        try:
+            sizes = _page_sizes(image)
+            n_pages = len(sizes) if len(set(sizes)) == 1 else 1
+        except _DECODE_ERRORS as exc:
+            raise VolumeReadError(path, f"the image is damaged ({exc})") from exc
+    name = os.path.basename(path)
+    return SeriesEntry(
+        kind="raster",
+        key=short_id(os.path.abspath(path)),
+        patient="",
+        study="",
+        description=name,
+        modality=modality_from_name(name),
+        n_slices=n_pages,
+        paths=(path,),
+    )
+
+
+def load_raster(
+    entry: SeriesEntry,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> Volume:
+    """Decode a picture into a one-slice volume (one slice per page for multi-page TIFF).
+
+    Raises:
+        VolumeReadError: the file is missing, truncated, damaged or too large to decode.
+        LoadCancelled: ``cancel()`` returned True.
+    """
+    path = entry.paths[0]
+    started = time.perf_counter()
+    check_cancel(cancel)
+    # Pillow pads truncated images with grey when this is set; a viewer must refuse them.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    warnings: list[str] = []
+    with _open(path) as image:
+        try:
+            pages = _decode_pages(image, warnings, progress, cancel)
+        except _DECODE_ERRORS as exc:
+            raise VolumeReadError(path, f"the image is truncated or damaged ({exc})") from exc
+        except MemoryError as exc:
+            raise VolumeReadError(path, "there is not enough memory to decode it") from exc
+    voxels = np.stack(pages)
+    name = os.path.basename(path)
+    volume = Volume(
+        voxels=voxels,
+        modality=modality_from_name(name),
+        # Pictures are already rendered for display: show them as stored, not re-windowed.
+        window=(127.5, 255.0) if voxels.dtype == np.uint8 else None,
+        metadata={"series_description": name},
+        sources=tuple(
+            SliceSource(path, frame=k if len(pages) > 1 else None) for k in range(len(pages))
+        ),
+        warnings=tuple(warnings),
+        has_geometry=False,
+    )
+    logger.info(
+        "read picture %s: shape=%s dtype=%s in %.2f s",
+        volume.short_id,
+        voxels.shape,
+        voxels.dtype,
+        time.perf_counter() - started,
+    )
+    return volume
+
+
+def modality_from_name(name: str) -> str:
+    """The DICOM modality a word in the file name names ("OT" when none does)."""
+    stem = name.lower()
+    for pattern, modality in _MODALITY_WORDS:
+        if re.search(rf"(?<![a-z0-9])(?:{pattern})(?![a-z0-9])", stem):
+            return modality
+    return "OT"
+
+
+# -- decoding -------------------------------------------------------------------------------
+
+
+def _open(path: str) -> Image.Image:
+    if not os.path.isfile(path):
+        raise VolumeReadError(path, "the file does not exist")
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise VolumeReadError(path, f"it is too large to decode safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise VolumeReadError(path, "it is not an image Pillow can read") from exc
+    except _DECODE_ERRORS as exc:
+        raise VolumeReadError(path, f"the image is damaged ({exc})") from exc
+
+
+def _page_sizes(image: Image.Image) -> list[tuple[tuple[int, int], str]]:
+    """(size, mode) of every page; only TIFFs count as stacks (GIF/APNG frames are animations)."""
+    if image.format != "TIFF":
+        return [(image.size, image.mode)]
+    return [(page.size, page.mode) for page in ImageSequence.Iterator(image)]
+
+
+def _decode_pages(
+    image: Image.Image, warnings: list[str], progress: ProgressFn | None, cancel: CancelFn | None
+) -> list[np.ndarray]:
+    sizes = _page_sizes(image)
+    if len(set(sizes)) > 1:
+        warnings.append(
+            f"the file holds {len(sizes)} pages of different sizes or kinds; showing the first"
+        )
+        sizes = sizes[:1]
+    pages = []
+    for number in range(len(sizes)):
+        check_cancel(cancel)
+        image.seek(number)
+        pages.append(_page_pixels(image))
+        if progress is not None:
+            progress(number + 1, len(sizes))
+    if any(page.ndim == 3 for page in pages):  # one colour page makes the stack colour
+        pages = [
+            page if page.ndim == 3 else np.repeat(page[..., None], 3, axis=2) for page in pages
+        ]
+    return pages
+
+
+def _page_pixels(image: Image.Image) -> np.ndarray:
+    """One page as (rows, cols) grey or (rows, cols, 3) uint8 colour."""
+    image.load()
+    if image.format in ("JPEG", "TIFF"):
+        image = ImageOps.exif_transpose(image)  # photos record their rotation in EXIF
+    mode = image.mode
+    if mode in _GREY_MODES:
+        return np.asarray(image)
+    if mode in ("LA", "La", "1"):
+        return np.asarray(image.convert("L"))
+    pixels = np.asarray(image.convert("RGB"))
+    grey = pixels[..., 0]
+    if np.array_equal(grey, pixels[..., 1]) and np.array_equal(grey, pixels[..., 2]):
+        return grey
+    return pixels
