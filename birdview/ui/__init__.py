@@ -1,0 +1,1 @@
+"""The Qt viewer: thin widgets that observe a `birdview.core.session.Session`."""

@@ -1,0 +1,178 @@
+"""`MainWindow`: builds the session, the loader and the widgets, and wires them. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
+
+from birdview.core.errors import LoadCancelled
+from birdview.core.io.catalog import Catalog
+from birdview.core.session import Session
+from birdview.ui.errors import ErrorReporter
+from birdview.ui.loader import StudyLoader
+from birdview.ui.menu_bar import MenuBar
+from birdview.ui.series_browser import SeriesBrowser
+from birdview.ui.settings import Settings
+from birdview.ui.status_bar import StatusBar
+from birdview.ui.tag_browser import TagBrowser
+from birdview.ui.view_layout import ViewLayout
+
+__all__ = ["MainWindow"]
+
+logger = logging.getLogger(__name__)
+
+_FILE_FILTER = (
+    "Images (*.dcm *.DCM *.ima *.nii *.nii.gz *.png *.jpg *.jpeg *.tif *.tiff *.bmp *.zip "
+    "DICOMDIR);;All files (*)"
+)
+
+
+class MainWindow(QMainWindow):
+    """The viewer's window."""
+
+    def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("BirdView")
+        self.setAcceptDrops(True)
+        self.settings = settings if settings is not None else Settings()
+        self.settings.check_version()
+        self.session = Session(layout=self.settings.layout())
+        self.loader = StudyLoader(self)
+
+        self.view_layout = ViewLayout(self.session)
+        self.setCentralWidget(self.view_layout)
+        self.series_browser = SeriesBrowser(self.session)
+        self.series_dock = self._dock(
+            "Series", "series_dock", self.series_browser, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.tag_browser = TagBrowser(self.session)
+        self.tag_dock = self._dock(
+            "DICOM tags", "tag_dock", self.tag_browser, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tag_dock.hide()
+        self.status = StatusBar(self.session)
+        self.setStatusBar(self.status)
+        self.reporter = ErrorReporter(self, self.status)
+        self.setMenuBar(MenuBar(self, self.session))
+        self._wire()
+        self._restore_state()
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def open_path(self, path: str) -> None:
+        """Scan ``path`` (file, folder or .zip) and open its first series, in the background."""
+        path = os.fspath(path)
+        self.settings.add_recent_path(path)
+        self.status.showMessage(f"Opening {os.path.basename(os.path.normpath(path)) or path}…")
+        self.loader.open_path(path)
+
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open file", self.settings.last_directory(), _FILE_FILTER
+        )
+        if path:
+            self.settings.set_last_directory(os.path.dirname(path))
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open folder", self.settings.last_directory())
+        if path:
+            self.settings.set_last_directory(os.path.dirname(os.path.normpath(path)))
+            self.open_path(path)
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # saveState needs names
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _wire(self) -> None:
+        loader = self.loader
+        loader.scanned.connect(self._on_scanned)
+        loader.previewed.connect(self.view_layout.show_preview)
+        loader.progressed.connect(self.status.set_progress)
+        loader.loaded.connect(self._on_loaded)
+        loader.failed.connect(self._on_load_failed)
+        loader.busy_changed.connect(self.status.set_busy)
+        self.status.cancel_requested.connect(loader.cancel)
+        self.series_browser.series_requested.connect(self._on_series_requested)
+        self.session.events.layout.connect(self.settings.set_layout)
+
+    def _on_scanned(self, catalog: Catalog) -> None:
+        self.session.open_catalog(catalog)
+        if catalog.problems:
+            self.reporter.report_problems(catalog.problems, fatal=not catalog.entries)
+        elif not catalog.entries:
+            self.reporter.report("Nothing to open", f"No images were found in {catalog.root!r}.")
+
+    def _on_series_requested(self, entry: object) -> None:
+        self.status.showMessage("Loading series…")
+        self.loader.load_entry(entry)
+
+    def _on_loaded(self, volume: object, entry: object, plane: object) -> None:
+        self.session.open_volume(volume, entry, plane)
+        notes = list(volume.warnings)
+        problems = self.session.catalog.problems if self.session.catalog is not None else []
+        if problems:
+            noun = "file" if len(problems) == 1 else "files"
+            notes.append(f"{len(problems)} {noun} could not be read (see the series browser)")
+        self.status.showMessage("; ".join(notes) if notes else "Ready", 0 if notes else 4000)
+        self.view_layout.main_view.setFocus()
+
+    def _on_load_failed(self, exc: BaseException) -> None:
+        self.view_layout.clear_preview()
+        self.reporter.report_exception(exc)
+        if not isinstance(exc, LoadCancelled):
+            logger.info("load failed: %s", type(exc).__name__)
+
+    # -- window state ------------------------------------------------------------------------
+
+    def _restore_state(self) -> None:
+        geometry = self.settings.geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1400, 900)
+        docks = self.settings.dock_state()
+        self._first_show = docks is None or not self.restoreState(docks)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._first_show:  # no saved dock layout: give the browser room for its names
+            self._first_show = False
+            QTimer.singleShot(
+                0, lambda: self.resizeDocks([self.series_dock], [340], Qt.Orientation.Horizontal)
+            )
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.loader.shutdown()
+        self.settings.set_geometry(self.saveGeometry())
+        self.settings.set_dock_state(self.saveState())
+        self.settings.sync()
+        super().closeEvent(event)
+
+    # -- drag and drop -----------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        self.open_path(_one_path(paths))
+
+
+def _one_path(paths: list[str]) -> str:
+    """What to scan for dropped items: the item itself, or the folder several files share."""
+    if len(paths) == 1:
+        return paths[0]
+    parents = {os.path.dirname(os.path.normpath(p)) for p in paths}
+    return parents.pop() if len(parents) == 1 else paths[0]

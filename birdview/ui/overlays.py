@@ -1,0 +1,200 @@
+"""What a slice view writes over its image: corner texts, orientation letters, crosshair.
+
+`overlay_for` turns the session into plain strings (testable without painting); `paint_overlay`
+and `paint_crosshair` draw them in viewport coordinates, legible on any image (dark outline).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
+
+from birdview.core import geometry
+from birdview.core.geometry import Plane
+from birdview.core.session import Session
+
+__all__ = ["PLANE_COLORS", "Overlay", "overlay_for", "paint_crosshair", "paint_overlay"]
+
+# Slicer's convention: axial red, sagittal yellow, coronal green.
+PLANE_COLORS = {
+    Plane.AXIAL: QColor(230, 80, 80),
+    Plane.CORONAL: QColor(90, 200, 90),
+    Plane.SAGITTAL: QColor(230, 200, 70),
+}
+# In each view, the plane shown by its vertical and by its horizontal crosshair line.
+_VERTICAL_LINE = {
+    Plane.AXIAL: Plane.SAGITTAL,
+    Plane.CORONAL: Plane.SAGITTAL,
+    Plane.SAGITTAL: Plane.CORONAL,
+}
+_HORIZONTAL_LINE = {
+    Plane.AXIAL: Plane.CORONAL,
+    Plane.CORONAL: Plane.AXIAL,
+    Plane.SAGITTAL: Plane.AXIAL,
+}
+
+_TEXT = QColor(235, 235, 225)
+_LETTER = QColor(255, 210, 120)
+_OUTLINE = QColor(0, 0, 0, 200)
+_MARGIN = 6
+
+
+@dataclass
+class Overlay:
+    """The strings of one view; each corner is a list of lines, top to bottom."""
+
+    top_left: list[str] = field(default_factory=list)
+    top_right: list[str] = field(default_factory=list)
+    bottom_left: list[str] = field(default_factory=list)
+    bottom_right: list[str] = field(default_factory=list)
+    letters: dict[str, str] | None = None
+    title: str = ""  # drawn above the top-left lines, in ``title_color``
+    title_color: QColor | None = None
+
+
+def overlay_for(session: Session, plane: Plane, zoom: float, *, compact: bool = False) -> Overlay:
+    """The overlay of ``plane``'s view of the session; ``zoom`` is screen px per image px."""
+    volume = session.volume
+    if volume is None:
+        return Overlay()
+    index = session.slice_index(plane)
+    count = session.slice_count(plane)
+    position_mm = geometry.slice_position_mm(volume, plane, index)
+    slice_line = f"Im {index + 1}/{count}"
+    if compact:
+        return Overlay(
+            title=plane.value.capitalize(),
+            title_color=PLANE_COLORS[plane],
+            bottom_left=[slice_line],
+            letters=geometry.orientation_letters(volume, plane),
+        )
+    meta = volume.metadata
+    entry = session.entry
+    description = meta.get("series_description") or (entry.description if entry else "")
+    window = session.window
+    name = _person_name(meta.get("patient_name"))
+    if not name and entry is not None and entry.kind == "dicom":
+        name = "(no patient name)"  # say so: identity on every view is a safety requirement
+    return Overlay(
+        top_left=_nonempty(name, _text(meta.get("patient_id"))),
+        top_right=_nonempty(
+            _date(meta.get("study_date")),
+            _text(description),
+            f"{volume.modality} · {plane.value}" if volume.has_geometry else volume.modality,
+        ),
+        bottom_left=_nonempty(
+            slice_line, f"Pos {position_mm:.1f} mm" if volume.has_geometry and count > 1 else ""
+        ),
+        bottom_right=_nonempty(window.label() if window else "", f"Zoom {zoom * 100:.0f}%"),
+        letters=geometry.orientation_letters(volume, plane),
+    )
+
+
+def paint_overlay(painter: QPainter, rect: QRectF, overlay: Overlay, font: QFont) -> None:
+    """Draw the corner texts and the letters at the mid-edges of ``rect`` (viewport pixels)."""
+    metrics = QFontMetricsF(font)
+    line_height = metrics.height()
+    if overlay.title:
+        baseline = QPointF(rect.left() + _MARGIN, rect.top() + _MARGIN + metrics.ascent())
+        _outlined_text(painter, baseline, overlay.title, font, overlay.title_color or _TEXT)
+    corners = (
+        (overlay.top_left, False, False, 1 if overlay.title else 0),
+        (overlay.top_right, True, False, 0),
+        (overlay.bottom_left, False, True, 0),
+        (overlay.bottom_right, True, True, 0),
+    )
+    for lines, right, bottom, skip in corners:
+        for n, line in enumerate(lines, start=skip):
+            width = metrics.horizontalAdvance(line)
+            x = rect.right() - _MARGIN - width if right else rect.left() + _MARGIN
+            top = (
+                rect.bottom() - _MARGIN - (len(lines) - n) * line_height
+                if bottom
+                else rect.top() + _MARGIN + n * line_height
+            )
+            _outlined_text(painter, QPointF(x, top + metrics.ascent()), line, font, _TEXT)
+    if not overlay.letters:
+        return
+    bold = QFont(font)
+    bold.setBold(True)
+    if font.pixelSize() > 0:
+        bold.setPixelSize(round(font.pixelSize() * 1.2))
+    else:
+        bold.setPointSizeF(font.pointSizeF() * 1.2)
+    bold_metrics = QFontMetricsF(bold)
+    centre = rect.center()
+    for edge, letter in overlay.letters.items():
+        width = bold_metrics.horizontalAdvance(letter)
+        if edge == "left":
+            x, y = rect.left() + _MARGIN, centre.y() + bold_metrics.ascent() / 2
+        elif edge == "right":
+            x, y = rect.right() - _MARGIN - width, centre.y() + bold_metrics.ascent() / 2
+        elif edge == "top":
+            x, y = centre.x() - width / 2, rect.top() + _MARGIN + bold_metrics.ascent()
+        else:
+            x, y = centre.x() - width / 2, rect.bottom() - _MARGIN - bold_metrics.descent()
+        _outlined_text(painter, QPointF(x, y), letter, bold, _LETTER)
+
+
+def paint_crosshair(painter: QPainter, rect: QRectF, plane: Plane, at: QPointF, gap: float) -> None:
+    """Full-width lines through ``at`` (viewport pixels), coloured by the plane each shows,
+    leaving a ``gap`` around the point so the voxel under the cursor stays visible."""
+    vertical = QPen(PLANE_COLORS[_VERTICAL_LINE[plane]], 1)
+    horizontal = QPen(PLANE_COLORS[_HORIZONTAL_LINE[plane]], 1)
+    vertical.setCosmetic(True)
+    horizontal.setCosmetic(True)
+    painter.setPen(vertical)
+    painter.drawLine(QPointF(at.x(), rect.top()), QPointF(at.x(), at.y() - gap))
+    painter.drawLine(QPointF(at.x(), at.y() + gap), QPointF(at.x(), rect.bottom()))
+    painter.setPen(horizontal)
+    painter.drawLine(QPointF(rect.left(), at.y()), QPointF(at.x() - gap, at.y()))
+    painter.drawLine(QPointF(at.x() + gap, at.y()), QPointF(rect.right(), at.y()))
+
+
+def paint_frame(painter: QPainter, rect: QRectF, plane: Plane, active: bool) -> None:
+    """A thin border in the plane's colour (brighter on the focused view)."""
+    color = QColor(PLANE_COLORS[plane])
+    color.setAlpha(255 if active else 110)
+    pen = QPen(color, 2 if active else 1)
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawRect(rect.adjusted(0.5, 0.5, -1, -1))
+
+
+def _outlined_text(
+    painter: QPainter, baseline: QPointF, text: str, font: QFont, color: QColor
+) -> None:
+    """Text with a one-pixel dark outline (four offset copies): legible on any image, and
+    far cheaper than stroking a text path."""
+    painter.setFont(font)
+    painter.setPen(_OUTLINE)
+    for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        painter.drawText(baseline + QPointF(dx, dy), text)
+    painter.setPen(color)
+    painter.drawText(baseline, text)
+
+
+def _nonempty(*lines: str) -> list[str]:
+    return [line for line in lines if line]
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _person_name(value: object) -> str:
+    """DICOM "Family^Given^Middle" as "Family, Given Middle"."""
+    parts = [p for p in _text(value).split("^") if p]
+    if len(parts) <= 1:
+        return "".join(parts)
+    return f"{parts[0]}, {' '.join(parts[1:])}"
+
+
+def _date(value: object) -> str:
+    """DICOM "YYYYMMDD" as "YYYY-MM-DD"; anything else as given."""
+    text = _text(value)
+    if len(text) == 8 and text.isdigit():
+        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return text

@@ -1,0 +1,110 @@
+"""Every QSettings access of the viewer, as typed accessors (window state only, no domain data).
+
+The organisation and application names are set once, in `birdview.ui.app.run`; everything else
+reads and writes through `Settings`. Bump `SETTINGS_VERSION` when the dock or toolbar layout
+changes incompatibly: `Settings.check_version` then drops the stored geometry and dock state.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QByteArray, QSettings
+
+__all__ = ["MAX_RECENT", "SETTINGS_VERSION", "Settings"]
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_VERSION = 1
+MAX_RECENT = 10
+
+_KEY_VERSION = "settings_version"
+_KEY_GEOMETRY = "window/geometry"
+_KEY_DOCKS = "window/dock_state"
+_KEY_RECENT = "files/recent_paths"
+_KEY_LAYOUT = "view/layout"
+_KEY_LAST_DIR = "files/last_directory"
+
+
+class Settings:
+    """Typed accessors over the application's QSettings."""
+
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        self._qs = qsettings if qsettings is not None else QSettings()
+
+    def check_version(self) -> bool:
+        """Reset the stored layout if it was written by another settings version.
+
+        Returns True when something was reset.
+        """
+        stored = self._qs.value(_KEY_VERSION, None)
+        reset = stored is not None and _to_int(stored) != SETTINGS_VERSION
+        if reset:
+            logger.info(
+                "settings version %s != %d: resetting window layout", stored, SETTINGS_VERSION
+            )
+            for key in (_KEY_GEOMETRY, _KEY_DOCKS, _KEY_LAYOUT):
+                self._qs.remove(key)
+        self._qs.setValue(_KEY_VERSION, SETTINGS_VERSION)
+        return reset
+
+    # -- window state ------------------------------------------------------------------------
+
+    def geometry(self) -> QByteArray | None:
+        return _to_bytes(self._qs.value(_KEY_GEOMETRY, None))
+
+    def set_geometry(self, data: QByteArray) -> None:
+        self._qs.setValue(_KEY_GEOMETRY, data)
+
+    def dock_state(self) -> QByteArray | None:
+        return _to_bytes(self._qs.value(_KEY_DOCKS, None))
+
+    def set_dock_state(self, data: QByteArray) -> None:
+        self._qs.setValue(_KEY_DOCKS, data)
+
+    def layout(self) -> str:
+        value = self._qs.value(_KEY_LAYOUT, "1x1")
+        return value if value in ("1x1", "1+3") else "1x1"
+
+    def set_layout(self, layout: str) -> None:
+        self._qs.setValue(_KEY_LAYOUT, layout)
+
+    # -- files -------------------------------------------------------------------------------
+
+    def recent_paths(self) -> list[str]:
+        """Most recent first, at most `MAX_RECENT`."""
+        value = self._qs.value(_KEY_RECENT, [])
+        if isinstance(value, str):  # QSettings gives a bare string for a one-item list
+            value = [value]
+        return [str(v) for v in (value or []) if v][:MAX_RECENT]
+
+    def add_recent_path(self, path: str) -> None:
+        paths = [path] + [p for p in self.recent_paths() if p != path]
+        self._qs.setValue(_KEY_RECENT, paths[:MAX_RECENT])
+
+    def clear_recent_paths(self) -> None:
+        self._qs.remove(_KEY_RECENT)
+
+    def last_directory(self) -> str:
+        return str(self._qs.value(_KEY_LAST_DIR, "") or "")
+
+    def set_last_directory(self, path: str) -> None:
+        self._qs.setValue(_KEY_LAST_DIR, path)
+
+    def sync(self) -> None:
+        self._qs.sync()
+
+
+def _to_int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _to_bytes(value: object) -> QByteArray | None:
+    if isinstance(value, QByteArray) and not value.isEmpty():
+        return value
+    if isinstance(value, (bytes, bytearray)) and value:
+        return QByteArray(bytes(value))
+    return None

@@ -1,0 +1,362 @@
+"""`SliceView`: one plane of the session in a QGraphicsView.
+
+Mouse: left-drag window/level (horizontal = width, vertical = level), left click moves the
+cursor, middle-drag pans, right-drag and Ctrl+wheel zoom, wheel scrolls, double-click asks to
+become the main view. Keys: arrows ±1, PgUp/PgDn ±10, Home/End, F fit, R reset.
+Scene units are millimetres, so anisotropic pixels are drawn with the right aspect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPixmap,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from superqt.utils import qthrottled
+
+from birdview.core import geometry
+from birdview.core.display import Window, apply_window, auto_window
+from birdview.core.geometry import Plane
+from birdview.core.session import Session
+from birdview.ui._observe import observe
+from birdview.ui.overlays import Overlay, overlay_for, paint_crosshair, paint_frame, paint_overlay
+
+__all__ = ["SliceView", "to_qimage"]
+
+_DRAG_THRESHOLD_PX = 4
+_WHEEL_STEP = 120
+_ZOOM_LIMITS = (0.05, 64.0)  # screen px per image px
+_KEY_STEPS = {
+    Qt.Key.Key_Up: -1,
+    Qt.Key.Key_Left: -1,
+    Qt.Key.Key_Down: 1,
+    Qt.Key.Key_Right: 1,
+    Qt.Key.Key_PageUp: -10,
+    Qt.Key.Key_PageDown: 10,
+}
+
+
+def to_qimage(image: np.ndarray) -> tuple[QImage, np.ndarray]:
+    """A QImage over a uint8 (rows, cols) or (rows, cols, 3) array, without copying.
+
+    Returns the image and the buffer it points into; keep the buffer alive as long as the
+    image is used.
+    """
+    buffer = np.ascontiguousarray(image, dtype=np.uint8)
+    rows, cols = buffer.shape[:2]
+    fmt = QImage.Format.Format_Grayscale8 if buffer.ndim == 2 else QImage.Format.Format_RGB888
+    return QImage(buffer.data, cols, rows, buffer.strides[0], fmt), buffer
+
+
+class SliceView(QGraphicsView):
+    """Shows the slice of ``plane`` through the session's cursor."""
+
+    main_requested = Signal(object)  # Plane: the user double-clicked this view
+
+    def __init__(
+        self,
+        session: Session,
+        plane: Plane,
+        *,
+        compact: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._plane = Plane(plane)
+        self._compact = compact
+        self.show_crosshair = False
+        self._rendered_key: tuple | None = None
+        self._buffer: np.ndarray | None = None
+        self._pixel_mm = (1.0, 1.0)
+        self._preview = False
+        self._fitted = True
+        self._press: tuple[Qt.MouseButton, QPoint, Window | None] | None = None
+        self._dragging = False
+        self._wheel_rest = 0
+        self._font = QFont(self.font())
+        self._font.setPixelSize(12 if compact else 14)
+
+        self.setScene(QGraphicsScene(self))
+        self._item = QGraphicsPixmapItem()
+        self._item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.scene().addItem(self._item)
+        self.setBackgroundBrush(QColor(0, 0, 0))
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(120, 120)
+        self._set_window_throttled = qthrottled(self._session.set_window, timeout=15, parent=self)
+
+        observe(self, session.events.volume, self._on_volume_changed)
+        observe(self, session.events.window, self._on_window_changed)
+        observe(self, session.events.cursor_ijk, self._on_cursor_changed)
+        self.refresh()
+
+    # -- public ------------------------------------------------------------------------------
+
+    @property
+    def plane(self) -> Plane:
+        return self._plane
+
+    def set_plane(self, plane: Plane) -> None:
+        plane = Plane(plane)
+        if plane is not self._plane:
+            self._plane = plane
+            self.refresh(fit=True)
+
+    def zoom(self) -> float:
+        """Screen pixels per image pixel (horizontally)."""
+        return self.transform().m11() * self._pixel_mm[0]
+
+    def overlay(self) -> Overlay:
+        if self._preview:
+            return Overlay(bottom_left=["Loading…"])
+        return overlay_for(self._session, self._plane, self.zoom(), compact=self._compact)
+
+    def show_preview(self, image: np.ndarray | None) -> None:
+        """Show a slice that is not (yet) the session's, e.g. while its volume loads."""
+        self._preview = True
+        self._rendered_key = None
+        if image is None:
+            self._item.setPixmap(QPixmap())
+        else:
+            self._set_image(apply_window(image, auto_window(image)), (1.0, 1.0))
+            self.fit()
+        self.viewport().update()
+
+    def clear_preview(self) -> None:
+        if self._preview:
+            self._preview = False
+            self.refresh(fit=True)
+
+    def refresh(self, *, fit: bool = False) -> None:
+        """Redraw from the session (only what changed, unless the view is hidden)."""
+        if self._preview:
+            return
+        if fit:
+            self._rendered_key = None
+            self._fitted = True
+        self._render()
+        if fit:
+            self.fit()
+        self.viewport().update()
+
+    def fit(self) -> None:
+        """Fit the image to the view, keeping its aspect."""
+        rect = self._item.sceneBoundingRect()
+        if rect.isEmpty():
+            return
+        self.setSceneRect(
+            rect.adjusted(
+                -20 * rect.width(), -20 * rect.height(), 20 * rect.width(), 20 * rect.height()
+            )
+        )
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self._fitted = True
+        self.viewport().update()
+
+    def reset(self) -> None:
+        """Fit, and back to the volume's initial window."""
+        self.fit()
+        self._session.reset_window()
+
+    # -- session -> view ---------------------------------------------------------------------
+
+    def _on_volume_changed(self, *_: object) -> None:
+        self._preview = False
+        self.refresh(fit=True)
+
+    def _on_window_changed(self, *_: object) -> None:
+        self.refresh()
+
+    def _on_cursor_changed(self, *_: object) -> None:
+        self.refresh()
+
+    def _render(self) -> None:
+        volume = self._session.volume
+        if volume is None or self._session.window is None:
+            self._rendered_key = None
+            self._buffer = None
+            self._item.setPixmap(QPixmap())
+            return
+        if not self.isVisible():
+            self._rendered_key = None  # render when shown
+            return
+        index = self._session.slice_index(self._plane)
+        key = (id(volume), self._plane, index, self._session.window)
+        if key == self._rendered_key:
+            return
+        image = geometry.extract_slice(volume, self._plane, index)
+        self._set_image(
+            apply_window(image, self._session.window), geometry.pixel_size_mm(volume, self._plane)
+        )
+        self._rendered_key = key
+
+    def _set_image(self, grey: np.ndarray, pixel_mm: tuple[float, float]) -> None:
+        qimage, self._buffer = to_qimage(grey)
+        self._item.setPixmap(QPixmap.fromImage(qimage))
+        if pixel_mm != self._pixel_mm or self._item.transform().isIdentity():
+            self._pixel_mm = (float(pixel_mm[0]), float(pixel_mm[1]))
+            self._item.setTransform(QTransform.fromScale(*self._pixel_mm))
+
+    # -- geometry helpers --------------------------------------------------------------------
+
+    def _view_to_index(self, pos: QPoint) -> tuple[float, float, float] | None:
+        volume = self._session.volume
+        if volume is None or self._preview:
+            return None
+        scene = self.mapToScene(pos)
+        col = scene.x() / self._pixel_mm[0] - 0.5
+        row = scene.y() / self._pixel_mm[1] - 0.5
+        index = self._session.slice_index(self._plane)
+        return geometry.view_to_index(volume, self._plane, index, col, row)
+
+    def _cursor_in_viewport(self) -> QPointF | None:
+        volume = self._session.volume
+        if volume is None:
+            return None
+        _, col, row = geometry.index_to_view(volume, self._plane, self._session.cursor_ijk)
+        scene = QPointF((col + 0.5) * self._pixel_mm[0], (row + 0.5) * self._pixel_mm[1])
+        return QPointF(self.mapFromScene(scene))
+
+    def _zoom_by(self, factor: float, anchor: QPoint) -> None:
+        low, high = _ZOOM_LIMITS
+        factor = min(max(self.zoom() * factor, low), high) / max(self.zoom(), 1e-9)
+        before = self.mapToScene(anchor)
+        self.scale(factor, factor)
+        after = self.mapToScene(anchor)
+        self.translate(after.x() - before.x(), after.y() - before.y())
+        self._fitted = False
+        self.viewport().update()
+
+    def _pan_by(self, delta: QPoint) -> None:
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+        self._fitted = False
+        self.viewport().update()
+
+    # -- Qt events ---------------------------------------------------------------------------
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        painter.save()
+        painter.resetTransform()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        area = QRectF(self.viewport().rect())
+        at = self._cursor_in_viewport()
+        if self.show_crosshair and at is not None and not self._preview:
+            paint_crosshair(painter, area, self._plane, at, gap=6 if self._compact else 10)
+        paint_overlay(painter, area, self.overlay(), self._font)
+        if self.show_crosshair:
+            paint_frame(painter, area, self._plane, self.hasFocus())
+        painter.restore()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.refresh(fit=self._fitted)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit()
+
+    def focusInEvent(self, event) -> None:  # noqa: N802
+        super().focusInEvent(event)
+        self.viewport().update()
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802
+        super().focusOutEvent(event)
+        self.viewport().update()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        delta = event.angleDelta().y()
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self._zoom_by(1.0015**delta, event.position().toPoint())
+        else:
+            self._wheel_rest += delta
+            steps = int(self._wheel_rest / _WHEEL_STEP)
+            self._wheel_rest -= steps * _WHEEL_STEP
+            if steps:
+                self._session.scroll(self._plane, -steps)  # wheel towards the user: next slice
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        key = event.key()
+        if key in _KEY_STEPS and not event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self._session.scroll(self._plane, _KEY_STEPS[key])
+        elif key == Qt.Key.Key_Home:
+            self._session.set_slice(self._plane, 0)
+        elif key == Qt.Key.Key_End:
+            self._session.set_slice(self._plane, self._session.slice_count(self._plane) - 1)
+        elif key == Qt.Key.Key_F:
+            self.fit()
+        elif key == Qt.Key.Key_R:
+            self.reset()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        self._press = (event.button(), event.position().toPoint(), self._session.window)
+        self._dragging = False
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._press is None:
+            return
+        button, start, window = self._press
+        pos = event.position().toPoint()
+        delta = pos - start
+        if not self._dragging and delta.manhattanLength() < _DRAG_THRESHOLD_PX:
+            return
+        self._dragging = True
+        if button == Qt.MouseButton.LeftButton and window is not None:
+            self._set_window_throttled(self._dragged_window(window, delta))
+        elif button == Qt.MouseButton.RightButton:
+            self._zoom_by(1.01 ** (start.y() - pos.y()), start)
+            self._press = (button, QPoint(start.x(), pos.y()), window)
+        elif button == Qt.MouseButton.MiddleButton:
+            self._pan_by(delta)
+            self._press = (button, pos, window)
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._press is None:
+            return
+        button = self._press[0]
+        if button == Qt.MouseButton.LeftButton and not self._dragging:
+            ijk = self._view_to_index(event.position().toPoint())
+            if ijk is not None:
+                self._session.move_cursor(ijk)
+        self._set_window_throttled.flush()
+        self._press = None
+        self._dragging = False
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.main_requested.emit(self._plane)
+        event.accept()
+
+    def _dragged_window(self, start: Window, delta: QPoint) -> Window:
+        """Right widens, left narrows; down raises the level, up lowers it."""
+        step = max(start.width, 1.0) / 256.0
+        width = max(start.width + delta.x() * step, 1.0)
+        return Window(start.center + delta.y() * step, width)

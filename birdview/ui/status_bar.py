@@ -1,0 +1,63 @@
+"""`StatusBar`: messages, load progress with a Cancel button, and the value under the cursor."""
+
+from __future__ import annotations
+
+import qtawesome as qta
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
+
+from birdview.core.session import Session
+from birdview.ui._observe import observe
+
+__all__ = ["StatusBar"]
+
+
+class StatusBar(QStatusBar):
+    """The main window's status bar."""
+
+    cancel_requested = Signal()
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self.cursor_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setIcon(qta.icon("mdi6.close-circle-outline"))
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Cancel loading")
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.addPermanentWidget(self.cursor_label)
+        self.addPermanentWidget(self.progress)
+        self.addPermanentWidget(self.cancel_button)
+        self.set_busy(False)
+        observe(self, session.events.cursor_ijk, self._on_cursor_changed)
+        observe(self, session.events.volume, self._on_cursor_changed)
+
+    def set_busy(self, busy: bool) -> None:
+        """Show (busy) or hide the progress bar and the Cancel button."""
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)  # indeterminate until the first progress report
+
+    def set_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+    def _on_cursor_changed(self, *_: object) -> None:
+        volume = self._session.volume
+        if volume is None:
+            self.cursor_label.clear()
+            return
+        i, j, k = self._session.cursor_ijk
+        value = volume.voxels[k, j, i]
+        unit = " HU" if volume.modality.upper() == "CT" else ""
+        if volume.is_rgb:
+            text = "RGB " + ", ".join(f"{v:.0f}" for v in value)
+        else:
+            text = f"{float(value):.6g}{unit}"
+        self.cursor_label.setText(f"voxel ({i}, {j}, {k})  {text}")

@@ -1,0 +1,169 @@
+"""`TagBrowser`: the DICOM header of the current slice's file, with a search box.
+
+It follows the session's cursor (the axial slice, which is the acquired slice of an axial
+series); headers are read lazily, only while the browser is visible, and cached per file.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtWidgets import QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
+from superqt.utils import qdebounced
+
+from birdview.core.session import Session
+from birdview.core.volume import SliceSource
+from birdview.ui._observe import observe
+
+__all__ = ["TagBrowser", "TagTableModel"]
+
+_COLUMNS = ("Tag", "Name", "VR", "Value")
+_CACHE_SIZE = 64
+_MAX_VALUE_CHARS = 200
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class TagTableModel(QAbstractTableModel):
+    """Rows of (tag, name, VR, value), nested elements indented by depth."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[tuple[str, str, str, str]] = []
+
+    def set_rows(self, rows: list[Any]) -> None:
+        self.beginResetModel()
+        self._rows = [_cells(row) for row in rows]
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(_COLUMNS)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return self._rows[index.row()][index.column()]
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return _COLUMNS[section]
+        return None
+
+
+class TagBrowser(QWidget):
+    """Search box, a note on what is shown, and the table."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._cache: OrderedDict[SliceSource, list[Any]] = OrderedDict()
+        self._shown: SliceSource | None = None
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search tag, name or value")
+        self.search.setClearButtonEnabled(True)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.model = TagTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterKeyColumn(-1)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((0, 84), (1, 160), (2, 32)):
+            self.table.setColumnWidth(column, width)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.search)
+        layout.addWidget(self.note)
+        layout.addWidget(self.table)
+        self.search.textChanged.connect(self._on_search_changed)
+        self._follow_later = qdebounced(self.follow, timeout=60, parent=self)
+        observe(self, session.events.cursor_ijk, self._on_slice_changed)
+        observe(self, session.events.volume, self._on_slice_changed)
+
+    def current_source(self) -> tuple[SliceSource | None, str]:
+        """The file of the current slice, and a note when it is only an approximation."""
+        volume, entry = self._session.volume, self._session.entry
+        if volume is None:
+            return None, "Nothing open."
+        k = self._session.cursor_ijk[2]
+        if len(volume.sources) == volume.shape[0]:
+            return volume.sources[k], f"Slice {k + 1} of {volume.shape[0]}"
+        if len(volume.sources) == 1:
+            return volume.sources[0], "Single file"
+        if volume.sources or (entry is not None and entry.paths):
+            path = volume.sources[0].path if volume.sources else entry.paths[0]
+            return SliceSource(path), "First file of the series (slices not mapped in this view)"
+        return None, "No file behind this image."
+
+    def follow(self) -> None:
+        """Show the header of the current slice's file (if the browser is visible)."""
+        if not self.isVisible():
+            return
+        source, note = self.current_source()
+        self.note.setText(note)
+        if source == self._shown:
+            return
+        self._shown = source
+        self.model.set_rows([] if source is None else self._rows_of(source))
+        if source is not None and self.model.rowCount() == 0:
+            self.note.setText(f"{note} · no DICOM header")
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(480, 600)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.follow()
+
+    def _on_slice_changed(self, *_: object) -> None:
+        self._follow_later()
+
+    def _on_search_changed(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text)
+
+    def _rows_of(self, source: SliceSource) -> list[Any]:
+        rows = self._cache.get(source)
+        if rows is None:
+            from birdview.core.io import tag_rows
+
+            rows = tag_rows(source)
+            self._cache[source] = rows
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(source)
+        return rows
+
+
+def _cells(row: Any) -> tuple[str, str, str, str]:
+    tag = row.tag
+    if isinstance(tag, int):
+        tag = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    indent = "  " * int(getattr(row, "depth", 0) or 0)
+    value = str(row.value)
+    if len(value) > _MAX_VALUE_CHARS:
+        value = value[:_MAX_VALUE_CHARS] + "…"
+    return (str(tag), indent + str(row.name), str(row.vr), value)

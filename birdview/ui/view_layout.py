@@ -1,0 +1,98 @@
+"""`ViewLayout`: the slice views, as 1×1 (main plane only) or 1+3 (main plane large, plus a
+column of axial, coronal and sagittal views). All views follow the session's cursor, so a click
+in one moves the others; double-clicking a small view makes its plane the main one."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+
+from birdview.core.geometry import Plane
+from birdview.core.session import Session
+from birdview.ui._observe import observe
+from birdview.ui.slice_view import SliceView
+
+__all__ = ["ViewLayout"]
+
+
+class ViewLayout(QWidget):
+    """The central area of the main window."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self.main_view = SliceView(session, session.main_plane)
+        self.small_views = {plane: SliceView(session, plane, compact=True) for plane in Plane}
+
+        self._column = QWidget()
+        column_layout = QVBoxLayout(self._column)
+        column_layout.setContentsMargins(0, 0, 0, 0)
+        column_layout.setSpacing(2)
+        for view in self.small_views.values():
+            column_layout.addWidget(view)
+            view.main_requested.connect(self._on_main_requested)
+
+        self._splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._splitter.setHandleWidth(3)
+        self._splitter.addWidget(self.main_view)
+        self._splitter.addWidget(self._column)
+        self._splitter.setStretchFactor(0, 3)
+        self._splitter.setStretchFactor(1, 1)
+        self._splitter.setSizes([750, 250])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._splitter)
+
+        observe(self, session.events.layout, self._on_layout_changed)
+        observe(self, session.events.main_plane, self._on_main_plane_changed)
+        observe(self, session.events.volume, self._on_volume_changed)
+        self._apply_layout()
+
+    def views(self) -> list[SliceView]:
+        """The views on screen, the main one first."""
+        return [self.main_view] + [
+            v for v in self.small_views.values() if self._column.isVisibleTo(self)
+        ]
+
+    def fit(self) -> None:
+        for view in self.views():
+            view.fit()
+
+    def reset(self) -> None:
+        for view in self.views():
+            view.fit()
+        self._session.reset_window()
+
+    def show_preview(self, image: np.ndarray) -> None:
+        """Show a single slice in the main view while its volume loads; blank the others."""
+        self.main_view.show_preview(image)
+        for view in self.small_views.values():
+            view.show_preview(None)
+
+    def clear_preview(self) -> None:
+        for view in (self.main_view, *self.small_views.values()):
+            view.clear_preview()
+
+    # -- session -> layout -------------------------------------------------------------------
+
+    def _on_layout_changed(self, *_: object) -> None:
+        self._apply_layout()
+
+    def _on_volume_changed(self, *_: object) -> None:
+        self._apply_layout()
+
+    def _on_main_plane_changed(self, plane: Plane, *_: object) -> None:
+        self.main_view.set_plane(plane)
+
+    def _on_main_requested(self, plane: Plane) -> None:
+        self._session.set_main_plane(plane)
+
+    def _apply_layout(self) -> None:
+        volume = self._session.volume
+        is_3d = volume is None or min(volume.shape) > 1
+        multi = self._session.layout == "1+3" and is_3d
+        self._column.setVisible(multi)
+        for view in (self.main_view, *self.small_views.values()):
+            view.show_crosshair = multi
+            view.viewport().update()
