@@ -110,7 +110,8 @@ def to_canonical(volume: Volume) -> Volume:
         spacing_mm=tuple(volume.spacing_mm[perm[p]] for p in range(3)),
         origin_lps_mm=tuple(volume.index_to_lps(old_ijk)),
         direction=direction,
-        sources=_reorder_sources(volume.sources, perm, flips),
+        source_axis=perm.index(volume.source_axis),
+        sources=_reorder_sources(volume, perm, flips),
         warnings=warnings,
         metadata={**volume.metadata, ACQUISITION_PLANE_KEY: acquisition_plane(volume).value},
     )
@@ -151,11 +152,9 @@ def _reorder_voxels(
     return voxels.transpose(axes)[step]
 
 
-def _reorder_sources(sources: tuple, perm: tuple[int, ...], flips: tuple[bool, ...]) -> tuple:
-    """Sources name slices; once k is mixed with another axis, no source is a slice any more."""
-    if perm[2] != 2:
-        return ()
-    return tuple(reversed(sources)) if flips[2] else sources
+def _reorder_sources(volume: Volume, perm: tuple[int, ...], flips: tuple[bool, ...]) -> tuple:
+    """Sources follow their axis to its new place, reversed if that axis now runs backwards."""
+    return tuple(reversed(volume.sources)) if flips[perm.index(volume.source_axis)] else volume.sources
 
 
 def acquisition_plane(volume: Volume) -> Plane:

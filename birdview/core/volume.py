@@ -45,11 +45,14 @@ class Volume:
         metadata: a small dict of selected header values (patient_name, patient_id,
             study_date, study_description, series_description, series_number, body_part,
             manufacturer, ...). Shown on screen; never logged.
-        sources: one `SliceSource` per slice, in slice order (empty when not file-backed).
+        sources: one `SliceSource` per acquired slice, in order along index axis
+            ``source_axis`` (empty when not file-backed).
         warnings: problems found while reading (uneven spacing, gantry tilt, ...).
         has_geometry: False when the file carried no patient orientation (PNG, JPEG, a
             DICOM without Image Orientation); then orientation letters are unknown.
         series_uid: the DICOM Series Instance UID where there is one.
+        source_axis: the index axis (0 = i, 1 = j, 2 = k) the acquired slices run along; 2
+            as read, another after reorienting a coronal or sagittal acquisition.
     """
 
     voxels: np.ndarray
@@ -63,6 +66,7 @@ class Volume:
     warnings: tuple[str, ...] = ()
     has_geometry: bool = True
     series_uid: str = ""
+    source_axis: int = 2
 
     def __post_init__(self) -> None:
         voxels = np.asarray(self.voxels)
@@ -114,6 +118,11 @@ class Volume:
         """Continuous (i, j, k) index of patient LPS position(s) in mm."""
         offset = np.asarray(xyz_lps, dtype=float) - np.asarray(self.origin_lps_mm)
         return (offset @ np.linalg.inv(self.direction).T) / np.asarray(self.spacing_mm)
+
+    def source_at(self, ijk: tuple[int, int, int]) -> SliceSource | None:
+        """The file (and frame) the voxel at integer index (i, j, k) was read from."""
+        n = int(ijk[self.source_axis])
+        return self.sources[n] if 0 <= n < len(self.sources) else None
 
     @property
     def slice_normal(self) -> np.ndarray:

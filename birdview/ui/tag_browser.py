@@ -109,14 +109,14 @@ class TagBrowser(QWidget):
         volume, entry = self._session.volume, self._session.entry
         if volume is None:
             return None, "Nothing open."
-        k = self._session.cursor_ijk[2]
-        if len(volume.sources) == volume.shape[0]:
-            return volume.sources[k], f"Slice {k + 1} of {volume.shape[0]}"
+        source = volume.source_at(self._session.cursor_ijk)
+        if source is not None and len(volume.sources) > 1:
+            n = self._session.cursor_ijk[volume.source_axis]
+            return source, f"Slice {n + 1} of {len(volume.sources)}"
         if len(volume.sources) == 1:
             return volume.sources[0], "Single file"
-        if volume.sources or (entry is not None and entry.paths):
-            path = volume.sources[0].path if volume.sources else entry.paths[0]
-            return SliceSource(path), "First file of the series (slices not mapped in this view)"
+        if entry is not None and entry.paths:
+            return SliceSource(entry.paths[0]), "First file of the series"
         return None, "No file behind this image."
 
     def follow(self) -> None:

@@ -133,7 +133,9 @@ def test_canonical_of_a_coronal_acquisition():
     assert canonical.shape == (6, 4, 5)
     np.testing.assert_allclose(canonical.direction, np.eye(3), atol=1e-12)
     assert canonical.spacing_mm == (0.5, 2.0, 0.7)
-    assert canonical.sources == ()  # k now runs across the original slices
+    # The acquired slices now run along j; each coronal index keeps its file.
+    assert canonical.source_axis == 1
+    assert [canonical.source_at((0, j, 0)) for j in range(4)] == list(raw.sources)
     assert acquisition_plane(canonical) is Plane.CORONAL
     # Each coronal view is exactly the acquired slice, as the scanner showed it.
     for index in range(4):

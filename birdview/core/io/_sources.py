@@ -92,10 +92,14 @@ def _is_ignored(name: str) -> bool:
 
 
 def _is_zip(path: str) -> bool:
-    if not path.lower().endswith(".zip"):
-        return False
+    # By name: a damaged archive should be reported as one, not as "not a DICOM file".
+    return path.lower().endswith(".zip") or _has_zip_signature(path)
+
+
+def _has_zip_signature(path: str) -> bool:
     try:
-        return zipfile.is_zipfile(path)
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
     except OSError:
         return False
 
