@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from birdview import __version__
+from birdview._logging import configure_logging
 
 USAGE = """\
 birdview [view] [PATH]        open the viewer (on PATH: a DICOM file/folder/DICOMDIR/.zip, NIfTI, PNG/JPEG/TIFF)
@@ -29,7 +29,7 @@ def _view(argv: list[str]) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser.add_argument("--version", action="version", version=f"BirdView {__version__}")
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+    configure_logging(verbose=args.verbose)
     from birdview.ui.app import run
 
     return run(args.path)
@@ -41,7 +41,7 @@ def _info(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON (stable, for scripts)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+    configure_logging(verbose=args.verbose, to_file=False)
     from birdview.core.info import describe_path, format_report
 
     report = describe_path(args.path)
@@ -52,13 +52,6 @@ def _info(argv: list[str]) -> int:
     else:
         print(format_report(report))
     return 0 if report["series"] else 2
-
-
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 if __name__ == "__main__":
