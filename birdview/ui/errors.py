@@ -47,6 +47,8 @@ class ErrorReporter(QObject):
             dialog.setIcon(QMessageBox.Icon.Warning)
             dialog.setWindowTitle("BirdView")
             dialog.setStandardButtons(QMessageBox.StandardButton.Ok)
+            # Messages carry full paths; a wider box keeps them on a line or two.
+            dialog.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 460px; }")
             dialog.finished.connect(self._on_dialog_finished)
             self.dialog = dialog
         dialog.setText(title)

@@ -138,6 +138,13 @@ def paint_overlay(painter: QPainter, rect: QRectF, overlay: Overlay, font: QFont
         _outlined_text(painter, QPointF(x, y), letter, bold, _LETTER)
 
 
+def paint_hint(painter: QPainter, rect: QRectF, text: str, font: QFont) -> None:
+    """Centred grey text for an empty view: what the user can do next."""
+    painter.setFont(font)
+    painter.setPen(QColor(150, 150, 150))
+    painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
+
+
 def paint_crosshair(painter: QPainter, rect: QRectF, plane: Plane, at: QPointF, gap: float) -> None:
     """Full-width lines through ``at`` (viewport pixels), coloured by the plane each shows,
     leaving a ``gap`` around the point so the voxel under the cursor stays visible."""

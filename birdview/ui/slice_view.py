@@ -29,7 +29,14 @@ from birdview.core.display import Window, apply_window, auto_window
 from birdview.core.geometry import Plane
 from birdview.core.session import Session
 from birdview.ui._observe import observe
-from birdview.ui.overlays import Overlay, overlay_for, paint_crosshair, paint_frame, paint_overlay
+from birdview.ui.overlays import (
+    Overlay,
+    overlay_for,
+    paint_crosshair,
+    paint_frame,
+    paint_hint,
+    paint_overlay,
+)
 
 __all__ = ["SliceView", "to_qimage"]
 
@@ -56,6 +63,9 @@ def to_qimage(image: np.ndarray) -> tuple[QImage, np.ndarray]:
     rows, cols = buffer.shape[:2]
     fmt = QImage.Format.Format_Grayscale8 if buffer.ndim == 2 else QImage.Format.Format_RGB888
     return QImage(buffer.data, cols, rows, buffer.strides[0], fmt), buffer
+
+
+EMPTY_HINT = "Drop a DICOM folder, .zip, NIfTI or image here\nor use File → Open (Ctrl+O)"
 
 
 class SliceView(QGraphicsView):
@@ -262,6 +272,8 @@ class SliceView(QGraphicsView):
         if self.show_crosshair and at is not None and not self._preview:
             paint_crosshair(painter, area, self._plane, at, gap=6 if self._compact else 10)
         paint_overlay(painter, area, self.overlay(), self._font)
+        if self._session.volume is None and not self._preview and not self._compact:
+            paint_hint(painter, area, EMPTY_HINT, self._font)
         if self.show_crosshair:
             paint_frame(painter, area, self._plane, self.hasFocus())
         painter.restore()
