@@ -41,7 +41,10 @@ def start_once(birdview: bool) -> tuple[float, str]:
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD.format(birdview=birdview)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     line = proc.stdout.readline()
     elapsed = time.perf_counter() - started

@@ -88,8 +88,12 @@ def compare(name: str, folder: Path, repeats: int) -> None:
     med = {key: statistics.median(values) for key, values in runs.items()}
     print(f"{name}:")
     print(f"  SimpleITK ImageSeriesReader  {med['sitk'] * 1000:8.1f} ms (baseline)")
-    print(f"  BirdView first slice         {med['first'] * 1000:8.1f} ms  ratio {med['first'] / med['sitk']:.2f} (target <= 0.30)")
-    print(f"  BirdView full volume         {med['full'] * 1000:8.1f} ms  ratio {med['full'] / med['sitk']:.2f} (target <= 1.20)")
+    for key, label, target in (("first", "first slice", 0.3), ("full", "full volume", 1.2)):
+        ratio = med[key] / med["sitk"]
+        print(
+            f"  BirdView {label:<20}{med[key] * 1000:8.1f} ms"
+            f"  ratio {ratio:.2f} (target <= {target:.2f})"
+        )
 
 
 def main() -> int:

@@ -9,7 +9,8 @@ from birdview import __version__
 from birdview._logging import configure_logging
 
 USAGE = """\
-birdview [view] [PATH]        open the viewer (on PATH: a DICOM file/folder/DICOMDIR/.zip, NIfTI, PNG/JPEG/TIFF)
+birdview [view] [PATH]        open the viewer, optionally on PATH
+                              (DICOM file/folder/DICOMDIR/.zip, NIfTI, PNG/JPEG/TIFF)
 birdview info PATH [--json]   print the series BirdView finds in PATH, without a window
 """
 
@@ -36,7 +37,9 @@ def _view(argv: list[str]) -> int:
 
 
 def _info(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="birdview info", description="Report what BirdView finds in PATH.")
+    parser = argparse.ArgumentParser(
+        prog="birdview info", description="Report what BirdView finds in PATH."
+    )
     parser.add_argument("path")
     parser.add_argument("--json", action="store_true", help="print JSON (stable, for scripts)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")

@@ -49,7 +49,9 @@ def configure_logging(*, verbose: bool = False, to_file: bool = True) -> Path | 
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / "birdview.log"
             handlers.append(
-                logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+                logging.handlers.RotatingFileHandler(
+                    path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+                )
             )
         except OSError:
             path = None  # a read-only home must not stop the viewer

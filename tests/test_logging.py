@@ -23,10 +23,19 @@ def test_log_file_holds_no_patient_identity(tmp_path):
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path))
     mr = shared("dcm4che_mr")  # PatientName DOE^J1, PatientID 583295
     # IM00001 makes pydicom warn, quoting its Specific Character Set value.
-    cine = shared("dicom_multiframe", "encapsulated", "multi-frame", "IM00001.fragmented_no_bot_jpeg_baseline.50.dcm")
+    cine = shared(
+        "dicom_multiframe",
+        "encapsulated",
+        "multi-frame",
+        "IM00001.fragmented_no_bot_jpeg_baseline.50.dcm",
+    )
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(mr), str(cine)],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     log = (tmp_path / "birdview" / "log" / "birdview.log").read_text()

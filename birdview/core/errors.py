@@ -40,4 +40,3 @@ class BirdViewWarning(UserWarning):
     Problems of the data itself (uneven spacing, a missing slice) are not warnings: readers
     log them and attach them to the `Volume` (``volume.warnings``) so the UI can show them.
     """
-

@@ -154,7 +154,9 @@ def _reorder_voxels(
 
 def _reorder_sources(volume: Volume, perm: tuple[int, ...], flips: tuple[bool, ...]) -> tuple:
     """Sources follow their axis to its new place, reversed if that axis now runs backwards."""
-    return tuple(reversed(volume.sources)) if flips[perm.index(volume.source_axis)] else volume.sources
+    return (
+        tuple(reversed(volume.sources)) if flips[perm.index(volume.source_axis)] else volume.sources
+    )
 
 
 def acquisition_plane(volume: Volume) -> Plane:

@@ -78,7 +78,9 @@ class Volume:
                 "expected (slices, rows, cols) or (slices, rows, cols, 3)"
             )
         if min(voxels.shape[:3]) < 1:
-            raise ValueError(f"Unable to build a volume as the voxel array is empty: {voxels.shape!r}")
+            raise ValueError(
+                f"Unable to build a volume as the voxel array is empty: {voxels.shape!r}"
+            )
         if voxels.flags.writeable:
             voxels = voxels.view()
             voxels.flags.writeable = False
@@ -86,7 +88,9 @@ class Volume:
         direction.flags.writeable = False
         spacing = tuple(float(s) for s in self.spacing_mm)
         if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
-            raise ValueError(f"Unable to build a volume as the spacing {self.spacing_mm!r} is not positive")
+            raise ValueError(
+                f"Unable to build a volume as the spacing {self.spacing_mm!r} is not positive"
+            )
         object.__setattr__(self, "voxels", voxels)
         object.__setattr__(self, "direction", direction)
         object.__setattr__(self, "spacing_mm", spacing)

@@ -49,6 +49,8 @@ def test_labels_sit_on_matching_tissue(ct_and_labels):
     # One row flip away (NIfTI's LAS against DICOM's LPS), the same labels land on air and fat.
     flipped = labels[:, ::-1, :]
     bone_flipped = [
-        float(np.median(hu[flipped == v])) for v, n in names.items() if n.startswith(bones) and (labels == v).any()
+        float(np.median(hu[flipped == v]))
+        for v, n in names.items()
+        if n.startswith(bones) and (labels == v).any()
     ]
     assert min(bone_flipped) < -500

@@ -8,7 +8,6 @@ import random
 import shutil
 import uuid
 
-import data_store
 import numpy as np
 import pydicom
 import pytest
@@ -24,28 +23,17 @@ from birdview.core.io.dicom import (
     scan_dicom,
 )
 from birdview.core.volume import SliceSource
+from tests.core.dicom_files import (
+    DATA_STORE,
+    MR_DIR,
+    MULTIFRAME,
+    PYDICOM_FILES,
+    TOTALSEG,
+    files_in,
+    only_entry,
+)
 
 pytestmark = pytest.mark.timeout(60)
-
-DATA = "/work/shared/data"
-TOTALSEG = os.path.join(DATA, "totalseg", "example_ct_dicom")
-MR_DIR = os.path.join(DATA, "dcm4che_mr")
-MULTIFRAME = os.path.join(DATA, "dicom_multiframe", "encapsulated", "multi-frame")
-PYDICOM_FILES = os.path.join(os.path.dirname(pydicom.data.__file__), "test_files")
-DATA_STORE = os.path.join(os.path.dirname(data_store.__file__), "data")
-
-
-def _files(folder: str) -> list[str]:
-    return sorted(
-        os.path.join(folder, name) for name in os.listdir(folder) if "LICENSE" not in name
-    )
-
-
-def _only_entry(paths: list[str]):
-    entries, problems = scan_dicom(paths)
-    assert problems == []
-    assert len(entries) == 1, [e.description for e in entries]
-    return entries[0]
 
 
 def _positions_along_normal(volume) -> np.ndarray:
@@ -62,7 +50,7 @@ def _positions_along_normal(volume) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def totalseg():
-    entry = _only_entry(_files(TOTALSEG))
+    entry = only_entry(files_in(TOTALSEG))
     return entry, load_dicom(entry)
 
 
@@ -109,9 +97,9 @@ def test_totalseg_first_slice_alone_matches_the_volume(totalseg):
 
 def test_file_order_does_not_change_the_series(totalseg):
     entry, volume = totalseg
-    shuffled = _files(TOTALSEG)
+    shuffled = files_in(TOTALSEG)
     random.Random(7).shuffle(shuffled)
-    again = _only_entry(shuffled)
+    again = only_entry(shuffled)
     assert again.key == entry.key
     assert again.paths == entry.paths
 
@@ -120,15 +108,15 @@ def test_file_order_does_not_change_the_series(totalseg):
 
 
 def test_mr_under_shuffled_names_loads_like_the_originals(tmp_path):
-    originals = _files(MR_DIR)
-    reference = load_dicom(_only_entry(originals))
+    originals = files_in(MR_DIR)
+    reference = load_dicom(only_entry(originals))
     names = [uuid.uuid4().hex for _ in originals]
     random.Random(3).shuffle(names)
     copies = []
     for path, name in zip(originals, names, strict=True):
         copies.append(str(tmp_path / name))
         shutil.copy(path, copies[-1])
-    volume = load_dicom(_only_entry(copies))
+    volume = load_dicom(only_entry(copies))
     assert np.array_equal(volume.voxels, reference.voxels)
     assert volume.spacing_mm == pytest.approx(reference.spacing_mm)
     assert volume.origin_lps_mm == pytest.approx(reference.origin_lps_mm)
@@ -139,7 +127,7 @@ def test_mr_under_shuffled_names_loads_like_the_originals(tmp_path):
 
 
 def test_mr_display_strings_and_metadata():
-    entry = _only_entry(_files(MR_DIR))
+    entry = only_entry(files_in(MR_DIR))
     assert entry.patient == "DOE J1 (583295)"
     assert entry.study == "2017-07-16 LEFT WRIST"
     assert entry.modality == "MR"
@@ -156,7 +144,7 @@ def test_mr_display_strings_and_metadata():
 
 def test_no_patient_data_in_the_logs(caplog, tmp_path):
     caplog.set_level(logging.DEBUG, logger="birdview")
-    paths = [str(shutil.copy(path, tmp_path)) for path in _files(MR_DIR)]
+    paths = [str(shutil.copy(path, tmp_path)) for path in files_in(MR_DIR)]
     with open(paths[3], "r+b") as file:
         file.truncate(os.path.getsize(paths[3]) - 100)
     entries, problems = scan_dicom(paths)
@@ -169,14 +157,14 @@ def test_no_patient_data_in_the_logs(caplog, tmp_path):
 
 
 def test_progress_is_reported_per_slice_and_cancel_stops_the_load():
-    entry = _only_entry(_files(MR_DIR))
+    entry = only_entry(files_in(MR_DIR))
     calls = []
     load_dicom(entry, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(k, 16) for k in range(1, 17)]
     with pytest.raises(LoadCancelled):
         load_dicom(entry, progress=lambda *done: calls.append(done), cancel=lambda: len(calls) > 20)
     with pytest.raises(LoadCancelled):
-        scan_dicom(_files(MR_DIR), cancel=lambda: True)
+        scan_dicom(files_in(MR_DIR), cancel=lambda: True)
 
 
 # -- multi-frame --------------------------------------------------------------------------
@@ -194,7 +182,7 @@ CT0012 = [
 
 @pytest.mark.parametrize("name", CT0012)
 def test_enhanced_ct_is_one_entry_of_two_frames(name):
-    entry = _only_entry([os.path.join(MULTIFRAME, name)])
+    entry = only_entry([os.path.join(MULTIFRAME, name)])
     volume = load_dicom(entry)
     assert entry.n_slices == 2
     assert volume.shape == (2, 512, 512)
@@ -205,7 +193,7 @@ def test_enhanced_ct_is_one_entry_of_two_frames(name):
 
 def test_enhanced_ct_lossless_variants_agree_voxel_for_voxel():
     lossless = [name for name in CT0012 if "baseline" not in name]
-    volumes = [load_dicom(_only_entry([os.path.join(MULTIFRAME, name)])) for name in lossless]
+    volumes = [load_dicom(only_entry([os.path.join(MULTIFRAME, name)])) for name in lossless]
     for volume in volumes[1:]:
         assert np.array_equal(volume.voxels, volumes[0].voxels)
     assert volumes[0].voxels.min() == -1024
@@ -216,7 +204,7 @@ def test_enhanced_ct_lossless_variants_agree_voxel_for_voxel():
 
 def test_us_rgb_cine_keeps_frame_order_and_reads_single_frames():
     path = os.path.join(MULTIFRAME, "IM00001.fragmented_no_bot_jpeg_baseline.50.dcm")
-    entry = _only_entry([path])
+    entry = only_entry([path])
     volume = load_dicom(entry)
     assert volume.voxels.shape == (8, 240, 320, 3)
     assert volume.voxels.dtype == np.uint8
@@ -249,7 +237,7 @@ def test_monochrome1_is_inverted_after_rescale(path):
     stored = ds.pixel_array.astype(np.float64)
     rescaled = stored * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
     expected = rescaled.max() + rescaled.min() - rescaled
-    volume = load_dicom(_only_entry([path]))
+    volume = load_dicom(only_entry([path]))
     assert np.allclose(volume.voxels[0], expected, atol=1e-3)
     # Brighter now means lower stored value: the two are perfectly anti-correlated.
     assert np.corrcoef(volume.voxels[0].ravel(), stored.ravel())[0, 1] == pytest.approx(-1)
@@ -259,7 +247,7 @@ def test_palette_colour_becomes_rgb():
     path = os.path.join(PYDICOM_FILES, "examples_palette.dcm")
     ds = pydicom.dcmread(path)
     expected = pydicom.pixels.apply_color_lut(ds.pixel_array, ds)
-    volume = load_dicom(_only_entry([path]))
+    volume = load_dicom(only_entry([path]))
     assert volume.voxels.shape == (1, 350, 800, 3)
     assert volume.voxels.dtype == np.uint8
     assert np.array_equal(volume.voxels[0], (expected >> 8).astype(np.uint8))
@@ -269,7 +257,7 @@ def test_fractional_rescale_gives_float32():
     path = os.path.join(DATA_STORE, "MR2_UNCI.dcm")
     ds = pydicom.dcmread(path)
     assert float(ds.RescaleSlope) != 1.0
-    volume = load_dicom(_only_entry([path]))
+    volume = load_dicom(only_entry([path]))
     assert volume.voxels.dtype == np.float32
     expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     assert np.allclose(volume.voxels[0], expected, rtol=1e-6)
@@ -324,7 +312,7 @@ def test_dicomdir_finds_files_copied_in_lower_case(tmp_path):
 def test_looks_like_dicom(tmp_path):
     (tmp_path / "empty").write_bytes(b"")
     assert looks_like_dicom(os.path.join(MR_DIR, "MR01.dcm"))
-    assert looks_like_dicom(_files(TOTALSEG)[0])
+    assert looks_like_dicom(files_in(TOTALSEG)[0])
     assert looks_like_dicom(os.path.join(PYDICOM_FILES, "ExplVR_BigEndNoMeta.dcm"))  # no preamble
     assert looks_like_dicom(os.path.join(PYDICOM_FILES, "rtstruct.dcm"))  # no preamble, implicit
     assert not looks_like_dicom(os.path.join(MR_DIR, "LICENSE.txt"))

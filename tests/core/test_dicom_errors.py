@@ -12,7 +12,6 @@ import struct
 import subprocess
 import sys
 
-import data_store
 import numpy as np
 import pydicom
 import pytest
@@ -24,14 +23,10 @@ from birdview.core.io._dicom_header import SCAN_TAGS, _header, describe, scan_fi
 from birdview.core.io._dicom_walk import walk_header
 from birdview.core.io.dicom import dicom_tag_rows, load_dicom, read_dicomdir, scan_dicom
 from birdview.core.volume import SliceSource
+from tests.core.dicom_files import DATA, DATA_STORE, MR_DIR, PYDICOM_FILES, TOTALSEG
 
 pytestmark = pytest.mark.timeout(60)
 
-DATA = "/work/shared/data"
-MR_DIR = os.path.join(DATA, "dcm4che_mr")
-TOTALSEG = os.path.join(DATA, "totalseg", "example_ct_dicom")
-PYDICOM_FILES = os.path.join(os.path.dirname(pydicom.data.__file__), "test_files")
-DATA_STORE = os.path.join(os.path.dirname(data_store.__file__), "data")
 CORPUS_ROOTS = [
     PYDICOM_FILES,
     DATA_STORE,
@@ -190,7 +185,7 @@ def test_a_file_replaced_by_another_size_after_the_scan(tmp_path):
     assert caught.value.path == fourth
 
 
-def test_folder_of_good_and_bad_files(tmp_path):
+def test_folder_of_good_and_badfiles_in(tmp_path):
     for name in sorted(os.listdir(MR_DIR)):
         shutil.copy(os.path.join(MR_DIR, name), tmp_path / name)
     (tmp_path / "readme.txt").write_text("not an image")
@@ -351,7 +346,7 @@ def _outcome(path, ds, pixels):
     return header, describe(header)
 
 
-def test_fast_header_walk_takes_the_common_files():
+def test_fast_header_walk_takes_the_commonfiles_in():
     taken = []
     for path in _corpus():
         with open(path, "rb") as file:

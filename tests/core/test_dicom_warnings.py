@@ -11,30 +11,15 @@ import pydicom
 import pytest
 
 from birdview.core.io.dicom import load_dicom, scan_dicom
+from tests.core.dicom_files import DATA, MR_DIR, files_in, only_entry
 
 pytestmark = pytest.mark.timeout(60)
-
-DATA = "/work/shared/data"
-MR_DIR = os.path.join(DATA, "dcm4che_mr")
-
-
-def _files(folder: str) -> list[str]:
-    return sorted(
-        os.path.join(folder, name) for name in os.listdir(folder) if "LICENSE" not in name
-    )
-
-
-def _only_entry(paths: list[str]):
-    entries, problems = scan_dicom(paths)
-    assert problems == []
-    assert len(entries) == 1, [e.description for e in entries]
-    return entries[0]
 
 
 def _copy_mr(tmp_path, edit=None, skip=()) -> list[str]:
     """The dcm4che MR series copied to ``tmp_path``, each file optionally edited by pydicom."""
     paths = []
-    for index, path in enumerate(_files(MR_DIR)):
+    for index, path in enumerate(files_in(MR_DIR)):
         if index in skip:
             continue
         target = str(tmp_path / os.path.basename(path))
@@ -54,7 +39,7 @@ def _mr_rank(index: int) -> int:
 
 
 def _ranks() -> list[int]:
-    files = _files(MR_DIR)
+    files = files_in(MR_DIR)
     ipp_y = [
         float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[1]) for f in files
     ]
@@ -72,7 +57,7 @@ _MR_RANKS = _ranks()
 
 
 def _warnings(paths: list[str]) -> list[str]:
-    entry = _only_entry(paths)
+    entry = only_entry(paths)
     volume = load_dicom(entry)
     assert volume.warnings == entry.warnings
     return list(entry.warnings)
@@ -126,7 +111,7 @@ def test_duplicate_positions_are_reported(tmp_path):
 def test_a_copied_file_is_ignored_once(tmp_path):
     paths = _copy_mr(tmp_path)
     shutil.copy(paths[0], tmp_path / "same-instance-again")
-    entry = _only_entry([*paths, str(tmp_path / "same-instance-again")])
+    entry = only_entry([*paths, str(tmp_path / "same-instance-again")])
     assert entry.n_slices == 16
     assert entry.warnings == ("1 duplicate file(s) ignored",)
 
@@ -162,7 +147,7 @@ def test_slices_follow_positions_not_instance_numbers(tmp_path):
     def scramble(index, ds):
         ds.InstanceNumber = numbers[index]
 
-    volume = load_dicom(_only_entry(_copy_mr(tmp_path, edit=scramble)))
+    volume = load_dicom(only_entry(_copy_mr(tmp_path, edit=scramble)))
     points = [pydicom.dcmread(s.path).ImagePositionPatient for s in volume.sources]
     along = np.array(points, dtype=float) @ volume.slice_normal
     assert np.allclose(np.diff(along), 2.0, atol=1e-3)

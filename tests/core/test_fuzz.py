@@ -23,8 +23,15 @@ from tests.conftest import SHARED_DATA
 
 SEEDS = {
     "dicom_mr": SHARED_DATA / "dcm4che_mr" / "MR01.dcm",
-    "dicom_j2k": SHARED_DATA / "totalseg" / "example_ct_dicom" / "CT.1.3.12.2.1107.5.1.4.60064.30000022120808113428000016573",
-    "dicom_rle_multiframe": SHARED_DATA / "dicom_multiframe" / "encapsulated" / "multi-frame" / "CT0012.not_fragmented_bot_rle.dcm",
+    "dicom_j2k": SHARED_DATA
+    / "totalseg"
+    / "example_ct_dicom"
+    / "CT.1.3.12.2.1107.5.1.4.60064.30000022120808113428000016573",
+    "dicom_rle_multiframe": SHARED_DATA
+    / "dicom_multiframe"
+    / "encapsulated"
+    / "multi-frame"
+    / "CT0012.not_fragmented_bot_rle.dcm",
     "dicom_deflate": SHARED_DATA / "dicom_multiframe" / "deflate" / "image_dfl",
     "nifti_gz": SHARED_DATA / "totalseg" / "example_seg_mr.nii.gz",
     "nifti": Path(nibabel.testing.data_path) / "anatomical.nii",
@@ -72,7 +79,9 @@ def _mutate(draw, data: bytearray) -> bytearray:
     if kind == "flip":
         data[at] ^= draw(st.integers(1, 255))
     elif kind == "huge_length":
-        data[at : at + 4] = draw(st.sampled_from([b"\xff\xff\xff\xff", b"\xff\xff\xff\x7f", b"\x00\x00\x00\x80"]))
+        data[at : at + 4] = draw(
+            st.sampled_from([b"\xff\xff\xff\xff", b"\xff\xff\xff\x7f", b"\x00\x00\x00\x80"])
+        )
     elif kind == "insert":
         data[at:at] = draw(st.binary(min_size=1, max_size=16))
     else:

@@ -47,7 +47,9 @@ def test_zip_of_a_series_opens_like_the_folder(tmp_path):
     from_folder = scan(folder)
     assert [e.n_slices for e in from_zip.entries] == [16]
     assert from_zip.problems == []
-    np.testing.assert_array_equal(load(from_zip.entries[0]).voxels, load(from_folder.entries[0]).voxels)
+    np.testing.assert_array_equal(
+        load(from_zip.entries[0]).voxels, load(from_folder.entries[0]).voxels
+    )
 
 
 def test_damaged_zip_names_the_archive(tmp_path):
@@ -87,7 +89,9 @@ def test_tag_rows_follow_the_slice_source():
     first = next(r.value for r in rows_first if r.tag == position)
     last = next(r.value for r in rows_last if r.tag == position)
     assert first != last
-    assert tag_rows(load(scan(shared("totalseg", "example_ct_sm.nii.gz")).entries[0]).sources[0]) == []
+    assert (
+        tag_rows(load(scan(shared("totalseg", "example_ct_sm.nii.gz")).entries[0]).sources[0]) == []
+    )
 
 
 def test_info_report_of_the_ct_series():
@@ -103,7 +107,11 @@ def test_info_report_of_the_ct_series():
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "birdview", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+        [sys.executable, "-m", "birdview", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
 
 

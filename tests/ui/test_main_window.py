@@ -67,7 +67,11 @@ def _drop(window, paths) -> None:
     pos = QPointF(window.rect().center())
     actions = Qt.DropAction.CopyAction
     enter = QDragEnterEvent(
-        window.rect().center(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        window.rect().center(),
+        actions,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
     )
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()

@@ -67,7 +67,9 @@ def scan(path: str | os.PathLike, *, cancel: CancelFn | None = None) -> Catalog:
         catalog.problems.extend(problems)
     logger.info(
         "scanned %d files: %d series, %d problems",
-        found.count, len(catalog.entries), len(catalog.problems),
+        found.count,
+        len(catalog.entries),
+        len(catalog.problems),
     )
     return catalog
 
@@ -142,4 +144,3 @@ def open_path(
         except VolumeReadError as exc:
             problems.append(ReadProblem(exc.path, str(exc)))
     return volumes, problems
-

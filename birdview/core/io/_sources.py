@@ -19,8 +19,26 @@ RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 # Files that travel with studies but are not images: skipped in folders without a complaint.
 _IGNORED_SUFFIXES = (
-    ".txt", ".json", ".md", ".csv", ".xml", ".html", ".htm", ".pdf", ".py", ".sha256",
-    ".md5", ".log", ".ini", ".yaml", ".yml", ".db", ".exe", ".inf", ".bat", ".sh",
+    ".txt",
+    ".json",
+    ".md",
+    ".csv",
+    ".xml",
+    ".html",
+    ".htm",
+    ".pdf",
+    ".py",
+    ".sha256",
+    ".md5",
+    ".log",
+    ".ini",
+    ".yaml",
+    ".yml",
+    ".db",
+    ".exe",
+    ".inf",
+    ".bat",
+    ".sh",
 )
 _IGNORED_NAMES = ("license", "licence", "readme", "copying", "notice", "thumbs.db", "autorun")
 
@@ -112,7 +130,8 @@ def _extract_zip(path: str, keep_alive: list) -> str:
             total = sum(m.file_size for m in members)
             if total > MAX_ZIP_EXTRACTED_BYTES:
                 raise VolumeReadError(
-                    path, f"it would extract to {total / 1024**3:.1f} GiB, more than BirdView allows"
+                    path,
+                    f"it would extract to {total / 1024**3:.1f} GiB, more than BirdView allows",
                 )
             tmp = tempfile.TemporaryDirectory(prefix="birdview-zip-")
             keep_alive.append(tmp)
