@@ -141,7 +141,10 @@ class SeriesBrowser(QWidget):
             item.setIcon(0, self._thumbnails.get(entry.key, series_icon))
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if entry.warnings:
-                item.setToolTip(0, "\n".join(entry.warnings))
+                # Geometry traps (gaps, tilt, uneven spacing) must be seen before reading.
+                item.setIcon(1, qta.icon("mdi6.alert", color="#d08020"))
+                for column in range(3):
+                    item.setToolTip(column, "\n".join(entry.warnings))
             self._items[entry.key] = item
         if catalog.problems:
             self._add_problems(catalog)
