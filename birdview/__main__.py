@@ -12,6 +12,7 @@ USAGE = """\
 birdview [view] [PATH]        open the viewer, optionally on PATH
                               (DICOM file/folder/DICOMDIR/.zip, NIfTI, PNG/JPEG/TIFF)
 birdview info PATH [--json]   print the series BirdView finds in PATH, without a window
+birdview ask --model DIR --image PATH [--json] QUESTION   ask a local model about a slice
 """
 
 
@@ -19,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return _info(argv[1:])
+    if argv and argv[0] == "ask":
+        from birdview.inference.cli import main as ask_main
+
+        return ask_main(argv[1:])
     if argv and argv[0] == "view":
         argv = argv[1:]
     return _view(argv)

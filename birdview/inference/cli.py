@@ -1,0 +1,146 @@
+"""``birdview ask``: one question about one slice, answered in this process (no viewer).
+
+    birdview ask --model DIR --image PATH [--slice N] [--plane axial] [--box X1 Y1 X2 Y2]
+                 [--task vg|roc|rc|mia] [--adapter DIR] [--precision nf4|int8|bf16|fp32]
+                 [--device auto|cpu|cuda] [--json] QUESTION
+
+The slice (default: the middle one of the plane; plane default: the acquisition plane) is
+rendered for the model the way the viewer renders it. Boxes are printed in that slice's
+pixels. A question may hold ``{region}`` where the ``--box`` goes (see `engine`).
+
+Exit codes: 0 answered, 1 the model failed, 2 bad input (unreadable image or checkpoint, a
+slice or box out of range), always with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from birdview.core.errors import BirdViewError
+from birdview.core.prompts import Task
+from birdview.inference.errors import InferenceError, ModelLoadError
+
+__all__ = ["main"]
+
+logger = logging.getLogger(__name__)
+
+_TASKS = {"vg": Task.VG, "roc": Task.ROC, "rc": Task.RC, "mia": Task.MIA}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from birdview._logging import configure_logging
+
+    configure_logging(verbose=args.verbose, to_file=False)
+    try:
+        return _ask(args)
+    except (BirdViewError, ModelLoadError, ValueError, IndexError) as exc:
+        print(f"birdview ask: error: {exc}", file=sys.stderr)
+        return 2
+    except InferenceError as exc:
+        print(f"birdview ask: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="birdview ask", description="Ask a local model about one slice of an image."
+    )
+    parser.add_argument("question", nargs="?", default="", help="the question ({region}: --box)")
+    parser.add_argument("--model", required=True, help="checkpoint folder (safetensors)")
+    parser.add_argument("--adapter", help="a peft adapter folder for the checkpoint")
+    parser.add_argument(
+        "--precision", default="auto", choices=("auto", "nf4", "int8", "bf16", "fp32")
+    )
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--image", required=True, help="DICOM, NIfTI or raster image")
+    parser.add_argument("--slice", type=int, help="slice index (default: the middle one)")
+    parser.add_argument("--plane", choices=("axial", "coronal", "sagittal"))
+    parser.add_argument(
+        "--box", type=float, nargs=4, metavar=("X1", "Y1", "X2", "Y2"), help="a region (px)"
+    )
+    parser.add_argument("--task", choices=sorted(_TASKS), help="use the task's own question")
+    parser.add_argument("--max-new-tokens", type=int, help="default: 80 (100 for mia)")
+    parser.add_argument("--json", action="store_true", help="print JSON (stable, for scripts)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    return parser
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from birdview.core.box import Box
+    from birdview.core.model_input import render_for_model
+
+    volume, plane, index = _slice(args)
+    image = render_for_model(volume, plane, index)
+    region = Box(plane, index, *args.box) if args.box else None
+    if not args.question.strip() and args.task is None:
+        raise ValueError("Unable to ask as there is no question; give one or --task")
+
+    from birdview.inference.engine import Engine
+    from birdview.inference.loader import load_checkpoint
+
+    _quiet_transformers()
+    loaded = load_checkpoint(
+        args.model, adapter_dir=args.adapter, precision=args.precision, device=args.device
+    )
+    for notice in loaded.notices:
+        logger.warning("%s", notice)
+    answer = Engine(loaded).ask(
+        image,
+        args.question,
+        region=region,
+        task=_TASKS[args.task] if args.task else None,
+        max_new_tokens=args.max_new_tokens,
+        plane=plane,
+        slice_index=index,
+    )
+    if args.json:
+        print(json.dumps(_report(answer, loaded), indent=2))
+    else:
+        print(answer.text)
+    return 0
+
+
+def _slice(args: argparse.Namespace):
+    from birdview.core import geometry, io
+    from birdview.core.errors import VolumeReadError
+
+    catalog = io.scan(args.image)
+    if not catalog.entries:
+        why = f" ({catalog.problems[0].message})" if catalog.problems else ""
+        raise VolumeReadError(f"Unable to read '{args.image}' as it holds no image{why}")
+    volume = geometry.to_canonical(io.load(catalog.entries[0]))
+    plane = geometry.Plane(args.plane) if args.plane else geometry.acquisition_plane(volume)
+    count = geometry.slice_count(volume, plane)
+    index = count // 2 if args.slice is None else args.slice
+    if not 0 <= index < count:
+        raise ValueError(
+            f"Unable to ask about slice {index!r} as the {plane.value} plane has slices "
+            f"0 to {count - 1}"
+        )
+    return volume, plane, index
+
+
+def _report(answer, loaded) -> dict:
+    boxes = [
+        {"label": b.label, "x1": b.x1_px, "y1": b.y1_px, "x2": b.x2_px, "y2": b.y2_px}
+        for b in answer.boxes
+    ]
+    return {
+        "text": answer.text,
+        "boxes": boxes,
+        "model": loaded.name,
+        "precision": loaded.precision,
+        "device": loaded.device,
+        "seconds": round(answer.seconds, 3),
+    }
+
+
+def _quiet_transformers() -> None:
+    """No progress bars on the terminal."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()

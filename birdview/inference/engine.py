@@ -1,0 +1,346 @@
+"""Asking a loaded model about an image, and sweeping a question over a volume's slices.
+
+Generation is greedy (BiRD's evaluation), with BiRD's budgets (80 new tokens, 100 for MIA).
+Answers are parsed into `Box`es with the checkpoint family's codec and mapped back to the
+pixels of the image that was given, whatever size the processor resized it to.
+
+How ``question`` and ``region`` combine in `Engine.ask`:
+
+1. ``question`` contains ``{region}``: it is replaced by the region in the family's format
+   ("What is at the {region}?" → "What is at the <|box_start|>(1,2),(3,4)<|box_end|>?").
+2. ``question`` is blank and ``task`` is given: the task's Med-GRIT question
+   (`prompts.question_for`; ROC and RC write the region into it, MIA needs none).
+3. otherwise the region's text is appended to the question after a space.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from birdview.core.box import Box
+from birdview.core.box_codecs import CODECS
+from birdview.core.geometry import Plane, slice_count
+from birdview.core.model_input import render_for_model, volume_intensity_range
+from birdview.core.prompts import Conversation, Task, max_new_tokens, question_for, to_messages
+from birdview.core.volume import Volume
+from birdview.inference.errors import InferenceError
+from birdview.inference.loader import LoadedModel
+
+__all__ = ["Answer", "Engine", "SliceResult", "clean_answer", "model_size_px"]
+
+logger = logging.getLogger(__name__)
+
+_END_MARKERS = ("<|im_end|>", "<|endoftext|>")
+SizePx = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the model said.
+
+    Attributes:
+        text: the answer, markup kept, end-of-turn tokens removed.
+        boxes: the boxes in it, in pixels of the image that was asked about.
+        dropped: box fragments that could not be read, with the reason.
+        question: the question as sent (region written in), for the conversation history.
+        n_new_tokens: tokens generated.
+        seconds: time spent generating.
+        cancelled: True when ``cancel()`` stopped the generation early.
+    """
+
+    text: str
+    boxes: list[Box] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    question: str = ""
+    n_new_tokens: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """One slice's answer in a `Engine.sweep`."""
+
+    slice_index: int
+    boxes: list[Box]
+    text: str
+
+
+def clean_answer(text: str) -> str:
+    """The answer without end-of-turn tokens (<|im_end|>, <|endoftext|>)."""
+    for marker in _END_MARKERS:
+        text = text.replace(marker, "")
+    return text
+
+
+def model_size_px(processor: Any, width_px: int, height_px: int) -> tuple[int, int]:
+    """(width, height) of the image as the processor resizes it (Qwen's ``smart_resize``:
+    multiples of patch_size × merge_size, pixel count within the processor's bounds)."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    image_processor = processor.image_processor
+    factor = int(image_processor.patch_size) * int(image_processor.merge_size)
+    size = getattr(image_processor, "size", None) or {}
+    min_pixels = size.get("shortest_edge") or getattr(image_processor, "min_pixels", None)
+    max_pixels = size.get("longest_edge") or getattr(image_processor, "max_pixels", None)
+    height, width = smart_resize(
+        int(height_px), int(width_px), factor=factor, min_pixels=min_pixels, max_pixels=max_pixels
+    )
+    return int(width), int(height)
+
+
+class Engine:
+    """Runs questions through a `LoadedModel`."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.codec = CODECS[loaded.family]
+        self.processor = loaded.processor
+        self.processor.tokenizer.padding_side = "left"
+
+    # -- one image ---------------------------------------------------------------------------
+
+    def ask(
+        self,
+        image_rgb: np.ndarray,
+        question: str,
+        *,
+        region: Box | None = None,
+        task: Task | str | None = None,
+        history: Conversation | None = None,
+        max_new_tokens: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+        plane: Plane | str = Plane.AXIAL,
+        slice_index: int = 0,
+    ) -> Answer:
+        """Ask ``question`` about a (rows, cols, 3) uint8 image; see the module docstring for
+        how ``region`` goes in. ``on_token`` receives the answer's text piece by piece (the
+        pieces add up to ``Answer.text``); ``cancel`` is polled after every token. Boxes get
+        ``plane`` and ``slice_index``.
+
+        Raises:
+            ValueError: the image is not (rows, cols, 3) uint8, or the question is empty.
+            InferenceError: generation failed (out of memory, a model error).
+        """
+        image = _checked_image(image_rgb)
+        height, width = image.shape[:2]
+        resized = model_size_px(self.processor, width, height)
+        question = self._question(question, region, task, (width, height), resized)
+        budget = max_new_tokens or _budget(task)
+        prompt = self._prompt(history or Conversation(), question)
+        streamer = _TextStreamer(self.processor.tokenizer, on_token) if on_token else None
+        started = time.perf_counter()
+        outputs, cancelled = self._generate([prompt], [image], budget, streamer, cancel)
+        seconds = time.perf_counter() - started
+        text, n_new = outputs[0]
+        parsed = self.codec.parse(
+            text, (width, height), plane=plane, slice_index=slice_index, model_size_px=resized
+        )
+        logger.info("answered in %.2f s: %d tokens, %d boxes", seconds, n_new, len(parsed.boxes))
+        return Answer(text, parsed.boxes, parsed.dropped, question, n_new, seconds, cancelled)
+
+    def _question(
+        self,
+        question: str,
+        region: Box | None,
+        task: Task | str | None,
+        image_size: SizePx,
+        resized: SizePx,
+    ) -> str:
+        question = str(question or "")
+        region_text = None
+        if region is not None:
+            region_text = self.codec.encode_region(region, image_size, model_size_px=resized)
+        if region_text is not None and "{region}" in question:
+            return question.replace("{region}", region_text)
+        if not question.strip() and task is not None:
+            return question_for(
+                task, codec=self.codec, box=region, image_size_px=image_size, model_size_px=resized
+            )
+        if not question.strip():
+            raise ValueError("Unable to ask the model as the question is empty and no task given")
+        return question if region_text is None else f"{question.rstrip()} {region_text}"
+
+    def _prompt(self, history: Conversation, question: str) -> str:
+        messages = to_messages(history, question)
+        return self.processor.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+
+    # -- a volume ----------------------------------------------------------------------------
+
+    def sweep(
+        self,
+        volume: Volume,
+        question: str,
+        plane: Plane | str,
+        *,
+        batch_size: int = 8,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+        max_new_tokens: int | None = None,
+    ) -> list[SliceResult]:
+        """Ask ``question`` about every slice of ``plane``, ``batch_size`` slices at a time.
+
+        Slices are rendered with `render_for_model` on one intensity range for the whole
+        volume. Returns one result per slice in slice order; when ``cancel()`` turns True
+        (checked between batches) the results so far. ``progress(done, total)`` follows each
+        batch.
+
+        Raises:
+            ValueError: ``batch_size`` is below 1 or the question is empty.
+            InferenceError: generation failed.
+        """
+        if batch_size < 1:
+            raise ValueError(f"Unable to sweep as batch_size {batch_size!r} is below 1")
+        if not str(question).strip():
+            raise ValueError("Unable to sweep as the question is empty")
+        plane = Plane(plane)
+        total = slice_count(volume, plane)
+        intensity_range = volume_intensity_range(volume)
+        prompt = self._prompt(Conversation(), question)
+        budget = max_new_tokens or _budget(None)
+        results: list[SliceResult] = []
+        for start in range(0, total, batch_size):
+            if cancel is not None and cancel():
+                logger.info("sweep cancelled after %d of %d slices", len(results), total)
+                break
+            indices = range(start, min(start + batch_size, total))
+            images = [
+                _checked_image(render_for_model(volume, plane, i, intensity_range=intensity_range))
+                for i in indices
+            ]
+            outputs, _ = self._generate([prompt] * len(images), images, budget, None, None)
+            for index, image, (text, _n) in zip(indices, images, outputs, strict=True):
+                results.append(self._slice_result(text, image, plane, index))
+            if progress is not None:
+                progress(len(results), total)
+        return results
+
+    def _slice_result(self, text: str, image: np.ndarray, plane: Plane, index: int) -> SliceResult:
+        height, width = image.shape[:2]
+        resized = model_size_px(self.processor, width, height)
+        parsed = self.codec.parse(
+            text, (width, height), plane=plane, slice_index=index, model_size_px=resized
+        )
+        return SliceResult(index, parsed.boxes, text)
+
+    # -- generation --------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        prompts: list[str],
+        images: list[np.ndarray],
+        budget: int,
+        streamer: Any,
+        cancel: Callable[[], bool] | None,
+    ) -> tuple[list[tuple[str, int]], bool]:
+        """Greedy generation for a batch; [(cleaned text, new tokens)] and whether cancelled."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        inputs = self.processor(text=prompts, images=images, return_tensors="pt", padding=True)
+        inputs = inputs.to(self.loaded.device)
+        stop = _CancelCriteria(cancel)
+        model = self.loaded.model
+        try:
+            with torch.inference_mode():
+                output = model.generate(
+                    **inputs,
+                    max_new_tokens=budget,
+                    do_sample=False,
+                    streamer=streamer,
+                    stopping_criteria=StoppingCriteriaList([stop]),
+                    pad_token_id=self.processor.tokenizer.pad_token_id,
+                )
+        except torch.cuda.OutOfMemoryError as exc:
+            raise InferenceError(
+                "Unable to answer as the device ran out of memory; ask about fewer slices at "
+                "once or load the model at a lower precision"
+            ) from exc
+        except RuntimeError as exc:
+            raise InferenceError(f"Unable to answer as the model failed ({exc})") from exc
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return [self._decode(row) for row in new_tokens], stop.cancelled
+
+    def _decode(self, ids: Any) -> tuple[str, int]:
+        tokenizer = self.processor.tokenizer
+        ids = ids.tolist()
+        end_ids = {tokenizer.convert_tokens_to_ids(m) for m in _END_MARKERS}
+        n_new = len(ids)
+        for n, token in enumerate(ids):
+            if token in end_ids:
+                n_new = n + 1
+                break
+        text = tokenizer.decode(ids[:n_new], skip_special_tokens=False)
+        return clean_answer(text), n_new
+
+
+def _budget(task: Task | str | None) -> int:
+    return max_new_tokens(task if task is not None else Task.VG)
+
+
+def _checked_image(image_rgb: np.ndarray) -> np.ndarray:
+    image = np.asarray(image_rgb)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"Unable to ask the model as the image is {image.dtype} {image.shape!r}, not "
+            "(rows, cols, 3) uint8 RGB; render it with model_input.render_for_model"
+        )
+    if min(image.shape[:2]) < 1:
+        raise ValueError(f"Unable to ask the model as the image {image.shape!r} is empty")
+    if not image.flags.writeable or not image.flags.c_contiguous:
+        image = np.array(image)  # torch.from_numpy warns on read-only arrays
+    return image
+
+
+class _CancelCriteria:
+    """Stops generation when ``cancel()`` turns True (polled once per token)."""
+
+    def __init__(self, cancel: Callable[[], bool] | None) -> None:
+        self.cancel = cancel
+        self.cancelled = False
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        if self.cancel is not None and not self.cancelled and self.cancel():
+            self.cancelled = True
+        return torch.full((input_ids.shape[0],), self.cancelled, dtype=torch.bool)
+
+
+class _TextStreamer:
+    """A transformers streamer (``put``/``end``) that hands ``on_token`` each new piece of
+    the cleaned answer; pieces that end inside a multi-byte character wait for the rest."""
+
+    def __init__(self, tokenizer: Any, on_token: Callable[[str], None]) -> None:
+        self.tokenizer = tokenizer
+        self.on_token = on_token
+        self.ids: list[int] = []
+        self.sent = ""
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate() first passes the prompt
+            self.prompt_seen = True
+            return
+        self.ids.extend(int(v) for v in value.reshape(-1).tolist())
+        self._send(final=False)
+
+    def end(self) -> None:
+        self._send(final=True)
+
+    def _send(self, final: bool) -> None:
+        text = clean_answer(self.tokenizer.decode(self.ids, skip_special_tokens=False))
+        if not final and text.endswith("\ufffd"):
+            return
+        if text.startswith(self.sent) and len(text) > len(self.sent):
+            piece, self.sent = text[len(self.sent) :], text
+            self.on_token(piece)

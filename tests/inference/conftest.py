@@ -1,0 +1,99 @@
+"""Tiny real checkpoints for the inference tests, built once per session, and a network guard.
+
+Nothing here may reach the network: the checkpoints are made locally by the trainer's tiny
+model factory, transformers runs offline, and sockets refuse to connect.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import shared
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+QUESTION = "Where is the liver?"
+# A fixed target on the non-square (258 × 181) SA-Med2D demo slice, in image pixels.
+LIVER_PX = (60.0, 40.0, 150.0, 120.0)
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+def _refuse(*args, **kwargs):
+    raise NetworkBlocked(f"a test tried to open a network connection: {args!r}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network():
+    """Every socket connection fails for the whole session."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _refuse)
+        mp.setattr(socket.socket, "connect_ex", _refuse)
+        mp.setattr(socket, "create_connection", _refuse)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def liver_image() -> np.ndarray:
+    from PIL import Image
+
+    path = shared("sammed2d_demo", "data_demo", "images", "s0114_111.png")
+    with Image.open(path) as image:
+        return np.array(image.convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory, no_network) -> dict[str, Path]:
+    """family → a tiny randomly initialised checkpoint folder."""
+    from trainer.tiny import build_tiny
+
+    root = tmp_path_factory.mktemp("tiny")
+    return {family: build_tiny(family, root / family, seed=0) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def finetuned(tiny_checkpoints, liver_image, tmp_path_factory):
+    """family → a checkpoint taught to answer QUESTION with LIVER_PX in its own format
+    (built on first use, then shared)."""
+    made: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in made:
+            made[family] = _teach(family, tiny_checkpoints[family], liver_image, tmp_path_factory)
+        return made[family]
+
+    return get
+
+
+def _teach(family: str, base: Path, image: np.ndarray, tmp_path_factory) -> Path:
+    from transformers import AutoProcessor
+
+    from birdview.core.box import Box
+    from birdview.core.box_codecs import CODECS
+    from birdview.inference.engine import model_size_px
+    from tests.inference.finetune import finetune_one_answer
+
+    processor = AutoProcessor.from_pretrained(base, local_files_only=True)
+    height, width = image.shape[:2]
+    resized = model_size_px(processor, width, height)
+    truth = Box("axial", 0, *LIVER_PX, label="liver")
+    answer = CODECS[family].encode([truth], (width, height), model_size_px=resized)
+    out = tmp_path_factory.mktemp(f"finetuned_{family}")
+    finetune_one_answer(base, out, image, QUESTION, answer)
+    return out

@@ -1,0 +1,62 @@
+"""``birdview ask`` end to end, in a subprocess, on the taught checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.conftest import REPO, shared
+from tests.inference.conftest import LIVER_PX, QUESTION
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "birdview", "ask", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_ask_json_gives_the_taught_box_in_slice_pixels(finetuned):
+    image = shared("sammed2d_demo", "data_demo", "images", "s0114_111.png")
+    done = _run("--model", str(finetuned("qwen3_vl")), "--image", str(image), "--json", QUESTION)
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report) == {"text", "boxes", "model", "precision", "device", "seconds"}
+    assert (report["precision"], report["device"]) == ("fp32", "cpu")
+    (box,) = report["boxes"]
+    assert box["label"] == "liver"
+    assert np.allclose([box[k] for k in ("x1", "y1", "x2", "y2")], LIVER_PX, atol=0.3)
+
+
+def test_ask_bad_input_exits_2_with_one_line(tmp_path):
+    image = shared("sammed2d_demo", "data_demo", "images", "s0114_111.png")
+    done = _run("--model", str(tmp_path / "none"), "--image", str(image), QUESTION)
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("birdview ask: error: Unable to load")
+
+
+def test_ask_slice_out_of_range_exits_2(tiny_checkpoints):
+    volume = shared("totalseg", "example_ct_sm.nii.gz")
+    done = _run(
+        "--model", str(tiny_checkpoints["qwen3_vl"]), "--image", str(volume), "--slice", "99", "Q"
+    )
+
+    assert done.returncode == 2
+    assert "the axial plane has slices 0 to 29" in done.stderr

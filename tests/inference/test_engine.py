@@ -1,0 +1,191 @@
+"""Engine.ask and Engine.sweep on tiny real models, one of them taught a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from birdview.core import geometry, io
+from birdview.core.box import Box
+from birdview.core.box_codecs import CODECS, GRID
+from birdview.core.prompts import Conversation, Task, Turn
+from birdview.core.volume import Volume
+from birdview.inference.engine import Engine, model_size_px
+from birdview.inference.loader import load_checkpoint
+from tests.conftest import shared
+from tests.inference.conftest import FAMILIES, LIVER_PX, QUESTION
+
+
+@pytest.fixture(scope="module")
+def engines(finetuned):
+    cache: dict[str, Engine] = {}
+
+    def get(family: str) -> Engine:
+        if family not in cache:
+            cache[family] = Engine(load_checkpoint(finetuned(family), precision="fp32"))
+        return cache[family]
+
+    return get
+
+
+def _unit_px(engine: Engine, width: int, height: int) -> tuple[float, float]:
+    """One step of the family's box numbers, in image pixels."""
+    if CODECS[engine.loaded.family].relative:
+        return width / GRID, height / GRID
+    model_w, model_h = model_size_px(engine.processor, width, height)
+    return width / model_w, height / model_h
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_taught_box_comes_back_in_image_pixels(engines, liver_image, family):
+    engine = engines(family)
+    height, width = liver_image.shape[:2]
+
+    answer = engine.ask(liver_image, QUESTION, plane="axial", slice_index=0)
+
+    assert not answer.cancelled and not answer.dropped
+    assert len(answer.boxes) == 1
+    box = answer.boxes[0]
+    assert (box.label, box.plane, box.slice_index) == ("liver", geometry.Plane.AXIAL, 0)
+    unit_x, unit_y = _unit_px(engine, width, height)
+    for got, want, unit in zip(box.edges_px, LIVER_PX, (unit_x, unit_y) * 2, strict=True):
+        assert abs(got - want) <= unit, (box.edges_px, LIVER_PX)
+    assert "<|im_end|>" not in answer.text and "<|endoftext|>" not in answer.text
+
+
+def test_qwen2_5_vl_answers_in_model_pixels(engines, liver_image):
+    engine = engines("qwen2_5_vl")
+    height, width = liver_image.shape[:2]
+
+    assert model_size_px(engine.processor, width, height) == (252, 168)
+    assert '"bbox_2d": [59, 37, 147, 111]' in engine.ask(liver_image, QUESTION).text
+
+
+def test_streamed_pieces_add_up_to_the_answer(engines, liver_image):
+    pieces: list[str] = []
+
+    answer = engines("qwen3_vl").ask(liver_image, QUESTION, on_token=pieces.append)
+
+    assert len(pieces) > 5
+    assert "".join(pieces) == answer.text
+
+
+def test_cancel_stops_generation_early(engines, liver_image):
+    engine = engines("qwen3_vl")
+    full = engine.ask(liver_image, QUESTION)
+    pieces: list[str] = []
+
+    answer = engine.ask(
+        liver_image, QUESTION, on_token=pieces.append, cancel=lambda: len(pieces) >= 3
+    )
+
+    assert answer.cancelled
+    assert answer.n_new_tokens <= 5 < full.n_new_tokens
+    assert answer.seconds < full.seconds
+    assert not full.cancelled
+
+
+def test_region_goes_where_the_question_says(engines, liver_image):
+    engine = engines("qwen2_vl")
+    region = Box("axial", 0, 0, 0, 129, 90.5)
+
+    placed = engine.ask(liver_image, "What is at the {region}?", region=region, max_new_tokens=1)
+    appended = engine.ask(liver_image, "What is this?", region=region, max_new_tokens=1)
+    by_task = engine.ask(liver_image, "", region=region, task=Task.ROC, max_new_tokens=1)
+
+    box_text = "<|box_start|>(0,0),(500,500)<|box_end|>"
+    assert placed.question == f"What is at the {box_text}?"
+    assert appended.question == f"What is this? {box_text}"
+    assert by_task.question == f"What anatomical structure is present at the {box_text}?"
+
+
+def test_history_and_task_budget(engines, liver_image):
+    engine = engines("qwen3_vl")
+    first = engine.ask(liver_image, QUESTION)
+    history = Conversation().with_turn(Turn(first.question, first.text, tuple(first.boxes)))
+
+    answer = engine.ask(liver_image, "", task=Task.MIA, history=history, max_new_tokens=4)
+
+    assert answer.question == "What can you interpret from the overall image?"
+    assert answer.n_new_tokens <= 4
+
+
+def test_bad_input(engines, liver_image):
+    engine = engines("qwen3_vl")
+    with pytest.raises(ValueError, match=r"not \(rows, cols, 3\) uint8 RGB"):
+        engine.ask(liver_image[..., 0], QUESTION)
+    with pytest.raises(ValueError, match="the question is empty"):
+        engine.ask(liver_image, "  ")
+
+
+# -- sweep ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ct_volume():
+    catalog = io.scan(shared("totalseg", "example_ct_sm.nii.gz"))
+    return geometry.to_canonical(io.load(catalog.entries[0]))
+
+
+@pytest.fixture(scope="module")
+def random_engine(tiny_checkpoints):
+    return Engine(load_checkpoint(tiny_checkpoints["qwen3_vl"], precision="fp32"))
+
+
+def test_sweep_answers_every_slice_in_order_batched_as_unbatched(random_engine, ct_volume):
+    total = geometry.slice_count(ct_volume, "axial")
+    seen: list[tuple[int, int]] = []
+
+    batched = random_engine.sweep(
+        ct_volume,
+        QUESTION,
+        "axial",
+        batch_size=8,
+        max_new_tokens=6,
+        progress=lambda *a: seen.append(a),
+    )
+    single = random_engine.sweep(ct_volume, QUESTION, "axial", batch_size=1, max_new_tokens=6)
+
+    assert [r.slice_index for r in batched] == list(range(total))
+    assert [r.text for r in batched] == [r.text for r in single]
+    assert seen[-1] == (total, total) and len(seen) == -(-total // 8)
+
+
+def test_sweep_parses_boxes_onto_each_slice(engines, liver_image):
+    """Three copies of the taught image as an RGB volume (8-bit RGB passes through
+    render_for_model unchanged): every slice gets the taught box, on its own index."""
+    volume = Volume(voxels=np.stack([liver_image] * 3))
+
+    results = engines("qwen3_vl").sweep(volume, QUESTION, "axial", batch_size=2)
+
+    assert [r.slice_index for r in results] == [0, 1, 2]
+    for result in results:
+        (box,) = result.boxes
+        assert (box.plane, box.slice_index, box.label) == ("axial", result.slice_index, "liver")
+        assert np.allclose(box.edges_px, LIVER_PX, atol=0.3)
+
+
+def test_sweep_cancel_between_batches(random_engine, ct_volume):
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    results = random_engine.sweep(
+        ct_volume, QUESTION, "axial", batch_size=4, max_new_tokens=2, cancel=cancel
+    )
+
+    assert [r.slice_index for r in results] == [0, 1, 2, 3]
+
+
+def test_left_padding_keeps_batched_answers_equal(random_engine, liver_image):
+    small = np.array(liver_image[::2, ::3])
+    prompt = random_engine._prompt(Conversation(), QUESTION)
+
+    together, _ = random_engine._generate([prompt] * 2, [liver_image, small], 8, None, None)
+    alone = [
+        random_engine._generate([prompt], [im], 8, None, None)[0][0] for im in (liver_image, small)
+    ]
+
+    assert together == alone

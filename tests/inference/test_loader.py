@@ -1,0 +1,142 @@
+"""load_checkpoint on tiny real checkpoints: precisions, what stays unquantised, and errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from birdview.inference.engine import Engine
+from birdview.inference.errors import ModelLoadError
+from birdview.inference.loader import load_checkpoint, quantised_module_names
+from tests.inference.conftest import FAMILIES
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("precision", ["fp32", "nf4"])
+def test_loads_and_generates_on_the_cpu(tiny_checkpoints, liver_image, family, precision):
+    loaded = load_checkpoint(tiny_checkpoints[family], precision=precision, device="cpu")
+
+    assert (loaded.family, loaded.model_type) == (family, family)
+    assert (loaded.precision, loaded.device) == (precision, "cpu")
+    assert loaded.processor.tokenizer.padding_side == "left"
+    answer = Engine(loaded).ask(liver_image, "Where is the liver?", max_new_tokens=3)
+    assert 1 <= answer.n_new_tokens <= 3
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_nf4_quantises_the_language_model_only(tiny_checkpoints, family):
+    loaded = load_checkpoint(tiny_checkpoints[family], precision="nf4", device="cpu")
+
+    names = quantised_module_names(loaded.model)
+    assert any(".language_model." in name for name in names)
+    assert not [n for n in names if "visual" in n or "merger" in n or "lm_head" in n]
+
+
+def test_auto_is_fp32_on_a_machine_without_cuda(tiny_checkpoints):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    loaded = load_checkpoint(tiny_checkpoints["qwen3_vl"])
+
+    assert (loaded.precision, loaded.device) == ("fp32", "cpu")
+    assert loaded.notices == ["No CUDA device: running on the CPU"]
+    with pytest.raises(ModelLoadError, match="no CUDA device is available"):
+        load_checkpoint(tiny_checkpoints["qwen3_vl"], device="cuda")
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"Unable to load a model from .* does not exist"):
+        load_checkpoint(tmp_path / "nowhere")
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(ModelLoadError, match="it has no config.json"):
+        load_checkpoint(tmp_path)
+
+
+def test_folder_without_weights(tiny_checkpoints, tmp_path):
+    shutil.copy(tiny_checkpoints["qwen3_vl"] / "config.json", tmp_path)
+
+    with pytest.raises(ModelLoadError, match=r"it holds no weights \(\*\.safetensors\)"):
+        load_checkpoint(tmp_path)
+
+
+def test_pickled_weights_are_refused(tiny_checkpoints, tmp_path):
+    shutil.copy(tiny_checkpoints["qwen3_vl"] / "config.json", tmp_path)
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not unpickled")
+
+    with pytest.raises(ModelLoadError, match=r"weights are pickled \('pytorch_model.bin'\)"):
+        load_checkpoint(tmp_path)
+
+
+def test_unknown_model_family(tiny_checkpoints, tmp_path):
+    shutil.copy(tiny_checkpoints["qwen3_vl"] / "model.safetensors", tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava"}))
+
+    with pytest.raises(ModelLoadError, match="model_type 'llava' is not a supported model family"):
+        load_checkpoint(tmp_path)
+
+
+def test_unknown_precision(tiny_checkpoints):
+    with pytest.raises(ValueError, match="precision 'fp8' is not one of"):
+        load_checkpoint(tiny_checkpoints["qwen3_vl"], precision="fp8")
+
+
+@pytest.fixture(scope="module")
+def qwen2_adapter(tiny_checkpoints, tmp_path_factory):
+    """A LoRA adapter made for the tiny qwen2_vl base."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    base = tiny_checkpoints["qwen2_vl"]
+    model = AutoModelForImageTextToText.from_pretrained(base, local_files_only=True)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    out = tmp_path_factory.mktemp("adapter")
+    get_peft_model(model, lora).save_pretrained(out)
+    return out
+
+
+def test_adapter_loads_onto_its_base(tiny_checkpoints, qwen2_adapter, liver_image):
+    from peft import PeftModel
+
+    loaded = load_checkpoint(tiny_checkpoints["qwen2_vl"], adapter_dir=qwen2_adapter)
+
+    assert isinstance(loaded.model, PeftModel)
+    assert Engine(loaded).ask(liver_image, "Where?", max_new_tokens=2).n_new_tokens >= 1
+
+
+def test_adapter_for_another_base_is_refused(tiny_checkpoints, qwen2_adapter):
+    with pytest.raises(ModelLoadError, match="as it was made for another base model"):
+        load_checkpoint(tiny_checkpoints["qwen3_vl"], adapter_dir=qwen2_adapter)
+
+
+def test_adapter_that_does_not_fit_is_refused(tiny_checkpoints, qwen2_adapter, tmp_path):
+    """A base named only by hub id cannot be compared: peft's own error is reported."""
+    shutil.copytree(qwen2_adapter, tmp_path, dirs_exist_ok=True)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "someone/another-model"
+    config["target_modules"] = ["no_such_module"]
+    (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+
+    with pytest.raises(ModelLoadError, match="'someone/another-model'"):
+        load_checkpoint(tiny_checkpoints["qwen3_vl"], adapter_dir=tmp_path)
+
+
+def test_loading_measures_itself(tiny_checkpoints):
+    loaded = load_checkpoint(tiny_checkpoints["qwen2_5_vl"])
+
+    assert 0 < loaded.load_seconds < 30
+    assert np.isfinite(loaded.load_seconds)
+
+
+def test_the_network_is_blocked():
+    import socket
+
+    from tests.inference.conftest import NetworkBlocked
+
+    with pytest.raises(NetworkBlocked):
+        socket.create_connection(("huggingface.co", 443), timeout=1)

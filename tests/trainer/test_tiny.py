@@ -1,0 +1,76 @@
+"""The tiny model factory: a from-scratch checkpoint that opens like a real one."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from safetensors.torch import load_file
+
+from trainer.cli import main
+from trainer.tiny import FAMILIES, SPECIAL_TOKENS
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiny_checkpoint_opens_like_a_real_one(tmp_path, family):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    assert main(["tiny", "--family", family, "--out", str(tmp_path), "--seed", "3"]) == 0
+
+    processor = AutoProcessor.from_pretrained(tmp_path, local_files_only=True)
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path, local_files_only=True)
+    assert model.config.model_type == family
+    assert sum(p.numel() for p in model.parameters()) < 6_000_000
+    tokenizer = processor.tokenizer
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS]
+    assert len(set(ids)) == len(SPECIAL_TOKENS) and max(ids) < model.config.text_config.vocab_size
+    assert model.config.image_token_id == tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert model.config.vision_start_token_id == tokenizer.convert_tokens_to_ids("<|vision_start|>")
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
+    assert tokenizer.tokenize("<|box_start|>(12,3)")[0] == "<|box_start|>"
+    assert not list(tmp_path.glob("*.bin"))
+
+
+def test_chat_template_is_chatml_with_the_image_placeholder(tmp_path):
+    from transformers import AutoProcessor
+
+    main(["tiny", "--family", "qwen3_vl", "--out", str(tmp_path)])
+    processor = AutoProcessor.from_pretrained(tmp_path, local_files_only=True)
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Where?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Here."}]},
+        {"role": "user", "content": "And?"},
+    ]
+
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    assert text == (
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Where?<|im_end|>\n"
+        "<|im_start|>assistant\nHere.<|im_end|>\n<|im_start|>user\nAnd?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
+def test_same_seed_same_weights(tmp_path):
+    main(["tiny", "--family", "qwen2_5_vl", "--out", str(tmp_path / "a"), "--seed", "1"])
+    main(["tiny", "--family", "qwen2_5_vl", "--out", str(tmp_path / "b"), "--seed", "1"])
+    main(["tiny", "--family", "qwen2_5_vl", "--out", str(tmp_path / "c"), "--seed", "2"])
+    a, b, c = (load_file(tmp_path / n / "model.safetensors") for n in "abc")
+
+    assert all((a[k] == b[k]).all() for k in a)
+    assert any((a[k] != c[k]).any() for k in a)
+
+
+def test_unknown_family_is_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["tiny", "--family", "llava", "--out", str(tmp_path)])
