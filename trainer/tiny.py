@@ -97,8 +97,13 @@ class TinySpec:
     max_pixels: int = 256 * 256
 
 
-def build_tiny(family: str, out_dir: str | os.PathLike, *, seed: int = 0, spec=None) -> Path:
+def build_tiny(
+    family: str, out_dir: str | os.PathLike, *, seed: int = 0, spec=None, dtype: str = "float32"
+) -> Path:
     """Write a tiny ``family`` checkpoint (safetensors, processor, tokenizer) to ``out_dir``.
+
+    A larger ``spec`` (and ``dtype="bfloat16"``) gives random models of realistic size for
+    memory and speed checks on a GPU.
 
     Raises:
         ValueError: ``family`` is not one of `FAMILIES`.
@@ -117,7 +122,7 @@ def build_tiny(family: str, out_dir: str | os.PathLike, *, seed: int = 0, spec=N
     processor = _processor(family, tokenizer, spec)
     config = _config(family, tokenizer, spec)
     torch.manual_seed(seed)
-    model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+    model = AutoModelForImageTextToText.from_config(config, dtype=getattr(torch, dtype))
     _set_generation_ids(model, tokenizer)
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)

@@ -1,0 +1,111 @@
+"""What only a GPU can show: 4-bit loading on CUDA, VRAM and tokens/s, bf16 against nf4.
+
+Run on a CUDA machine (never in CI): ``python bench/gpu_check.py [--size 1.3b|2.3b]``.
+1. The tiny Qwen3-VL path of the tests, on CUDA in nf4: loads, answers, reports its device.
+2. A random-initialised Qwen3-VL of realistic size (built with the trainer's factory, since no
+   weights can be downloaded), loaded through BirdView's loader in bf16 and in nf4: load time,
+   peak VRAM, tokens/s for a 128-token greedy answer. Target: nf4 peak VRAM <= 0.35x bf16.
+Prints one line per measurement and a JSON summary at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from birdview.inference.engine import Engine  # noqa: E402
+from birdview.inference.loader import load_checkpoint  # noqa: E402
+from trainer.tiny import TinySpec, build_tiny  # noqa: E402
+
+# Text and vision widths and depths like the released Qwen3-VL 2B/4B models; the vocabulary is
+# the tiny one, so the totals are 1.3 B and 2.3 B parameters.
+SIZES = {
+    "1.3b": TinySpec(
+        text_hidden=2048,
+        text_layers=28,
+        text_heads=16,
+        text_kv_heads=8,
+        vision_hidden=1024,
+        vision_depth=24,
+        vision_heads=16,
+        min_pixels=256 * 28 * 28,
+        max_pixels=1024 * 28 * 28,
+    ),
+    "2.3b": TinySpec(
+        text_hidden=2560,
+        text_layers=36,
+        text_heads=32,
+        text_kv_heads=8,
+        vision_hidden=1024,
+        vision_depth=24,
+        vision_heads=16,
+        min_pixels=256 * 28 * 28,
+        max_pixels=1024 * 28 * 28,
+    ),
+}
+IMAGE = np.random.default_rng(0).integers(0, 255, size=(512, 448, 3), dtype=np.uint8)
+
+
+def measure(folder: Path, precision: str, tokens: int) -> dict:
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    loaded = load_checkpoint(folder, precision=precision, device="cuda")
+    load_s = time.perf_counter() - started
+    engine = Engine(loaded)
+    engine.ask(IMAGE, "Where is the liver?", max_new_tokens=4)  # warm-up
+    answer = engine.ask(IMAGE, "Where is the liver?", max_new_tokens=tokens)
+    row = {
+        "precision": precision,
+        "device": str(loaded.device),
+        "load_s": round(load_s, 2),
+        "peak_vram_gib": round(torch.cuda.max_memory_allocated() / 1024**3, 3),
+        "new_tokens": answer.n_new_tokens,
+        "tokens_per_s": round(answer.n_new_tokens / max(answer.seconds, 1e-9), 1),
+    }
+    print(json.dumps(row))
+    del engine, loaded
+    torch.cuda.empty_cache()
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="2.3b")
+    parser.add_argument("--tokens", type=int, default=128)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("No CUDA device: this check only means something on a GPU.")
+        return 2
+    print(f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
+    summary: dict = {"gpu": torch.cuda.get_device_name(0)}
+    with tempfile.TemporaryDirectory() as work:
+        tiny = build_tiny("qwen3_vl", Path(work) / "tiny")
+        summary["tiny_nf4"] = measure(tiny, "nf4", 16)
+        started = time.perf_counter()
+        big = build_tiny(
+            "qwen3_vl", Path(work) / args.size, spec=SIZES[args.size], dtype="bfloat16"
+        )
+        summary["build_s"] = round(time.perf_counter() - started, 1)
+        summary["bf16"] = measure(big, "bf16", args.tokens)
+        summary["nf4"] = measure(big, "nf4", args.tokens)
+    ratio = summary["nf4"]["peak_vram_gib"] / summary["bf16"]["peak_vram_gib"]
+    summary["nf4_over_bf16_vram"] = round(ratio, 3)
+    print(f"nf4 / bf16 peak VRAM: {ratio:.2f} (target <= 0.35)")
+    print(json.dumps(summary, indent=2))
+    return 0 if ratio <= 0.35 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
