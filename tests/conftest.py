@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Logs of the app and of worker processes started by tests stay out of the user's log folder.
+os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix="birdview-test-state-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("BIRDVIEW_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -1,0 +1,280 @@
+"""The worker process and its client, end to end: a real worker, a real tiny model.
+
+One client serves most tests (starting a worker and loading costs seconds); the crash and hang
+tests replace its worker on purpose, and check that the next request works again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from birdview.core.box import Box
+from birdview.core.volume import Volume
+from birdview.inference.client import InferenceClient
+from birdview.inference.errors import WorkerCrashedError, WorkerTimeoutError
+from birdview.inference.protocol import AskReply, Loaded, Status, SweepReply, WorkerConfig
+
+# Long enough that a cancel, a kill or a stop lands mid-answer (about 6 ms a token here).
+LONG_ANSWER = 2000
+SHORT_ANSWER = 12
+
+
+@pytest.fixture(scope="module")
+def config(tiny_checkpoints: dict[str, Path]) -> WorkerConfig:
+    """The conftest's tiny random qwen3_vl checkpoint, on one CPU thread."""
+    return WorkerConfig(
+        str(tiny_checkpoints["qwen3_vl"]), precision="fp32", device="cpu", torch_threads=1
+    )
+
+
+@pytest.fixture(scope="module")
+def client(config: WorkerConfig):
+    client = InferenceClient(timeout_s=30.0, load_timeout_s=120.0, start_timeout_s=60.0)
+    client.start()
+    loaded = client.load(config).result(120)
+    assert isinstance(loaded, Loaded), loaded
+    yield client
+    client.shutdown()
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (56, 56, 3), dtype=np.uint8)
+
+
+def _children_running_workers() -> list[int]:
+    """Our child processes started by multiprocessing's spawn (not its resource tracker)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_ask_streams_tokens_that_add_up_to_the_reply(client, image):
+    tokens: list[str] = []
+    reply = client.ask(
+        image, "Where is the liver?", max_new_tokens=SHORT_ANSWER, on_token=tokens.append
+    ).result(60)
+    assert isinstance(reply, AskReply), reply
+    assert reply.n_new_tokens >= 1 and not reply.cancelled
+    assert len(tokens) >= 1
+    assert "".join(tokens) == reply.text
+    assert reply.question == "Where is the liver?"
+
+
+def test_history_and_on_done_callback(client, image):
+    done = threading.Event()
+    results = []
+
+    def on_done(result):
+        results.append(result)
+        done.set()
+
+    handle = client.ask(
+        image,
+        "And the spleen?",
+        history=[("Where is the liver?", "<ref>liver</ref>")],
+        max_new_tokens=SHORT_ANSWER,
+        on_done=on_done,
+    )
+    assert done.wait(60)
+    assert results == [handle.result(0)]
+    assert isinstance(results[0], AskReply)
+
+
+def test_a_drawn_region_crosses_and_is_written_into_the_question(client, image):
+    region = Box("axial", 3, 10.0, 12.0, 30.0, 40.0, label="lesion")
+    reply = client.ask(
+        image, "What is at the {region}?", region=region, slice_index=3, max_new_tokens=4
+    ).result(60)
+    assert isinstance(reply, AskReply), reply
+    assert "{region}" not in reply.question and reply.question.startswith("What is at the ")
+    assert all(box.slice_index == 3 for box in reply.boxes)
+
+
+def test_status_answers_while_an_answer_streams(client, image):
+    seen: list[Status] = []
+    first = threading.Event()
+    handle = client.ask(image, "Where?", max_new_tokens=LONG_ANSWER, on_token=lambda t: first.set())
+    assert first.wait(60)
+    seen.append(client.status())
+    client.cancel(handle.request_id)
+    reply = handle.result(60)
+    assert seen[0].state == "busy" and seen[0].pid == client.pid
+    assert seen[0].family == "qwen3_vl"
+    assert isinstance(reply, AskReply)
+
+
+def test_cancel_mid_answer_ends_it_early(client, image):
+    holder: dict[str, str] = {}
+
+    def on_token(_text: str) -> None:
+        if "cancelled" not in holder:
+            holder["cancelled"] = "yes"
+            client.cancel(holder["id"])
+
+    handle = client.ask(image, "Where?", max_new_tokens=LONG_ANSWER, on_token=on_token)
+    holder["id"] = handle.request_id
+    reply = handle.result(60)
+    assert isinstance(reply, AskReply), reply
+    assert reply.cancelled
+    assert reply.n_new_tokens < LONG_ANSWER
+
+
+def test_cancel_before_start_fails_it_as_cancelled(client, image):
+    started = threading.Event()
+    first = client.ask(
+        image, "Where?", max_new_tokens=LONG_ANSWER, on_token=lambda _t: started.set()
+    )
+    queued = client.ask(image, "Where?", max_new_tokens=SHORT_ANSWER)
+    assert started.wait(60)
+    client.cancel(queued.request_id)
+    client.cancel(first.request_id)
+    failure = queued.result(60)
+    assert failure.kind == "cancelled"
+    reply = first.result(60)
+    assert isinstance(reply, AskReply) and reply.cancelled
+
+
+def test_bad_request_is_refused_and_the_worker_goes_on(client, image):
+    pid = client.pid
+    failure = client.ask(np.zeros((7, 5), np.uint8), "Where?").result(60)
+    assert failure.kind == "bad_request"
+    assert "(7, 5)" in failure.message
+    empty = client.ask(image, "   ").result(60)
+    assert empty.kind == "bad_request"
+    reply = client.ask(image, "Where?", max_new_tokens=SHORT_ANSWER).result(60)
+    assert isinstance(reply, AskReply)
+    assert client.pid == pid
+
+
+def test_sweep_reports_progress_and_one_result_per_slice(client):
+    voxels = np.random.default_rng(1).normal(size=(3, 28, 28)).astype(np.float32)
+    volume = Volume(voxels, metadata={"patient_name": "stays in the viewer"})
+    progress: list[tuple[int, int]] = []
+    reply = client.sweep(
+        volume,
+        "Where is the liver?",
+        "axial",
+        batch_size=2,
+        max_new_tokens=4,
+        on_progress=lambda done, total: progress.append((done, total)),
+    ).result(60)
+    assert isinstance(reply, SweepReply), reply
+    assert [r.slice_index for r in reply.results] == [0, 1, 2]
+    assert progress == [(2, 3), (3, 3)]
+
+
+def test_killed_worker_fails_the_request_restarts_and_reloads(client, image):
+    reference = client.ask(image, "Where?", max_new_tokens=SHORT_ANSWER).result(60)
+    old_pid, restarts = client.pid, client.restarts
+    killed = threading.Event()
+
+    def kill_once(_text: str) -> None:
+        if not killed.is_set():
+            killed.set()
+            os.kill(old_pid, signal.SIGKILL)
+
+    failure = client.ask(image, "Where?", max_new_tokens=LONG_ANSWER, on_token=kill_once).result(60)
+    assert killed.is_set()
+    assert failure.kind == "crashed"
+    assert isinstance(failure.to_exception(), WorkerCrashedError)
+    again = client.ask(image, "Where?", max_new_tokens=SHORT_ANSWER).result(120)
+    assert isinstance(again, AskReply), again
+    assert again.text == reference.text  # same model reloaded, same greedy answer
+    assert client.pid != old_pid and client.restarts == restarts + 1
+    assert isinstance(client.loaded, Loaded)
+
+
+def test_hung_worker_times_out_and_is_replaced(client, image):
+    old_pid = client.pid
+    stopped = threading.Event()
+
+    def stop_once(_text: str) -> None:
+        if not stopped.is_set():
+            stopped.set()
+            os.kill(old_pid, signal.SIGSTOP)
+
+    client.timeout_s = 2.0
+    try:
+        started = time.monotonic()
+        handle = client.ask(image, "Where?", max_new_tokens=LONG_ANSWER, on_token=stop_once)
+        failure = handle.result(60)
+        waited = time.monotonic() - started
+    finally:
+        client.timeout_s = 30.0
+    assert stopped.is_set()
+    assert failure.kind == "timeout", failure
+    assert isinstance(failure.to_exception(), WorkerTimeoutError)
+    assert 2.0 <= waited < 20
+    reply = client.ask(image, "Where?", max_new_tokens=SHORT_ANSWER).result(120)
+    assert isinstance(reply, AskReply), reply
+    assert client.pid != old_pid
+    assert not Path(f"/proc/{old_pid}").exists()  # killed and reaped
+
+
+def test_restart_on_demand_reloads_the_model(client, image):
+    old_pid = client.pid
+    client.restart()
+    reply = client.ask(image, "Where?", max_new_tokens=SHORT_ANSWER).result(120)
+    assert isinstance(reply, AskReply), reply
+    assert client.pid != old_pid
+
+
+def test_requests_sent_while_loading_wait_for_the_model(client, config, image):
+    load = client.load(config)
+    ask = client.ask(image, "Where?", max_new_tokens=SHORT_ANSWER)
+    during = client.status()  # the worker reads it after both requests: they are queued
+    loaded = load.result(120)
+    reply = ask.result(120)
+    assert isinstance(loaded, Loaded)
+    assert isinstance(reply, AskReply)
+    assert during.state == "loading" or (during.state == "idle" and during.queued == 2)
+    assert during.state != "loading" or during.queued == 1
+    after = client.status()
+    assert after.state == "idle" and after.queued == 0
+
+
+def test_load_failure_then_shutdown_leaves_no_process(tmp_path):
+    client = InferenceClient(timeout_s=10.0, start_timeout_s=60.0)
+    hello = client.start()
+    assert hello.pid in _children_running_workers()
+    failure = client.load(WorkerConfig(str(tmp_path / "missing"))).result(120)
+    assert failure.kind == "load", failure
+    assert isinstance(client.status(), Status)  # the worker survived the failed load
+    client.shutdown(timeout_s=10)
+    client.shutdown()  # twice is harmless
+    assert not [p for p in multiprocessing.active_children() if p.pid == hello.pid]
+    assert hello.pid not in _children_running_workers()
+    assert not Path(f"/proc/{hello.pid}").exists()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.ask(np.zeros((4, 4, 3), np.uint8), "Where?")
+
+
+def test_client_module_imports_no_torch():
+    code = (
+        "import sys, birdview.inference.client, birdview.inference.protocol;"
+        "print(','.join(m for m in ('torch', 'transformers', 'PySide6') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
