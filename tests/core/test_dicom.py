@@ -320,3 +320,20 @@ def test_looks_like_dicom(tmp_path):
     assert not looks_like_dicom(str(tmp_path / "empty"))
     assert not looks_like_dicom(str(tmp_path / "missing"))
     assert not looks_like_dicom(str(tmp_path))
+
+
+def test_rt_dose_absolute_frame_offsets_give_the_same_grid(tmp_path):
+    """Grid Frame Offset Vector may be relative (first value 0) or absolute z positions."""
+    original = os.path.join(PYDICOM_FILES, "rtdose.dcm")
+    ds = pydicom.dcmread(original)
+    z0 = float(ds.ImagePositionPatient[2])
+    ds.GridFrameOffsetVector = [z0 + float(o) for o in ds.GridFrameOffsetVector]
+    absolute = str(tmp_path / "rtdose_absolute.dcm")
+    ds.save_as(absolute)
+    relative_volume = load_dicom(only_entry([original]))
+    absolute_volume = load_dicom(only_entry([absolute]))
+    assert relative_volume.shape[0] == 15
+    np.testing.assert_allclose(absolute_volume.origin_lps_mm, relative_volume.origin_lps_mm)
+    np.testing.assert_allclose(absolute_volume.spacing_mm, relative_volume.spacing_mm)
+    assert absolute_volume.spacing_mm[2] == pytest.approx(5.0)
+    np.testing.assert_array_equal(absolute_volume.voxels, relative_volume.voxels)

@@ -244,6 +244,10 @@ def _frames(path: str, ds: Dataset, groups: _Groups) -> tuple[FrameInfo, ...]:
     # unless Grid Frame Offset Vector (RT Dose) gives each frame's distance along the normal.
     head = _frame_info(groups, 0, 0)
     offsets = floats(raw(ds, "GridFrameOffsetVector"), count)
+    if offsets is not None and offsets[0] != 0:
+        # PS3.3 C.8.8.3.2: a non-zero first value means the offsets are absolute positions
+        # along the normal, the first being the frame at Image Position (Patient).
+        offsets = tuple(offset - offsets[0] for offset in offsets)
     frames = []
     for index in range(count):
         position = None
