@@ -139,3 +139,24 @@ def test_info_cli_text_lists_series_and_problems(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "1 series" in done.stdout and "15×256×256" in done.stdout
     assert "MR09.dcm" in done.stdout
+
+
+def test_zip_members_cannot_leave_the_extraction_folder(tmp_path):
+    mr01 = shared("dcm4che_mr", "MR01.dcm").read_bytes()
+    archive = tmp_path / "crafted.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../escaped.dcm", mr01)
+        zf.writestr("C:/Windows/escaped2.dcm", mr01)
+        zf.writestr("//server/share/escaped3.dcm", mr01)
+        zf.writestr("a/..\\..\\escaped4.dcm", mr01)
+    catalog = scan(archive)
+    (folder,) = [holder.name for holder in catalog.keep_alive]
+    written = sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file())
+    assert written == [
+        "Windows/escaped2.dcm",
+        "a/escaped4.dcm",
+        "escaped.dcm",
+        "server/share/escaped3.dcm",
+    ]
+    assert not list(tmp_path.glob("escaped*"))
+    assert [e.n_slices for e in catalog.entries] == [1] and not catalog.problems

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from birdview.core.errors import VolumeReadError
+from birdview.core.io._paths import is_inside, safe_parts
 from birdview.core.io.catalog import CancelFn, ReadProblem, check_cancel
 
 logger = logging.getLogger(__name__)
@@ -146,11 +147,14 @@ def _extract_zip(path: str, keep_alive: list) -> str:
 
 
 def _extract_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: str) -> None:
-    # Member names may try to climb out of the target ("../x"); keep them inside.
-    parts = [p for p in Path(member.filename.replace("\\", "/")).parts if p not in ("..", "/", "")]
+    # Member names may try to climb out of the target ("../x", "C:/x"); keep them inside.
+    parts = safe_parts([member.filename])
     if not parts:
         return
     destination = os.path.join(target, *parts)
+    if not is_inside(target, destination):
+        logger.warning("skipped a zip member that points outside the archive's folder")
+        return
     os.makedirs(os.path.dirname(destination), exist_ok=True)
     with archive.open(member) as src, open(destination, "wb") as dst:
         while chunk := src.read(1 << 20):

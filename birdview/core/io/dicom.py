@@ -30,6 +30,7 @@ from birdview.core.io._dicom_pixels import (
 from birdview.core.io._dicom_series import SeriesPlan, build_entries
 from birdview.core.io._dicom_tags import TagRow, dicom_tag_rows
 from birdview.core.io._dicom_values import text, value
+from birdview.core.io._paths import is_inside, safe_parts
 from birdview.core.io.catalog import (
     CancelFn,
     ProgressFn,
@@ -71,8 +72,10 @@ def read_dicomdir(path: str) -> list[str]:
         file_id = value(record, "ReferencedFileID")
         if text(record, "DirectoryRecordType").upper() not in _IMAGE_RECORDS or not file_id:
             continue
-        parts = [file_id] if isinstance(file_id, str) else [str(part) for part in file_id]
-        found.append(_resolve_case(root, parts))
+        parts = safe_parts([file_id] if isinstance(file_id, str) else list(file_id))
+        # A record may not point outside the DICOMDIR's folder.
+        if parts and is_inside(root, path := _resolve_case(root, parts)):
+            found.append(path)
     return list(dict.fromkeys(found))
 
 
