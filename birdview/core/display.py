@@ -94,6 +94,7 @@ def apply_window(image: np.ndarray, window: Window) -> np.ndarray:
         return lut[index]
     scale = 255.0 / window.width
     out = (image.astype(np.float32) - np.float32(window.low)) * np.float32(scale)
+    np.nan_to_num(out, copy=False, nan=0.0)  # NaN voxels (some NIfTI masks) show as black
     np.clip(out, 0, 255, out=out)
     return out.astype(np.uint8)
 

@@ -339,11 +339,13 @@ class InferenceClient:
         elif isinstance(message, SweepProgress):
             call(pending.on_progress, message.done, message.total)
         else:
-            if isinstance(message, (Loaded, AskReply, SweepReply)):
-                with self._lock:
+            with self._lock:
+                # Only finished work proves a worker healthy: one that dies soon after each
+                # automatic reload must still reach max_restarts.
+                if isinstance(message, (AskReply, SweepReply)):
                     self._failures_in_a_row = 0
-                    if isinstance(message, Loaded):
-                        self._loaded = message
+                if isinstance(message, Loaded):
+                    self._loaded = message
             self._pending.finish(rid, message)
 
     def _replace_worker(self, old: WorkerProcess | None, kind: str, message: str) -> None:

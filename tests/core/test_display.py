@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pydicom
 import pytest
@@ -65,3 +67,11 @@ def test_auto_window_spans_the_percentiles(ct_slice):
     low, high = np.percentile(ct_slice, [0.5, 99.5])
     assert window.low == pytest.approx(low) and window.high == pytest.approx(high)
     assert auto_window(np.zeros((3, 3))).width > 0
+
+
+def test_nan_and_infinite_values_show_as_black_or_white():
+    values = np.array([np.nan, -np.inf, np.inf, 40.0], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value encountered in cast"
+        out = apply_window(values, Window(40, 400))
+    assert out.tolist()[:3] == [0, 0, 255] and out[3] in (127, 128)
