@@ -167,8 +167,8 @@ class InferenceClient:
             if self._state in ("new", "closed"):
                 raise RuntimeError(f"Unable to restart the client as it is {self._state}")
             self._failures_in_a_row = 0
-            if self._state == "failed":
-                self._state = "running"
+            # The state stays "failed" until the new worker is up, so a request sent in
+            # between waits for it instead of going to no worker at all.
             old = self._worker
         self._replace_worker(old, "crashed", "the worker was restarted")
 
