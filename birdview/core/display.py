@@ -59,9 +59,13 @@ def presets_for(modality: str) -> dict[str, Window]:
 
 def auto_window(values: np.ndarray, *, low_pct: float = 0.5, high_pct: float = 99.5) -> Window:
     """A window spanning the given percentiles of the values (sampled, so it stays fast)."""
-    flat = np.asarray(values).reshape(-1)
-    if flat.size > 2_000_000:
-        flat = flat[:: flat.size // 1_000_000]
+    values = np.asarray(values)
+    if values.size > 2_000_000:
+        # Stride every axis of the (possibly non-contiguous) array: no full-size copy, which
+        # matters because this runs on the GUI thread when a volume opens.
+        step = int(np.ceil((values.size / 1_000_000) ** (1 / values.ndim)))
+        values = values[(slice(None, None, step),) * values.ndim]
+    flat = values.reshape(-1)
     flat = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
     if flat.size == 0:
         return Window(127.5, 255)
