@@ -38,10 +38,7 @@ def raw(ds: Dataset, keyword: str) -> Any:
     Other elements (sequences, binary VRs, values pydicom has already converted) fall back
     to `value`.
     """
-    try:
-        element = ds.get_item(tag_of(keyword))
-    except Exception:
-        return None
+    element = _raw_element(ds, keyword)
     if element is None:
         return None
     data = element.value
@@ -53,6 +50,14 @@ def raw(ds: Dataset, keyword: str) -> Any:
     return parts
 
 
+def _raw_element(ds: Dataset, keyword: str) -> Any:
+    """The element as stored (undecoded), or None when absent or unreadable."""
+    try:
+        return ds.get_item(tag_of(keyword))
+    except Exception:  # a damaged header: the caller treats the value as missing
+        return None
+
+
 def raw_text(ds: Dataset, keyword: str) -> str:
     found = raw(ds, keyword)
     if isinstance(found, list):
@@ -62,10 +67,7 @@ def raw_text(ds: Dataset, keyword: str) -> str:
 
 def uint(ds: Dataset, keyword: str) -> int | None:
     """An unsigned short (Rows, Columns, Bits Stored...), read from its two raw bytes."""
-    try:
-        element = ds.get_item(tag_of(keyword))
-    except Exception:
-        return None
+    element = _raw_element(ds, keyword)
     if element is None:
         return None
     data = element.value
