@@ -1,6 +1,10 @@
 """``birdview-train``: the trainer's command line, one subcommand per job.
 
 birdview-train tiny --family qwen3_vl --out DIR [--seed N]
+birdview-train build-data SOURCE... --out DIR [--seed N] [--negative-rate R] ...
+birdview-train validate FILE --images DIR
+birdview-train predict --model DIR [--adapter DIR] --data TEST.json --images DIR --out PRED.jsonl
+birdview-train evaluate --task vg|roc|rc|mia PRED.jsonl [--json] [--plot OUT.png]
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_tiny(commands)
+    _add_build_data(commands)
+    _add_validate(commands)
+    _add_predict(commands)
+    _add_evaluate(commands)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -47,6 +55,188 @@ def _run_tiny(args: argparse.Namespace) -> int:
 
     out = build_tiny(args.family, args.out, seed=args.seed)
     logger.info("wrote %s", out)
+    return 0
+
+
+def _add_build_data(commands) -> None:
+    build = commands.add_parser(
+        "build-data",
+        help="build Med-GRIT-style train/test JSON, images and a data card from segmentations",
+        description="SOURCE is [KIND:]PATH[?dataset=..&modality=..&labels=1:name,..&licence=..] "
+        "with KIND one of sammed2d, masks2d, nifti, dicomseg (detected when left out).",
+    )
+    build.add_argument("sources", nargs="+", metavar="SOURCE", help="a source folder")
+    build.add_argument("--out", required=True, help="the folder to write (must be empty)")
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument(
+        "--negative-rate",
+        type=float,
+        default=0.2,
+        metavar="R",
+        help="share of images with a not-present question (default 0.2)",
+    )
+    build.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        metavar="F",
+        help="share of cases in the test split (default 0.2)",
+    )
+    build.add_argument(
+        "--min-component-px",
+        type=int,
+        default=16,
+        metavar="N",
+        help="smallest connected component that gets a box (default 16)",
+    )
+    build.add_argument(
+        "--planes",
+        default="axial,coronal,sagittal",
+        help="planes to slice volumes in (default all three)",
+    )
+    build.add_argument(
+        "--slice-step",
+        type=int,
+        default=1,
+        metavar="N",
+        help="use every N-th slice of a volume (default 1)",
+    )
+    build.set_defaults(run=_run_build_data)
+
+
+def _run_build_data(args: argparse.Namespace) -> int:
+    import shlex
+
+    from trainer.data.build import BuildSettings, build_dataset
+
+    settings = BuildSettings(
+        seed=args.seed,
+        negative_rate=args.negative_rate,
+        test_fraction=args.test_fraction,
+        min_component_px=args.min_component_px,
+        planes=tuple(p.strip() for p in args.planes.split(",") if p.strip()),
+        slice_step=args.slice_step,
+    )
+    # The command with every setting spelled out, so the card says how to rebuild exactly.
+    command = shlex.join(
+        [
+            "birdview-train",
+            "build-data",
+            *args.sources,
+            "--out",
+            args.out,
+            "--seed",
+            str(settings.seed),
+            "--negative-rate",
+            str(settings.negative_rate),
+            "--test-fraction",
+            str(settings.test_fraction),
+            "--min-component-px",
+            str(settings.min_component_px),
+            "--planes",
+            ",".join(settings.planes),
+            "--slice-step",
+            str(settings.slice_step),
+        ]
+    )
+    result = build_dataset(args.sources, args.out, settings, command=command)
+    logger.info("wrote %d images and their JSON to %s", len(result.records), result.out)
+    return 0
+
+
+def _add_validate(commands) -> None:
+    validate = commands.add_parser(
+        "validate", help="check a Med-GRIT JSON file against its image folder"
+    )
+    validate.add_argument("file", help="the Med-GRIT JSON list")
+    validate.add_argument("--images", required=True, help="the folder holding its images")
+    validate.set_defaults(run=_run_validate)
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from trainer.medgrit import validate
+
+    try:
+        report = validate(args.file, args.images)
+    except FileNotFoundError as exc:
+        logger.error("%s", exc)
+        return 2
+    print(report.summary())
+    for problem in report.problems:
+        print(problem)
+    return 0 if report.ok else 1
+
+
+def _add_predict(commands) -> None:
+    from birdview.inference.loader import DEVICES, PRECISIONS  # light: no torch at import
+
+    predict = commands.add_parser(
+        "predict", help="answer a Med-GRIT test file with a checkpoint (JSONL, resumable)"
+    )
+    predict.add_argument("--model", required=True, help="the checkpoint folder")
+    predict.add_argument("--adapter", help="a peft adapter folder to load onto it")
+    predict.add_argument("--data", required=True, help="the Med-GRIT test JSON")
+    predict.add_argument("--images", required=True, help="the folder holding its images")
+    predict.add_argument("--out", required=True, help="the JSONL to write (or resume)")
+    predict.add_argument("--batch-size", type=int, default=8)
+    predict.add_argument("--precision", default="auto", choices=PRECISIONS)
+    predict.add_argument("--device", default="auto", choices=DEVICES)
+    predict.add_argument("--no-progress", action="store_true", help="no progress bar")
+    predict.set_defaults(run=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from trainer.predict import predict
+
+    stats = predict(
+        args.model,
+        args.data,
+        args.images,
+        args.out,
+        adapter_dir=args.adapter,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    logger.info(
+        "%d items: %d answered now, %d already done (%.1f s)",
+        stats.items,
+        stats.generated,
+        stats.skipped,
+        stats.seconds,
+    )
+    return 0
+
+
+def _add_evaluate(commands) -> None:
+    evaluate = commands.add_parser(
+        "evaluate", help="score a prediction JSONL exactly as BiRD's evaluation does"
+    )
+    evaluate.add_argument("--task", required=True, choices=("vg", "roc", "rc", "mia"))
+    evaluate.add_argument("predictions", help="the JSONL written by 'predict'")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.add_argument("--plot", help="write a per-modality bar chart to this PNG")
+    evaluate.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from trainer.evaluation import evaluate_file, format_scores, plot_scores
+
+    try:
+        scores = evaluate_file(args.predictions, args.task)
+    except (FileNotFoundError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    if args.json:
+        print(json.dumps(scores.to_dict(), indent=2))
+    else:
+        print(format_scores(scores))
+    if args.plot:
+        plot_scores(scores, args.plot)
+        logger.info("wrote %s", args.plot)
     return 0
 
 

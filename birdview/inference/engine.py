@@ -232,6 +232,25 @@ class Engine:
         )
         return SliceResult(index, parsed.boxes, text)
 
+    def answer_batch(
+        self, images: list[np.ndarray], questions: list[str], *, max_new_tokens: int
+    ) -> list[str]:
+        """Greedy answers to one first-turn question per image, generated as one left-padded
+        batch (the evaluation's path); texts keep their box markup, end tokens removed.
+
+        Raises:
+            ValueError: an image is not (rows, cols, 3) uint8, or the lists differ in length.
+            InferenceError: generation failed.
+        """
+        if len(images) != len(questions):
+            raise ValueError(
+                f"Unable to answer as {len(images)} images came with {len(questions)} questions"
+            )
+        checked = [_checked_image(image) for image in images]
+        prompts = [self._prompt(Conversation(), question) for question in questions]
+        outputs, _ = self._generate(prompts, checked, max_new_tokens, None, None)
+        return [text for text, _ in outputs]
+
     # -- generation --------------------------------------------------------------------------
 
     def _generate(

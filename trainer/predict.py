@@ -1,0 +1,320 @@
+"""Answers of a checkpoint to a Med-GRIT test file, as a JSONL file for `trainer.evaluation`.
+
+BiRD's inference (docs MEDGRIT.md): greedy decoding, first turn only, 80 new tokens (100 for
+the image analysis task, MII), here batched with left padding (the authors' batches were
+right-padded, a known fault not reproduced). One row is written per item::
+
+    {"id", "image", "question", "annotation", "response", "raw_response"}
+
+``question`` and ``annotation`` are the item's first question (without its ``Picture 1:
+<img>...</img>`` part) and first answer, in Med-GRIT text; ``raw_response`` is what the model
+wrote; ``response`` is the same in Med-GRIT text, which is what the evaluation reads.
+
+Boxes across model families. Med-GRIT writes boxes as ``<box>(x1,y1),(x2,y2)</box>`` on a
+0–1000 grid; each checkpoint family reads and writes its own format (`birdview.core.box_codecs`):
+
+* the question's boxes are rewritten in the family's format before it is asked
+  (`question_for_family`): Qwen2-VL special tokens, or a ``{"bbox_2d": [...]}`` object on
+  the 0–1000 grid (Qwen3-VL) or in pixels of the processor's resized image (Qwen2.5-VL);
+* the response's boxes are written back as Med-GRIT tags (`response_to_medgrit`): Qwen2-VL's
+  tokens are swapped for Med-GRIT's tags in place (same grid); for JSON families (and
+  Qwen2-VL answers that drifted into JSON) the boxes
+  are read with the family's codec and appended, as ``<ref>label</ref><box>...</box>`` on
+  the 0–1000 grid, to the text left without them (line breaks flattened to spaces, so the
+  evaluation's newline rule cannot cut them off). Med-GRIT-format (Qwen-VL) responses are
+  left as they are. So the same evaluation serves every family.
+
+The run is resumable: items whose id already has a row in the output are skipped (an id
+that occurs k times in the test file is skipped as often as it has rows), each batch's rows
+are appended and flushed at once, and a last line cut off by a crash is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from birdview.core.box import Box
+from birdview.core.box_codecs import CODECS, GRID, BoxCodec
+from birdview.core.prompts import Task, max_new_tokens
+from trainer.medgrit import ImageFolder, image_of, question_text, read_items, task_of
+
+__all__ = ["PredictStats", "predict", "predict_with", "question_for_family", "response_to_medgrit"]
+
+logger = logging.getLogger(__name__)
+
+SizePx = tuple[float, float]
+_PAIR = r"\(\s*(\d+)\s*,\s*(\d+)\s*\)"
+_BOX_RE = re.compile(rf"<box>\s*{_PAIR}\s*,\s*{_PAIR}\s*</box>")
+_QWEN2_VL_TAGS = {
+    "<|object_ref_start|>": "<ref>",
+    "<|object_ref_end|>": "</ref>",
+    "<|box_start|>": "<box>",
+    "<|box_end|>": "</box>",
+}
+
+
+@dataclass(frozen=True)
+class PredictStats:
+    """What a run did: items in the file, rows already there, rows generated, seconds."""
+
+    items: int
+    skipped: int
+    generated: int
+    seconds: float
+
+
+# -- boxes across families ------------------------------------------------------------------
+
+
+def question_for_family(
+    question: str, codec: BoxCodec, image_size_px: SizePx, model_size_px: SizePx | None = None
+) -> str:
+    """``question`` with each Med-GRIT ``<box>`` rewritten in ``codec``'s format (a box that
+    cannot be read is left as it is)."""
+    if codec.family == "medgrit":
+        return question
+    width, height = image_size_px
+
+    def rewrite(match: re.Match) -> str:
+        x1, y1, x2, y2 = (int(v) for v in match.groups())
+        try:
+            box = Box(
+                "axial",
+                0,
+                x1 / GRID * width,
+                y1 / GRID * height,
+                x2 / GRID * width,
+                y2 / GRID * height,
+            )
+        except ValueError:
+            return match.group(0)
+        return codec.encode_region(box, image_size_px, model_size_px=model_size_px)
+
+    return _BOX_RE.sub(rewrite, question)
+
+
+def response_to_medgrit(
+    response: str, codec: BoxCodec, image_size_px: SizePx, model_size_px: SizePx | None = None
+) -> str:
+    """A family's response with its boxes in Med-GRIT text (see the module docstring)."""
+    if codec.family == "medgrit":
+        return response
+    if codec.style == "qwen2_vl":
+        swapped = response
+        for token, tag in _QWEN2_VL_TAGS.items():
+            swapped = swapped.replace(token, tag)
+        if "<box>" in swapped or "{" not in swapped:
+            return swapped
+    parsed = codec.parse(
+        response, image_size_px, plane="axial", slice_index=0, model_size_px=model_size_px
+    )
+    if not parsed.boxes:
+        return response
+    tags = CODECS["medgrit"].encode(parsed.boxes, image_size_px)
+    return " ".join(f"{parsed.text_without_boxes} {tags}".split())
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def predict(
+    model_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    images_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    adapter_dir: str | os.PathLike | None = None,
+    batch_size: int = 8,
+    precision: str = "auto",
+    device: str = "auto",
+    progress: bool = True,
+) -> PredictStats:
+    """Load the checkpoint (`birdview.inference.loader.load_checkpoint`) and run
+    `predict_with`.
+
+    Raises:
+        ModelLoadError: the checkpoint cannot be loaded.
+        and what `predict_with` raises.
+    """
+    from birdview.inference.engine import Engine
+    from birdview.inference.loader import load_checkpoint
+
+    loaded = load_checkpoint(model_dir, adapter_dir=adapter_dir, precision=precision, device=device)
+    return predict_with(
+        Engine(loaded), data, images_dir, out, batch_size=batch_size, progress=progress
+    )
+
+
+def predict_with(
+    engine: Any,
+    data: str | os.PathLike,
+    images_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> PredictStats:
+    """Answer the first question of every item of ``data`` not yet in ``out`` with
+    ``engine`` (a `birdview.inference.engine.Engine`), ``batch_size`` items at a time.
+    Consecutive items with the same token budget share a batch.
+
+    Raises:
+        ValueError: ``batch_size`` is below 1, or ``data`` or ``out`` cannot be read.
+        FileNotFoundError: an item's image is not in ``images_dir`` (rows of earlier
+            batches are kept; run ``birdview-train validate`` to list every such item).
+        InferenceError: generation failed.
+    """
+    if batch_size < 1:
+        raise ValueError(f"Unable to predict as batch_size {batch_size!r} is below 1")
+    started = time.perf_counter()
+    items = read_items(data)
+    out_path = Path(out)
+    done = _rows_done(out_path)
+    pending = _pending(items, done)
+    skipped = len(items) - len(pending)
+    logger.info("%d items, %d already answered, %d to go", len(items), skipped, len(pending))
+    bar = _progress_bar(len(items), skipped, progress)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    folder = ImageFolder(images_dir)
+    generated = 0
+    try:
+        with open(out_path, "a", encoding="utf-8") as stream:
+            for batch in _batches(pending, batch_size):
+                rows = _answer(engine, batch, folder)
+                stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+                stream.flush()
+                os.fsync(stream.fileno())
+                generated += len(rows)
+                bar.update(len(rows))
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    logger.info("wrote %d rows to %s in %.1f s", generated, out_path, seconds)
+    return PredictStats(len(items), skipped, generated, seconds)
+
+
+def _rows_done(path: Path) -> Counter:
+    """Ids in an existing output, counted; a last line cut off by a crash is removed."""
+    done: Counter = Counter()
+    if not path.exists():
+        return done
+    data = path.read_bytes()
+    good_end = 0
+    for line in data.splitlines(keepends=True):
+        try:
+            row = json.loads(line) if line.strip() else None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if good_end + len(line) < len(data):
+                raise ValueError(
+                    f"Unable to resume '{path}' as a line in it is not JSON (byte {good_end}); "
+                    "move the file away to start again"
+                ) from exc
+            break
+        if not line.endswith(b"\n"):
+            break
+        if row is not None:
+            done[str(row.get("id"))] += 1
+        good_end += len(line)
+    if good_end < len(data):
+        logger.warning("dropping a cut-off last line of %s", path)
+        with open(path, "r+b") as stream:
+            stream.truncate(good_end)
+    return done
+
+
+def _pending(items: list[Any], done: Counter) -> list[tuple[int, dict[str, Any]]]:
+    left = Counter(done)
+    pending = []
+    for index, item in enumerate(items):
+        item_id = str(item.get("id")) if isinstance(item, dict) else ""
+        if left[item_id] > 0:
+            left[item_id] -= 1
+            continue
+        pending.append((index, item))
+    return pending
+
+
+def _budget(item: dict[str, Any]) -> int:
+    code = task_of(item["conversations"][0][0]) or Task.VG.code
+    return max_new_tokens(Task(code))
+
+
+def _batches(pending: list[tuple[int, dict[str, Any]]], batch_size: int):
+    batch: list[tuple[int, dict[str, Any]]] = []
+    budget = None
+    for entry in pending:
+        entry_budget = _budget(entry[1])
+        if batch and (len(batch) == batch_size or entry_budget != budget):
+            yield batch
+            batch = []
+        batch.append(entry)
+        budget = entry_budget
+    if batch:
+        yield batch
+
+
+def _answer(engine: Any, batch: list[tuple[int, dict]], folder: ImageFolder) -> list[dict]:
+    from birdview.inference.engine import model_size_px
+
+    codec = engine.codec
+    images, questions, sizes, rows = [], [], [], []
+    for index, item in batch:
+        image_name = image_of(item)
+        image = _load_image(index, item, image_name, folder)
+        height, width = image.shape[:2]
+        resized = model_size_px(engine.processor, width, height)
+        question = question_text(item["conversations"][0][0])
+        images.append(image)
+        questions.append(question_for_family(question, codec, (width, height), resized))
+        sizes.append(((width, height), resized))
+        rows.append(
+            {
+                "id": str(item.get("id")),
+                "image": image_name,
+                "question": question,
+                "annotation": str(item["conversations"][0][1]),
+            }
+        )
+    budget = _budget(batch[0][1])
+    answers = engine.answer_batch(images, questions, max_new_tokens=budget)
+    for row, answer, (size, resized) in zip(rows, answers, sizes, strict=True):
+        row["response"] = response_to_medgrit(answer, codec, size, resized)
+        row["raw_response"] = answer
+    return rows
+
+
+def _load_image(index: int, item: dict, image_name: str, folder: ImageFolder) -> np.ndarray:
+    from PIL import Image
+
+    path = folder.find(image_name)
+    if path is None:
+        raise FileNotFoundError(
+            f"Unable to predict item {index} ({item.get('id')!r}) as its image {image_name!r} "
+            f"is not in '{folder.folder}'; run 'birdview-train validate' to list every such item"
+        )
+    with Image.open(path) as image:
+        return np.array(image.convert("RGB"))
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        disable=not enabled,
+        unit="item",
+        desc="predict",
+        mininterval=2.0,
+        dynamic_ncols=True,
+    )
