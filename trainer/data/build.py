@@ -1,0 +1,285 @@
+"""``birdview-train build-data``: sources → rendered images + Med-GRIT JSON + data card.
+
+The steps, each deterministic under the seed:
+
+1. every source yields images with masks (`trainer.data.sources`, `trainer.data.volumes`);
+   each kept image is written to ``images/`` and reduced to its boxes (`trainer.data.boxes`);
+2. cases (patients where known) are split into train and test within each dataset, so no
+   case is in both;
+3. each image gets its conversations (`trainer.data.conversations`) from a random generator
+   seeded by the seed and the image's name alone, so adding a source changes nothing else;
+4. ``train.json``, ``test_vg.json``, ``test_roc.json``, ``test_rc.json``,
+   ``test_mia.json``, then ``data_card.json`` and ``DATA_CARD.md``.
+
+Images without any object (slices of a volume where no label is present) are kept with
+probability ``negative_rate`` and then carry one not-present question; images with objects get
+one with the same probability, asking for a label known to be absent from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trainer.data import card
+from trainer.data.boxes import regions_of
+from trainer.data.conversations import Facts, Turn, first_question, test_turns, train_turns
+from trainer.data.sources import (
+    SourceImage,
+    SourceReport,
+    SourceSpec,
+    masks2d_images,
+    parse_source,
+    read_licence,
+    sammed2d_images,
+)
+
+__all__ = [
+    "TEST_FILES",
+    "TRAIN_FILE",
+    "BuildResult",
+    "BuildSettings",
+    "ImageRecord",
+    "build_dataset",
+    "group_of",
+    "is_test",
+    "split_patients",
+]
+
+logger = logging.getLogger(__name__)
+
+TEST_FILES = {
+    "VG": "test_vg.json",
+    "RO": "test_roc.json",
+    "GC": "test_rc.json",
+    "MII": "test_mia.json",
+}
+TRAIN_FILE = "train.json"
+# Turns per training item: long enough for a real multi-turn mix, short enough for 2048 tokens.
+MAX_TURNS_PER_ITEM = 8
+PLANES = ("axial", "coronal", "sagittal")
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """The knobs of a build (all of them recorded in the data card)."""
+
+    seed: int = 0
+    negative_rate: float = 0.2
+    test_fraction: float = 0.2
+    min_component_px: int = 16
+    planes: tuple[str, ...] = PLANES
+    slice_step: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.negative_rate <= 1.0:
+            raise ValueError(
+                f"Unable to build as negative_rate {self.negative_rate!r} is not in 0..1"
+            )
+        if not 0.0 <= self.test_fraction <= 1.0:
+            raise ValueError(
+                f"Unable to build as test_fraction {self.test_fraction!r} is not in 0..1"
+            )
+        if self.min_component_px < 1 or self.slice_step < 1:
+            raise ValueError("Unable to build as min_component_px and slice_step must be >= 1")
+        unknown = sorted(set(self.planes) - set(PLANES))
+        if unknown or not self.planes:
+            raise ValueError(
+                f"Unable to build as planes {list(self.planes)} are not some of {list(PLANES)}"
+            )
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One written image: where it came from and what the text may say about it."""
+
+    facts: Facts
+    dataset: str
+    case: str
+    patient: str
+    source: int  # index into the build's sources
+
+
+@dataclass
+class BuildResult:
+    """What a build wrote, and the numbers the card reports."""
+
+    out: Path
+    records: list[ImageRecord] = field(default_factory=list)
+    sources: list[SourceReport] = field(default_factory=list)
+    test_patients: set[str] = field(default_factory=set)
+    items: dict[str, list[dict]] = field(default_factory=dict)
+    turns: dict[str, list[Turn]] = field(default_factory=dict)
+
+
+def build_dataset(
+    sources: Sequence[str], out: str | os.PathLike, settings: BuildSettings, *, command: str = ""
+) -> BuildResult:
+    """Build the dataset from ``sources`` (``[KIND:]PATH[?options]``) into ``out``.
+
+    Raises:
+        ValueError: a source is unusable, ``out`` is not empty, two images get one name, or
+            no image was found at all.
+    """
+    specs = [parse_source(text) for text in sources]  # every source checked before writing
+    result = BuildResult(Path(out))
+    _prepare(result.out)
+    names: set[str] = set()
+    for index, spec in enumerate(specs):
+        report = SourceReport(spec.text, spec.kind, spec.dataset, read_licence(spec))
+        result.sources.append(report)
+        for image in _images(spec, settings, report):
+            record = _record(image, index, settings, result.out, names, report)
+            if record is not None:
+                report.images += 1
+                result.records.append(record)
+        logger.info("%s: %d images (%s)", spec.text, report.images, spec.kind)
+    if not result.records:
+        raise ValueError("Unable to build a dataset as the sources gave no image with a label")
+    result.records.sort(key=lambda r: r.facts.name)
+    result.test_patients = split_patients(result.records, settings)
+    _compose(result, settings)
+    _write(result, settings, command)
+    return result
+
+
+def _prepare(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"Unable to build into '{out}' as it is not empty")
+    (out / "images").mkdir(parents=True, exist_ok=True)
+
+
+def _images(
+    spec: SourceSpec, settings: BuildSettings, report: SourceReport
+) -> Iterator[SourceImage]:
+    if spec.kind == "sammed2d":
+        return sammed2d_images(spec, report)
+    if spec.kind == "masks2d":
+        return masks2d_images(spec, report)
+    from trainer.data import volumes
+
+    reader = volumes.nifti_images if spec.kind == "nifti" else volumes.dicomseg_images
+    return reader(spec, settings.planes, settings.slice_step, report)
+
+
+def _record(
+    image: SourceImage,
+    source: int,
+    settings: BuildSettings,
+    out: Path,
+    names: set[str],
+    report: SourceReport,
+) -> ImageRecord | None:
+    """Boxes of the image's masks, the image written to disk; None for an image skipped."""
+    regions = regions_of(image.masks, settings.min_component_px)
+    reason = _skip_reason(image, bool(regions), settings)
+    if reason:
+        report.skip(reason)
+        return None
+    if image.name in names:
+        raise ValueError(f"Unable to build as two images are both named {image.name!r}")
+    names.add(image.name)
+    pixels = image.render()
+    _write_png(out / "images" / image.name, pixels)
+    height, width = pixels.shape[:2]
+    facts = Facts(
+        image.name,
+        image.modality,
+        image.plane,
+        image.body_part,
+        width,
+        height,
+        tuple(regions),
+        image.absent,
+    )
+    return ImageRecord(facts, image.dataset, image.case, image.patient, source)
+
+
+def _skip_reason(image: SourceImage, has_regions: bool, settings: BuildSettings) -> str | None:
+    """Why an image is left out, or None to keep it. An image without objects is kept, as a
+    negative, with probability ``negative_rate`` (drawn from its name: deterministic)."""
+    if has_regions:
+        return None
+    if image.masks:
+        return f"every object under {settings.min_component_px} px"
+    if not image.absent:
+        return "no object"
+    if random.Random(f"{settings.seed}|keep|{image.name}").random() >= settings.negative_rate:
+        return "no object, not drawn as a negative"
+    return None
+
+
+def _write_png(path: Path, pixels) -> None:
+    from PIL import Image
+
+    # Pillow writes no time stamp, so the same pixels give the same bytes.
+    Image.fromarray(pixels).save(path, format="PNG", compress_level=3)
+
+
+def split_patients(records: Sequence[ImageRecord], settings: BuildSettings) -> set[str]:
+    """The split groups (cases, or patients where known) that go to test.
+
+    Within each dataset: a seeded shuffle of its groups, the first ``round(test_fraction ×
+    n)`` of them, at least one and at most n − 1 when both are possible. Per dataset, so a
+    small dataset is not left out of the test files by chance; a dataset of one case stays in
+    train.
+    """
+    by_dataset: dict[str, set[str]] = {}
+    for record in records:
+        by_dataset.setdefault(record.dataset, set()).add(group_of(record))
+    test: set[str] = set()
+    for dataset, found in sorted(by_dataset.items()):
+        groups = sorted(found)
+        count = round(settings.test_fraction * len(groups))
+        if len(groups) > 1 and 0 < settings.test_fraction < 1:
+            count = min(max(count, 1), len(groups) - 1)
+        random.Random(f"{settings.seed}|split|{dataset}").shuffle(groups)
+        test.update(groups[:count])
+    return test
+
+
+def group_of(record: ImageRecord) -> str:
+    """The split unit of an image: its dataset and patient (or case)."""
+    return f"{record.dataset}/{record.patient}"
+
+
+def is_test(record: ImageRecord, result: BuildResult) -> bool:
+    """Whether the image belongs to the test split."""
+    return group_of(record) in result.test_patients
+
+
+def _compose(result: BuildResult, settings: BuildSettings) -> None:
+    items: dict[str, list[dict]] = {TRAIN_FILE: [], **{f: [] for f in TEST_FILES.values()}}
+    turns: dict[str, list[Turn]] = {name: [] for name in items}
+    for record in result.records:
+        facts = record.facts
+        rng = random.Random(f"{settings.seed}|text|{facts.name}")
+        if is_test(record, result):
+            for task, task_turns in test_turns(facts, rng, settings.negative_rate).items():
+                for turn in task_turns:
+                    items[TEST_FILES[task]].append(_item(facts.name, [turn]))
+                    turns[TEST_FILES[task]].append(turn)
+            continue
+        mixed = train_turns(facts, rng, settings.negative_rate)
+        for start in range(0, len(mixed), MAX_TURNS_PER_ITEM):
+            items[TRAIN_FILE].append(_item(facts.name, mixed[start : start + MAX_TURNS_PER_ITEM]))
+        turns[TRAIN_FILE].extend(mixed)
+    result.items, result.turns = items, turns
+
+
+def _item(image_name: str, turns: list[Turn]) -> dict:
+    conversations = [[t.question, t.answer] for t in turns]
+    conversations[0][0] = first_question(image_name, conversations[0][0])
+    return {"id": Path(image_name).stem, "conversations": conversations}
+
+
+def _write(result: BuildResult, settings: BuildSettings, command: str) -> None:
+    from trainer.medgrit import write_items
+
+    for name, items in result.items.items():
+        write_items(result.out / name, items)
+    card.write_card(result, settings, command)

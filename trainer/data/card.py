@@ -1,0 +1,227 @@
+"""The data card: what a build holds and where it came from, as JSON and as Markdown.
+
+``data_card.json`` is for programs, ``DATA_CARD.md`` for people; both carry the same numbers:
+items and turns per file, turns per task, images per modality (modalities Med-GRIT lacks
+marked), images and boxes per label, split sizes, each source with its licence and what was
+skipped, the settings, the seed and the command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from trainer.data import conversations
+from trainer.data.names import readable
+
+if TYPE_CHECKING:
+    from trainer.data.build import BuildResult, BuildSettings
+
+__all__ = ["card_data", "write_card"]
+
+CONVENTIONS = {
+    "format": "Med-GRIT-270k JSON (docs/MEDGRIT.md): [{id, conversations: [[q, a], ...]}], the "
+    "first question starts 'Picture 1: <img>images/NAME.png</img>\\n'",
+    "boxes": "<ref>label</ref><box>(x1,y1),(x2,y2)</box>, pixel edges on a 0-1000 grid relative "
+    "to width/height (birdview.core.box_codecs 'medgrit'); one box per 8-connected component "
+    "of at least min_component_px pixels; questions refer to the union box of one mask",
+    "positions": "position words (upper/lower/left/right part, centre) describe the box centre's "
+    "third of the IMAGE, never a patient side; in axial and coronal slices (radiological "
+    "convention) image left is the patient's right",
+    "negatives": "'Where is X?' answered as not present, X drawn from labels known to be absent: "
+    "for label maps every class of the volume without a pixel in the slice; for SA-Med2D the "
+    "labels of the same case's other slices; none for BiomedParse (its masks are task targets, "
+    "not a complete annotation)",
+    "split": "by case (patient where the source knows it): no case has images in both train and "
+    "test",
+    "planes": "3D volumes: axial (z), coronal (y), sagittal (x) slices of the canonical volume, "
+    "rendered per volume 0.5-99.5 % -> 0-255 (birdview.core.model_input), resized to square "
+    "pixels",
+}
+
+
+# The question pools, shown in the card with their placeholders.
+WORDINGS = {
+    "VG": conversations.VG_QUESTIONS,
+    "RO": conversations.ROC_QUESTIONS,
+    "GC": conversations.RC_QUESTIONS,
+    "MII": conversations.MIA_QUESTIONS,
+}
+
+
+def card_data(result: BuildResult, settings: BuildSettings, command: str) -> dict[str, Any]:
+    """The card as a JSON-ready dict (keys sorted where order means nothing)."""
+    from trainer.medgrit import MODALITIES
+
+    return {
+        "command": command,
+        "seed": settings.seed,
+        "settings": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()
+        },
+        "files": _files(result),
+        "tasks": _tasks(result),
+        "modalities": _modalities(result, MODALITIES),
+        "extra_modalities": sorted({r.facts.modality for r in result.records} - set(MODALITIES)),
+        "labels": _labels(result),
+        "split": _split(result),
+        "sources": [_source(report) for report in result.sources],
+        "conventions": CONVENTIONS,
+    }
+
+
+def _files(result: BuildResult) -> dict[str, dict[str, int]]:
+    return {
+        name: {"items": len(items), "turns": sum(len(i["conversations"]) for i in items)}
+        for name, items in result.items.items()
+    }
+
+
+def _tasks(result: BuildResult) -> dict[str, dict[str, int]]:
+    from trainer.data.build import TRAIN_FILE
+
+    counts: dict[str, Counter] = {"train": Counter(), "test": Counter()}
+    for file, turns in result.turns.items():
+        side = "train" if file == TRAIN_FILE else "test"
+        for turn in turns:
+            counts[side][turn.task + ("-negative" if turn.negative else "")] += 1
+    return {side: dict(sorted(c.items())) for side, c in counts.items()}
+
+
+def _modalities(result: BuildResult, medgrit: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    from trainer.data.build import is_test
+
+    table: dict[str, Counter] = defaultdict(Counter)
+    for record in result.records:
+        table[record.facts.modality][
+            "test_images" if is_test(record, result) else "train_images"
+        ] += 1
+    return {
+        key: {
+            "train_images": c["train_images"],
+            "test_images": c["test_images"],
+            "in_medgrit": key in medgrit,
+        }
+        for key, c in sorted(table.items())
+    }
+
+
+def _labels(result: BuildResult) -> dict[str, dict[str, Any]]:
+    images: Counter = Counter()
+    boxes: Counter = Counter()
+    for record in result.records:
+        for label in {r.label for r in record.facts.regions}:
+            images[label] += 1
+        for region in record.facts.regions:
+            boxes[region.label] += len(region.components)
+    return {
+        label: {"name": readable(label), "images": images[label], "boxes": boxes[label]}
+        for label in sorted(images)
+    }
+
+
+def _split(result: BuildResult) -> dict[str, Any]:
+    from trainer.data.build import group_of, is_test
+
+    sides: dict[str, dict[str, set | int]] = {
+        "train": {"groups": set(), "images": 0},
+        "test": {"groups": set(), "images": 0},
+    }
+    for record in result.records:
+        side = sides["test" if is_test(record, result) else "train"]
+        side["groups"].add(group_of(record))
+        side["images"] += 1
+    return {
+        name: {
+            "cases": len(side["groups"]),
+            "images": side["images"],
+            "case_list": sorted(side["groups"]),
+        }
+        for name, side in sides.items()
+    }
+
+
+def _source(report) -> dict[str, Any]:
+    return {
+        "source": report.text,
+        "kind": report.kind,
+        "dataset": report.dataset,
+        "licence": report.licence,
+        "images": report.images,
+        "skipped": dict(sorted(report.skipped.items())),
+        "notes": list(report.notes),
+    }
+
+
+def write_card(result: BuildResult, settings: BuildSettings, command: str) -> None:
+    """``data_card.json`` and ``DATA_CARD.md`` in the build's folder."""
+    data = card_data(result, settings, command)
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    (result.out / "data_card.json").write_text(text, encoding="utf-8")
+    (result.out / "DATA_CARD.md").write_text(markdown(data), encoding="utf-8")
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The card for people."""
+    lines = ["# Data card", "", f"Built with: `{data['command']}`", "", f"Seed: {data['seed']}", ""]
+    lines += ["## Files", "", "| file | items | turns |", "|---|---|---|"]
+    lines += [f"| {n} | {v['items']} | {v['turns']} |" for n, v in data["files"].items()]
+    lines += ["", "## Turns per task", "", "| task | train | test |", "|---|---|---|"]
+    tasks = sorted(set(data["tasks"]["train"]) | set(data["tasks"]["test"]))
+    lines += [
+        f"| {t} | {data['tasks']['train'].get(t, 0)} | {data['tasks']['test'].get(t, 0)} |"
+        for t in tasks
+    ]
+    lines += [
+        "",
+        "## Modalities (images)",
+        "",
+        "| key | train | test | in Med-GRIT |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {k} | {v['train_images']} | {v['test_images']} | {'yes' if v['in_medgrit'] else 'no'} |"
+        for k, v in data["modalities"].items()
+    ]
+    if data["extra_modalities"]:
+        lines += [
+            "",
+            f"Modalities Med-GRIT lacks (kept under their own key): "
+            f"{', '.join(data['extra_modalities'])}. BiRD's evaluation averages over its "
+            "8 modalities only.",
+        ]
+    lines += ["", "## Split", ""]
+    for side in ("train", "test"):
+        split = data["split"][side]
+        lines.append(f"- {side}: {split['cases']} cases, {split['images']} images")
+    lines += ["", "## Labels", "", "| label | name | images | boxes |", "|---|---|---|---|"]
+    lines += [
+        f"| {k} | {v['name']} | {v['images']} | {v['boxes']} |" for k, v in data["labels"].items()
+    ]
+    lines += ["", "## Sources", ""]
+    for source in data["sources"]:
+        lines += _source_lines(source)
+    lines += ["## Settings", "", "```json", json.dumps(data["settings"], indent=1), "```", ""]
+    lines += ["## Conventions", ""]
+    lines += [f"- **{k}**: {v}" for k, v in data["conventions"].items()]
+    lines += ["", "## Question wordings", ""]
+    lines += [f"- {task}: {' | '.join(pool)}" for task, pool in WORDINGS.items()]
+    lines += ["", "Test files use the first wording of each task (the app's own)."]
+    return "\n".join(lines) + "\n"
+
+
+def _source_lines(source: dict[str, Any]) -> list[str]:
+    licence = source["licence"]
+    stated = f"; stated: {licence['stated']}" if "stated" in licence else ""
+    from_file = f" (from {licence['file']})" if "file" in licence else ""
+    lines = [
+        f"### `{source['source']}`",
+        "",
+        f"- kind: {source['kind']}, dataset name: {source['dataset']}, images: {source['images']}",
+        f"- licence: {licence.get('name', '')}{from_file}{stated}",
+    ]
+    lines += [f"- skipped: {reason} ({count})" for reason, count in source["skipped"].items()]
+    lines += [f"- note: {note}" for note in source["notes"]]
+    return [*lines, ""]

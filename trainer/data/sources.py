@@ -1,0 +1,474 @@
+"""Where the images and masks come from: one small adapter per kind of source folder.
+
+A source is named on the command line as ``[KIND:]PATH[?key=value&...]``; without a kind it
+is detected from the folder's layout:
+
+==============  ==========================================================================
+kind            layout
+==============  ==========================================================================
+``sammed2d``    SA-Med2D: ``images/<case>_<slice>.png``,
+                ``masks/<case>_<slice>_<label>_<instance:03d>.png``, optional
+                image2label / label2image JSON indexes (paths relative to the folder above)
+``masks2d``     BiomedParse: ``<split>/<stem>.png`` and ``<split>_mask/<stem>_<target>.png``,
+                ``+`` for spaces in the target; the modality is a word of the stem
+``nifti``       NIfTI images + label maps (``imagesTr/labelsTr`` pairs by file name; else a
+                ``classes.json`` or ``dataset.json`` says which files are label maps, and each
+                is paired with the image on the same grid); see `trainer.data.volumes`
+``dicomseg``    DICOM series + DICOM SEG objects (highdicom) in one folder tree
+==============  ==========================================================================
+
+Options: ``dataset`` (the name in the image file names; default: the folder's name),
+``modality`` (a Med-GRIT key, when names do not say it), ``labels`` (``1:edema,2:tumour`` or a
+JSON file of value → name, for label maps without a class map) and ``licence`` (stated by the
+user; otherwise read from a LICENSE file in the folder or the one above it).
+
+Every adapter yields `SourceImage`s: an RGB image (rendered only when asked for), its masks,
+and the labels known to be absent from it (negatives are drawn only from those).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from trainer.data.names import file_prefix, modality_from_words
+
+__all__ = [
+    "KINDS",
+    "OPTIONS",
+    "LabelMask",
+    "SourceImage",
+    "SourceReport",
+    "SourceSpec",
+    "clean_part",
+    "parse_source",
+]
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("sammed2d", "masks2d", "nifti", "dicomseg")
+OPTIONS = ("dataset", "modality", "labels", "licence")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+_LICENCE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "COPYING")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A parsed SOURCE argument: kind, path, options, and the text as given."""
+
+    kind: str
+    path: Path
+    options: dict[str, str]
+    text: str
+
+    @property
+    def dataset(self) -> str:
+        return clean_part(self.options.get("dataset") or self.path.resolve().name)
+
+
+@dataclass(frozen=True)
+class LabelMask:
+    """One object: a label (as the source spells it), its instance number, and its pixels."""
+
+    label: str
+    instance: int
+    pixels: np.ndarray
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One image with its masks, as an adapter yields it.
+
+    Attributes:
+        name: the output file name, SA-Med2D style (its modality key before the first "_").
+        dataset, case: where it comes from; images of one case always share a split.
+        patient: the split group (several cases of one patient go together); == case when
+            the source does not know the patient.
+        modality: the Med-GRIT key ("ct", "mr", ...) or an extra key ("pathology", "oct").
+        plane: "axial", "coronal" or "sagittal" for slices of volumes, else None.
+        body_part: a word for the imaged region when the source gives one ("abdomen").
+        masks: the objects in the image.
+        absent: labels the source annotates completely that have no pixel here.
+        render: returns the (rows, cols, 3) uint8 RGB image.
+    """
+
+    name: str
+    dataset: str
+    case: str
+    patient: str
+    modality: str
+    plane: str | None
+    body_part: str | None
+    masks: tuple[LabelMask, ...]
+    absent: tuple[str, ...]
+    render: Callable[[], np.ndarray]
+
+
+@dataclass
+class SourceReport:
+    """What the data card says about one source."""
+
+    text: str
+    kind: str
+    dataset: str
+    licence: dict[str, str]
+    images: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] += count
+
+
+# -- parsing --------------------------------------------------------------------------------
+
+
+def parse_source(text: str) -> SourceSpec:
+    """``[KIND:]PATH[?key=value&...]`` → `SourceSpec`, detecting the kind when not given.
+
+    Raises:
+        ValueError: the path does not exist, an option is unknown, or the kind cannot be
+            detected.
+    """
+    kind, rest = None, str(text)
+    head, sep, tail = rest.partition(":")
+    if sep and head in KINDS:
+        kind, rest = head, tail
+    path_text, query = (rest, "") if os.path.exists(rest) else _split_query(rest)
+    path = Path(path_text)
+    if not path.exists():
+        raise ValueError(f"Unable to use source {text!r} as the path {path_text!r} does not exist")
+    options = dict(parse_qsl(query, keep_blank_values=False))
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"Unable to use source {text!r} as the option(s) {unknown} are unknown; "
+            f"known: {list(OPTIONS)}"
+        )
+    return SourceSpec(kind or detect_kind(path), path, options, str(text))
+
+
+def _split_query(text: str) -> tuple[str, str]:
+    path_text, _, query = text.partition("?")
+    return path_text, query
+
+
+def detect_kind(path: Path) -> str:
+    """The adapter for a folder, from its layout (see the module docstring).
+
+    Raises:
+        ValueError: the path is not a folder.
+    """
+    if path.is_dir():
+        if _sammed2d_root(path) is not None:
+            return "sammed2d"
+        if _mask_folder_pairs(path):
+            return "masks2d"
+        if any(_nifti_files(path)):
+            return "nifti"
+        return "dicomseg"
+    raise ValueError(f"Unable to use source '{path}' as it is not a folder")
+
+
+def _nifti_files(path: Path) -> Iterator[Path]:
+    return (p for p in path.rglob("*") if p.name.endswith((".nii", ".nii.gz")))
+
+
+def clean_part(text: str) -> str:
+    """A piece of a file name: letters, digits, "_", "." and single "-" (the parts of an
+    SA-Med2D name are separated by "--")."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_.-")
+    return re.sub(r"-{2,}", "-", cleaned) or "unnamed"
+
+
+def read_licence(spec: SourceSpec) -> dict[str, str]:
+    """The licence as the user stated it (``?licence=``) and/or as a LICENSE file in the
+    source folder (or the one above it) names it on its first line."""
+    licence: dict[str, str] = {}
+    if spec.options.get("licence"):
+        licence["stated"] = spec.options["licence"]
+    folder = spec.path if spec.path.is_dir() else spec.path.parent
+    for candidate in (folder, folder.parent):
+        for name in _LICENCE_FILES:
+            file = candidate / name
+            if file.is_file():
+                data = file.read_bytes()
+                licence["file"] = os.path.relpath(file, spec.path.parent)
+                licence["name"] = _licence_name(data.decode("utf-8", "replace"))
+                licence["sha256"] = hashlib.sha256(data).hexdigest()
+                return licence
+    if not licence:
+        licence["name"] = "not stated (no LICENSE file found; give ?licence=...)"
+    return licence
+
+
+def _licence_name(text: str) -> str:
+    """The licence's title: its first non-empty line, with a following "Version ..." line
+    ("Apache License Version 2.0, January 2004")."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()][:2]
+    if len(lines) == 2 and lines[1].lower().startswith("version"):
+        return f"{lines[0]} {lines[1]}"[:120]
+    return lines[0][:120] if lines else ""
+
+
+# -- reading 2D files -----------------------------------------------------------------------
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as (rows, cols, 3) uint8 RGB (alpha dropped)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask file as a boolean array (any non-zero grey value is foreground)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L")) > 0
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+
+
+def _rgb_loader(path: Path) -> Callable[[], np.ndarray]:
+    return lambda: read_rgb(path)
+
+
+# -- sammed2d -------------------------------------------------------------------------------
+
+_SAMMED2D_NAME = re.compile(r"^([a-z]+)_([a-z0-9]+)--([^-].*?)--(.+?)--([xyz])_(\d+)$")
+_SAMMED2D_RAY = re.compile(r"^(x)_ray--(.+?)--(.+)$")
+_INSTANCE = re.compile(r"^(.+)_(\d{3})$")
+_CASE_SLICE = re.compile(r"^(.+)_(\d+)$")
+
+
+def _sammed2d_root(path: Path) -> Path | None:
+    """The folder holding images/ and masks/: the path itself or its only such child."""
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        return path
+    children = [c for c in sorted(path.iterdir()) if c.is_dir() and _sammed2d_root_here(c)]
+    return children[0] if len(children) == 1 else None
+
+
+def _sammed2d_root_here(path: Path) -> bool:
+    return (path / "images").is_dir() and (path / "masks").is_dir()
+
+
+def sammed2d_images(spec: SourceSpec, report: SourceReport) -> Iterator[SourceImage]:
+    """SA-Med2D images with their instance masks."""
+    # Resolved, because the JSON indexes' paths are resolved before they are compared.
+    root = _sammed2d_root(spec.path.resolve())
+    if root is None:
+        raise ValueError(f"Unable to read '{spec.path}' as SA-Med2D: no images/ and masks/")
+    images = _image_files(root / "images")
+    pairs = _sammed2d_pairs(root, images, report)
+    masks_by_case: dict[str, set[str]] = defaultdict(set)
+    described = {}
+    for image in images:
+        case, modality = _sammed2d_case(image.stem, spec)
+        described[image] = (case, modality)
+        for mask in pairs.get(image, []):
+            masks_by_case[case].add(_mask_label(mask.stem, image.stem)[0])
+    for image in images:
+        case, modality = described[image]
+        mask_files = pairs.get(image, [])
+        if not mask_files:
+            report.skip("no masks")
+            continue
+        if modality is None:
+            report.skip("modality unknown (give ?modality=)")
+            continue
+        masks = tuple(_sammed2d_mask(m, image.stem) for m in mask_files)
+        present = {m.label for m in masks}
+        yield SourceImage(
+            name=_name_2d(image.stem, modality, spec.dataset),
+            dataset=spec.dataset,
+            case=case,
+            patient=case,
+            modality=modality,
+            plane=None,
+            body_part=None,
+            masks=masks,
+            # Only the case's other slices tell what is annotated: SA-Med2D drops small masks,
+            # so a label missing from one image may still be visible in it.
+            absent=tuple(sorted(masks_by_case[case] - present)),
+            render=_rgb_loader(image),
+        )
+
+
+def _sammed2d_pairs(root: Path, images: list[Path], report: SourceReport) -> dict:
+    """image → mask files, from the JSON indexes where they list them, else by name."""
+    masks = sorted(p for p in (root / "masks").iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    pairs: dict[Path, list[Path]] = defaultdict(list)
+    listed: set[Path] = set()
+    for index in sorted(root.glob("*.json")):
+        for image, mask in _json_pairs(index, root):
+            if image.is_file() and mask.is_file() and mask not in listed:
+                pairs[image].append(mask)
+                listed.add(mask)
+    by_stem = sorted(images, key=lambda p: -len(p.stem))
+    for mask in masks:
+        if mask in listed:
+            continue
+        owner = next((i for i in by_stem if mask.stem.startswith(i.stem + "_")), None)
+        if owner is None:
+            report.skip("mask without an image")
+            continue
+        pairs[owner].append(mask)
+    return {image: sorted(found) for image, found in pairs.items()}
+
+
+def _json_pairs(index: Path, root: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) pairs of an image2label (image → [masks]) or label2image (mask → image)
+    index; its paths are relative to the folder above ``root`` (SA-Med2D's convention)."""
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    pairs = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            pairs.extend((key, mask) for mask in value if isinstance(mask, str))
+        elif isinstance(value, str):
+            pairs.append((value, key))
+    return [(_resolve(root, image), _resolve(root, mask)) for image, mask in pairs]
+
+
+def _resolve(root: Path, relative: str) -> Path:
+    for base in (root.parent, root):
+        candidate = (base / relative).resolve()
+        if candidate.is_file():
+            return candidate
+    return (root.parent / relative).resolve()
+
+
+def _sammed2d_case(stem: str, spec: SourceSpec) -> tuple[str, str | None]:
+    """(case, modality key) of an SA-Med2D image stem.
+
+    SA-Med2D-20M names carry both ("ct_00--AbdomenCT1K--Case_00220--x_0359"). The demo names
+    ("amos_0006_90", "s0114_111") do not; for them the modality comes from the dataset's own
+    convention: AMOS ids from 500 up are MR, below are CT; TotalSegmentator's sNNNN are CT.
+    """
+    given = spec.options.get("modality")
+    full = _SAMMED2D_NAME.match(stem) or _SAMMED2D_RAY.match(stem)
+    if full:
+        case = full.group(4) if full.re is _SAMMED2D_NAME else full.group(3)
+        return clean_part(case), given or full.group(1)
+    match = _CASE_SLICE.match(stem)
+    case = match.group(1) if match else stem
+    return clean_part(case), given or _demo_modality(case)
+
+
+def _demo_modality(case: str) -> str | None:
+    amos = re.fullmatch(r"amos_(\d+)", case)
+    if amos:
+        return "mr" if int(amos.group(1)) >= 500 else "ct"
+    if re.fullmatch(r"s\d{4}", case):
+        return "ct"
+    return modality_from_words(case)
+
+
+def _mask_label(mask_stem: str, image_stem: str) -> tuple[str, int]:
+    rest = mask_stem[len(image_stem) + 1 :] if mask_stem.startswith(image_stem + "_") else mask_stem
+    match = _INSTANCE.match(rest)
+    return (match.group(1), int(match.group(2))) if match else (rest, 0)
+
+
+def _sammed2d_mask(path: Path, image_stem: str) -> LabelMask:
+    label, instance = _mask_label(path.stem, image_stem)
+    return LabelMask(label, instance, read_mask(path))
+
+
+def _name_2d(stem: str, modality: str, dataset: str) -> str:
+    """A file name whose first "_"-piece is the modality key; SA-Med2D-20M names are kept."""
+    if _SAMMED2D_NAME.match(stem) or _SAMMED2D_RAY.match(stem):
+        return f"{stem}.png"
+    return f"{file_prefix(modality)}--{dataset}--{clean_part(stem)}.png"
+
+
+# -- masks2d (BiomedParse) ------------------------------------------------------------------
+
+
+def _mask_folder_pairs(path: Path) -> list[tuple[Path, Path]]:
+    """(image folder, mask folder) pairs: ``X/`` next to ``X_mask/``."""
+    return [
+        (child, path / f"{child.name}_mask")
+        for child in sorted(path.iterdir())
+        if child.is_dir() and (path / f"{child.name}_mask").is_dir()
+    ]
+
+
+def masks2d_images(spec: SourceSpec, report: SourceReport) -> Iterator[SourceImage]:
+    """Images whose masks are named ``<image stem>_<target>.png`` (BiomedParse)."""
+    for image_dir, mask_dir in _mask_folder_pairs(spec.path):
+        images = _image_files(image_dir)
+        owned = _masks_by_image(images, _image_files(mask_dir), report)
+        for image in images:
+            yield from _masks2d_image(image, owned.get(image, []), spec, report)
+
+
+def _masks_by_image(images: list[Path], masks: list[Path], report: SourceReport) -> dict:
+    by_length = sorted(images, key=lambda p: -len(p.stem))
+    owned: dict[Path, list[Path]] = defaultdict(list)
+    for mask in masks:
+        # The longest stem wins, so "1_CT" never takes the masks of "1_CT_lung".
+        owner = next((i for i in by_length if mask.stem.startswith(i.stem + "_")), None)
+        if owner is None:
+            report.skip("mask without an image")
+        else:
+            owned[owner].append(mask)
+    return owned
+
+
+def _masks2d_image(
+    image: Path, masks: list[Path], spec: SourceSpec, report: SourceReport
+) -> Iterator[SourceImage]:
+    if not masks:
+        report.skip("no masks")
+        return
+    modality = spec.options.get("modality") or modality_from_words(image.stem)
+    if modality is None:
+        report.skip("modality unknown (give ?modality=)")
+        return
+    case = clean_part(image.stem)
+    yield SourceImage(
+        name=_name_2d(image.stem, modality, spec.dataset),
+        dataset=spec.dataset,
+        case=case,
+        patient=case,
+        modality=modality,
+        plane=None,
+        body_part=_body_part(image.stem),
+        masks=tuple(
+            LabelMask(m.stem[len(image.stem) + 1 :], 0, read_mask(m)) for m in sorted(masks)
+        ),
+        # The masks are the targets of a task, not a complete annotation: nothing is known
+        # to be absent.
+        absent=(),
+        render=_rgb_loader(image),
+    )
+
+
+def _body_part(stem: str) -> str | None:
+    """The words after the modality word of "06_CT_abdomen" ("abdomen")."""
+    words = stem.split("_")
+    for n, word in enumerate(words):
+        if modality_from_words(word) is not None and n + 1 < len(words):
+            return " ".join(words[n + 1 :]).replace("+", " ").lower()
+    return None
