@@ -149,10 +149,11 @@ def export_png(
     anonymise: bool = False,
     overlay_lines: Sequence[str] = (),
     zoom: float = 1.0,
+    colours: Sequence[int] | None = None,
 ) -> tuple[int, int]:
-    """Render one slice with its boxes (colour `box_colour(n)` for ``boxes[n]``), corner text
-    and the research notice; returns the image size (see `png_size`). Boxes on other planes
-    or slices are not drawn."""
+    """Render one slice with its boxes (colour `box_colour(colours[n])` for ``boxes[n]``,
+    by default `box_colour(n)`), corner text and the research notice; returns the image size
+    (see `png_size`). Boxes on other planes or slices are not drawn."""
     plane = Plane(plane)
     grey = apply_window(geometry.extract_slice(volume, plane, slice_index), window)
     image = Image.fromarray(np.ascontiguousarray(grey)).convert("RGB")
@@ -164,7 +165,7 @@ def export_png(
     for n, box in enumerate(boxes):
         if box.plane is not plane or box.slice_index != slice_index:
             continue
-        colour = box_colour(n)
+        colour = box_colour(colours[n] if colours is not None else n)
         x1, y1, x2, y2 = box.x1_px * sx, box.y1_px * sy, box.x2_px * sx, box.y2_px * sy
         draw.rectangle(
             [round(x1), round(y1), max(round(x1), round(x2) - 1), max(round(y1), round(y2) - 1)],

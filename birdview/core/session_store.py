@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ __all__ = [
     "SessionRecord",
     "box_from_dict",
     "box_to_dict",
+    "default_session_dir",
     "load_record",
     "save_atomic",
     "session_path",
@@ -294,3 +296,17 @@ def session_path(study_key: str, base_dir: str | os.PathLike) -> Path:
         raise ValueError("Unable to name a session file as the study key is empty")
     name = key if _SAFE_KEY.match(key) and not key.startswith(".") else short_id(key)
     return Path(base_dir) / f"session-{name}.json"
+
+
+def default_session_dir() -> Path:
+    """Where autosaved sessions live: ``$BIRDVIEW_SESSION_DIR`` if set, else the platform's
+    per-user application data folder (XDG state on Linux, like the logs)."""
+    override = os.environ.get("BIRDVIEW_SESSION_DIR")
+    if override:
+        return Path(override)
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "BirdView" / "Sessions"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "BirdView" / "Sessions"
+    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(state) / "birdview" / "sessions"

@@ -88,6 +88,9 @@ class InferenceClient:
         self.start_timeout_s = start_timeout_s
         self.max_restarts = max_restarts
         self.restarts = 0  # how many times a worker was replaced after a crash or hang
+        # Told the result (`Loaded` or `WorkerFailure`) of each automatic reload after a
+        # restart, on the reader thread: a GUI shows "restarting…" until then.
+        self.on_reloaded: Callable[[Result], None] | None = None
         self._lock = threading.RLock()
         self._send_lock = threading.Lock()
         self._pending = PendingTable()
@@ -389,7 +392,9 @@ class InferenceClient:
         if self._last_load is not None:  # a reload is nobody's request now
             reload = LoadRequest(self._last_load.config)
             handle = RequestHandle(reload.request_id)
-            self._pending.add(Pending(reload, handle, generation=self._generation))
+            self._pending.add(
+                Pending(reload, handle, self.on_reloaded, generation=self._generation)
+            )
             waiting.append(reload)
         waiting += self._pending.adopt_waiting(self._generation)
         for request in waiting:

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
+from birdview.core.assistant import Assistant
 from birdview.core.errors import LoadCancelled
 from birdview.core.io.catalog import Catalog
 from birdview.core.session import Session
+from birdview.core.session_store import default_session_dir
+from birdview.inference.client import InferenceClient
+from birdview.ui.assistant_controller import AssistantController
+from birdview.ui.chat_panel import ChatPanel
 from birdview.ui.errors import ErrorReporter
+from birdview.ui.export_actions import Exporter
+from birdview.ui.inference_bridge import InferenceBridge
 from birdview.ui.loader import StudyLoader
 from birdview.ui.menu_bar import MenuBar
+from birdview.ui.model_panel import ModelPanel
 from birdview.ui.series_browser import SeriesBrowser
 from birdview.ui.settings import Settings
 from birdview.ui.status_bar import StatusBar
 from birdview.ui.tag_browser import TagBrowser
+from birdview.ui.tool_bar import ToolBar
 from birdview.ui.view_layout import ViewLayout
 
 __all__ = ["MainWindow"]
@@ -34,16 +44,35 @@ _FILE_FILTER = (
 class MainWindow(QMainWindow):
     """The viewer's window."""
 
-    def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        parent: QWidget | None = None,
+        *,
+        client_factory: Callable[[], InferenceClient] = InferenceClient,
+        session_dir: str | None = None,
+        autoload_model: bool = True,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("BirdView")
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else Settings()
         self.settings.check_version()
         self.session = Session(layout=self.settings.layout())
+        self.assistant = Assistant()
         self.loader = StudyLoader(self)
+        self.bridge = InferenceBridge(client_factory, self)
+        self.controller = AssistantController(
+            self.session,
+            self.assistant,
+            self.bridge,
+            session_dir if session_dir is not None else default_session_dir(),
+            self,
+        )
+        self.presenter = False
+        self._before_presenter: dict[QWidget, bool] = {}
 
-        self.view_layout = ViewLayout(self.session)
+        self.view_layout = ViewLayout(self.session, self.assistant)
         self.setCentralWidget(self.view_layout)
         self.series_browser = SeriesBrowser(self.session)
         self.series_dock = self._dock(
@@ -54,12 +83,33 @@ class MainWindow(QMainWindow):
             "DICOM tags", "tag_dock", self.tag_browser, Qt.DockWidgetArea.RightDockWidgetArea
         )
         self.tag_dock.hide()
+        self.model_panel = ModelPanel(self.assistant, self.controller, self.settings)
+        self.model_dock = self._dock(
+            "Model", "model_dock", self.model_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.chat_panel = ChatPanel(self.assistant, self.controller)
+        self.chat_dock = self._dock(
+            "Ask the model", "chat_dock", self.chat_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.status = StatusBar(self.session)
         self.setStatusBar(self.status)
         self.reporter = ErrorReporter(self, self.status)
+        self.exporter = Exporter(
+            self,
+            self.session,
+            self.assistant,
+            anonymise=lambda: self.presenter or self.settings.anonymise_exports(),
+            report=lambda text: self.status.showMessage(text, 8000),
+            report_error=self.reporter.report,
+            folder=lambda: self.settings.last_directory() or os.getcwd(),
+        )
+        self.tool_bar = ToolBar(self)
+        self.addToolBar(self.tool_bar)
         self.setMenuBar(MenuBar(self, self.session))
         self._wire()
         self._restore_state()
+        if autoload_model and self.settings.model_dir():
+            QTimer.singleShot(0, self.model_panel.load)
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -104,6 +154,53 @@ class MainWindow(QMainWindow):
         self.status.cancel_requested.connect(loader.cancel)
         self.series_browser.series_requested.connect(self._on_series_requested)
         self.session.events.layout.connect(self.settings.set_layout)
+        self.chat_panel.box_clicked.connect(self.show_box)
+        self.controller.message.connect(lambda text: self.status.showMessage(text, 8000))
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_escape)
+
+    # -- model results -----------------------------------------------------------------------
+
+    def show_box(self, turn_id: int, index: int) -> None:
+        """Select an answer box and bring its slice into the main view, centred on it."""
+        placed = self.assistant.select(turn_id, index)
+        volume = self.session.volume
+        if placed is None or volume is None:
+            return
+        self.session.set_main_plane(placed.box.plane)
+        self.session.move_cursor(placed.box.to_voxel_corners(volume).mean(axis=0))
+
+    def set_presenter(self, on: bool) -> None:
+        """Presenter mode: full screen, only the image and the chat, no patient identity,
+        larger text and thicker boxes (Esc or F11 leaves it)."""
+        if bool(on) == self.presenter:
+            return
+        self.presenter = bool(on)
+        chrome = (
+            self.menuBar(),
+            self.tool_bar,
+            self.status,
+            self.series_dock,
+            self.tag_dock,
+            self.model_dock,
+        )
+        if on:
+            self._before_presenter = {w: w.isVisible() for w in chrome}
+            for widget in chrome:
+                widget.hide()
+            self.showFullScreen()
+        else:
+            for widget, visible in self._before_presenter.items():
+                widget.setVisible(visible)
+            self.showNormal()
+        self.view_layout.set_presenter(self.presenter)
+        self.chat_panel.set_presenter(self.presenter)
+        self.tool_bar.presenter_action.setChecked(self.presenter)
+
+    def _on_escape(self) -> None:
+        if self.presenter:
+            self.set_presenter(False)
+        elif self.assistant.busy:
+            self.controller.cancel()
 
     def _on_scanned(self, catalog: Catalog) -> None:
         self.session.open_catalog(catalog)
@@ -150,7 +247,10 @@ class MainWindow(QMainWindow):
             )
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.set_presenter(False)  # save the normal layout, not the presenter's
         self.loader.shutdown()
+        self.controller.save_now()
+        self.bridge.shutdown()
         self.settings.set_geometry(self.saveGeometry())
         self.settings.set_dock_state(self.saveState())
         self.settings.sync()

@@ -26,8 +26,9 @@ __all__ = ["ABOUT_TEXT", "MenuBar"]
 ABOUT_TEXT = (
     f"<h3>BirdView {birdview.__version__}</h3>"
     "<p>A viewer for DICOM, NIfTI and 2D medical images.</p>"
-    "<p><b>The model features, when present, are for research and teaching only.</b> "
-    "They are not a medical device and must not be used for clinical decisions.</p>"
+    "<p><b>Research and teaching use — not for clinical decisions.</b> "
+    "The model features are not a medical device; their answers can be wrong and must not "
+    "be used to diagnose or treat anyone. Every export carries this notice.</p>"
 )
 
 
@@ -90,9 +91,29 @@ class MenuBar(QMenuBar):
         self.recent_menu = menu.addMenu(qta.icon("mdi6.history"), "&Recent studies")
         self.recent_menu.aboutToShow.connect(self._on_recent_about_to_show)
         menu.addSeparator()
+        self._build_export_menu(menu.addMenu(qta.icon("mdi6.export"), "&Export"))
+        menu.addSeparator()
         self.quit_action = self._action(
             menu, "&Quit", window.close, QKeySequence.StandardKey.Quit, "mdi6.exit-to-app"
         )
+
+    def _build_export_menu(self, menu: QMenu) -> None:
+        exporter = self._window.exporter
+        self.export_png_action = self._action(
+            menu, "Annotated &PNG of this view…", exporter.png, "Ctrl+E", "mdi6.image-move"
+        )
+        self.export_json_action = self._action(
+            menu, "Findings as &JSON…", exporter.json, None, "mdi6.code-json"
+        )
+        self.export_sr_action = self._action(
+            menu, "DICOM &SR measurement report…", exporter.dicom_sr, None, "mdi6.file-document"
+        )
+        menu.addSeparator()
+        settings = self._window.settings
+        self.anonymise_action = menu.addAction("&Anonymise exports (no patient name or ID)")
+        self.anonymise_action.setCheckable(True)
+        self.anonymise_action.setChecked(settings.anonymise_exports())
+        self.anonymise_action.toggled.connect(settings.set_anonymise_exports)
 
     def _build_view_menu(self) -> None:
         window, session = self._window, self._session
@@ -125,7 +146,9 @@ class MenuBar(QMenuBar):
             menu, "&Previous series", lambda: window.series_browser.request_relative(-1), "Ctrl+Up"
         )
         menu.addSeparator()
-        for dock in (window.series_dock, window.tag_dock):
+        menu.addAction(window.tool_bar.presenter_action)
+        menu.addSeparator()
+        for dock in (window.series_dock, window.tag_dock, window.model_dock, window.chat_dock):
             menu.addAction(dock.toggleViewAction())
         window.tag_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+T"))
         window.tag_dock.toggleViewAction().setIcon(qta.icon("mdi6.tag-text-outline"))

@@ -54,8 +54,11 @@ class Overlay:
     title_color: QColor | None = None
 
 
-def overlay_for(session: Session, plane: Plane, zoom: float, *, compact: bool = False) -> Overlay:
-    """The overlay of ``plane``'s view of the session; ``zoom`` is screen px per image px."""
+def overlay_for(
+    session: Session, plane: Plane, zoom: float, *, compact: bool = False, anonymise: bool = False
+) -> Overlay:
+    """The overlay of ``plane``'s view of the session; ``zoom`` is screen px per image px.
+    ``anonymise`` (presenter mode) leaves out the patient's name, ID and the study date."""
     volume = session.volume
     if volume is None:
         return Overlay()
@@ -77,10 +80,11 @@ def overlay_for(session: Session, plane: Plane, zoom: float, *, compact: bool = 
     name = _person_name(meta.get("patient_name"))
     if not name and entry is not None and entry.kind == "dicom":
         name = "(no patient name)"  # say so: identity on every view is a safety requirement
+    identity = [] if anonymise else _nonempty(name, _text(meta.get("patient_id")))
     return Overlay(
-        top_left=_nonempty(name, _text(meta.get("patient_id"))),
+        top_left=identity,
         top_right=_nonempty(
-            _date(meta.get("study_date")),
+            "" if anonymise else _date(meta.get("study_date")),
             _text(description),
             f"{volume.modality} · {plane.value}" if volume.has_geometry else volume.modality,
         ),

@@ -24,6 +24,11 @@ _KEY_DOCKS = "window/dock_state"
 _KEY_RECENT = "files/recent_paths"
 _KEY_LAYOUT = "view/layout"
 _KEY_LAST_DIR = "files/last_directory"
+_KEY_MODEL = "model/model_dir"
+_KEY_ADAPTER = "model/adapter_dir"
+_KEY_PRECISION = "model/precision"
+_KEY_DEVICE = "model/device"
+_KEY_ANONYMISE = "export/anonymise"
 
 
 class Settings:
@@ -90,6 +95,34 @@ class Settings:
 
     def set_last_directory(self, path: str) -> None:
         self._qs.setValue(_KEY_LAST_DIR, path)
+
+    # -- model -------------------------------------------------------------------------------
+
+    def model_dir(self) -> str:
+        return str(self._qs.value(_KEY_MODEL, "") or "")
+
+    def adapter_dir(self) -> str:
+        return str(self._qs.value(_KEY_ADAPTER, "") or "")
+
+    def model_precision(self) -> str:
+        return str(self._qs.value(_KEY_PRECISION, "auto") or "auto")
+
+    def model_device(self) -> str:
+        return str(self._qs.value(_KEY_DEVICE, "auto") or "auto")
+
+    def set_model(self, model_dir: str, adapter_dir: str, precision: str, device: str) -> None:
+        self._qs.setValue(_KEY_MODEL, model_dir)
+        self._qs.setValue(_KEY_ADAPTER, adapter_dir)
+        self._qs.setValue(_KEY_PRECISION, precision)
+        self._qs.setValue(_KEY_DEVICE, device)
+
+    # -- exports -----------------------------------------------------------------------------
+
+    def anonymise_exports(self) -> bool:
+        return str(self._qs.value(_KEY_ANONYMISE, "false")).lower() in ("true", "1")
+
+    def set_anonymise_exports(self, on: bool) -> None:
+        self._qs.setValue(_KEY_ANONYMISE, "true" if on else "false")
 
     def sync(self) -> None:
         self._qs.sync()

@@ -1,8 +1,10 @@
 """`SliceView`: one plane of the session in a QGraphicsView.
 
-Mouse: left-drag window/level (horizontal = width, vertical = level), left click moves the
-cursor, middle-drag pans, right-drag and Ctrl+wheel zoom, wheel scrolls, double-click asks to
-become the main view. Keys: arrows ±1, PgUp/PgDn ±10, Home/End, F fit, R reset.
+Mouse: left-drag window/level (horizontal = width, vertical = level) — or, with the box tool,
+draws and edits the user's box —, left click moves the cursor (and picks the answer box under
+it), middle-drag pans, right-drag and Ctrl+wheel zoom, wheel scrolls, double-click asks to
+become the main view. Keys: arrows ±1, PgUp/PgDn ±10, Home/End, F fit, R reset, Delete
+removes the drawn box.
 Scene units are millimetres, so anisotropic pixels are drawn with the right aspect.
 """
 
@@ -25,10 +27,12 @@ from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGrap
 from superqt.utils import qthrottled
 
 from birdview.core import geometry
+from birdview.core.assistant import Assistant
 from birdview.core.display import Window, apply_window, auto_window
 from birdview.core.geometry import Plane
 from birdview.core.session import Session
 from birdview.ui._observe import observe
+from birdview.ui.box_layer import BoxLayer
 from birdview.ui.overlays import (
     Overlay,
     overlay_for,
@@ -79,12 +83,16 @@ class SliceView(QGraphicsView):
         plane: Plane,
         *,
         compact: bool = False,
+        assistant: Assistant | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._session = session
         self._plane = Plane(plane)
         self._compact = compact
+        self._layer = BoxLayer(assistant) if assistant is not None else None
+        self.tool = "window"  # or "box": what a left drag does
+        self.presenter = False
         self.show_crosshair = False
         self._rendered_key: tuple | None = None
         self._buffer: np.ndarray | None = None
@@ -116,6 +124,13 @@ class SliceView(QGraphicsView):
         observe(self, session.events.volume, self._on_volume_changed)
         observe(self, session.events.window, self._on_window_changed)
         observe(self, session.events.cursor_ijk, self._on_cursor_changed)
+        if assistant is not None:
+            for signal in (
+                assistant.events.revision,
+                assistant.events.user_box,
+                assistant.events.selected,
+            ):
+                observe(self, signal, self._on_boxes_changed)
         self.refresh()
 
     # -- public ------------------------------------------------------------------------------
@@ -137,7 +152,32 @@ class SliceView(QGraphicsView):
     def overlay(self) -> Overlay:
         if self._preview:
             return Overlay(bottom_left=["Loading…"])
-        return overlay_for(self._session, self._plane, self.zoom(), compact=self._compact)
+        return overlay_for(
+            self._session,
+            self._plane,
+            self.zoom(),
+            compact=self._compact,
+            anonymise=self.presenter,
+        )
+
+    def set_presenter(self, on: bool) -> None:
+        """Presenter mode: no patient identity, larger text, thicker boxes."""
+        self.presenter = bool(on)
+        base = 12 if self._compact else 14
+        self._font.setPixelSize(round(base * (1.6 if on else 1.0)))
+        if self._layer is not None:
+            self._layer.presenter = self.presenter
+        self.viewport().update()
+
+    def image_to_viewport(self, x: float, y: float) -> QPointF:
+        """Viewport position of image pixel-edge coordinates (x, y) of the shown slice."""
+        return self.viewportTransform().map(QPointF(x * self._pixel_mm[0], y * self._pixel_mm[1]))
+
+    def viewport_to_image(self, pos: QPointF) -> tuple[float, float]:
+        """Image pixel-edge coordinates under a viewport position."""
+        inverse, _ = self.viewportTransform().inverted()
+        scene = inverse.map(QPointF(pos))
+        return (scene.x() / self._pixel_mm[0], scene.y() / self._pixel_mm[1])
 
     def show_preview(self, image: np.ndarray | None) -> None:
         """Show a slice that is not (yet) the session's, e.g. while its volume loads."""
@@ -197,6 +237,9 @@ class SliceView(QGraphicsView):
 
     def _on_cursor_changed(self, *_: object) -> None:
         self.refresh()
+
+    def _on_boxes_changed(self, *_: object) -> None:
+        self.viewport().update()
 
     def _render(self) -> None:
         volume = self._session.volume
@@ -271,6 +314,12 @@ class SliceView(QGraphicsView):
         at = self._cursor_in_viewport()
         if self.show_crosshair and at is not None and not self._preview:
             paint_crosshair(painter, area, self._plane, at, gap=6 if self._compact else 10)
+        volume = self._session.volume
+        if self._layer is not None and volume is not None and not self._preview:
+            index = self._session.slice_index(self._plane)
+            self._layer.paint(
+                painter, volume, self._plane, index, self.image_to_viewport, self._font
+            )
         paint_overlay(painter, area, self.overlay(), self._font)
         if self._session.volume is None and not self._preview and not self._compact:
             paint_hint(painter, area, EMPTY_HINT, self._font)
@@ -319,6 +368,8 @@ class SliceView(QGraphicsView):
             self.fit()
         elif key == Qt.Key.Key_R:
             self.reset()
+        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self._layer is not None:
+            self._layer.assistant.set_user_box(None)
         else:
             super().keyPressEvent(event)
             return
@@ -328,6 +379,9 @@ class SliceView(QGraphicsView):
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         self._press = (event.button(), event.position().toPoint(), self._session.window)
         self._dragging = False
+        if self._box_tool_active(event.button()):
+            reach = 7 / max(self.zoom(), 1e-6)
+            self._layer.press(self._image_point(event), self._plane, self._slice(), reach)
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -339,7 +393,10 @@ class SliceView(QGraphicsView):
         if not self._dragging and delta.manhattanLength() < _DRAG_THRESHOLD_PX:
             return
         self._dragging = True
-        if button == Qt.MouseButton.LeftButton and window is not None:
+        if self._box_tool_active(button):
+            self._layer.move(self._image_point(event), self._image_size())
+            self.viewport().update()
+        elif button == Qt.MouseButton.LeftButton and window is not None:
             self._set_window_throttled(self._dragged_window(window, delta))
         elif button == Qt.MouseButton.RightButton:
             self._zoom_by(1.01 ** (start.y() - pos.y()), start)
@@ -353,7 +410,15 @@ class SliceView(QGraphicsView):
         if self._press is None:
             return
         button = self._press[0]
+        if self._box_tool_active(button) and self._dragging:
+            self._layer.release(
+                self._image_point(event), self._image_size(), self._plane, self._slice()
+            )
+            self.viewport().update()
+        elif self._box_tool_active(button):
+            self._layer.drag = None
         if button == Qt.MouseButton.LeftButton and not self._dragging:
+            self._pick_box(event)
             ijk = self._view_to_index(event.position().toPoint())
             if ijk is not None:
                 self._session.move_cursor(ijk)
@@ -366,6 +431,34 @@ class SliceView(QGraphicsView):
         if event.button() == Qt.MouseButton.LeftButton:
             self.main_requested.emit(self._plane)
         event.accept()
+
+    def _box_tool_active(self, button: Qt.MouseButton) -> bool:
+        return (
+            self.tool == "box"
+            and button == Qt.MouseButton.LeftButton
+            and self._layer is not None
+            and self._session.volume is not None
+            and not self._preview
+        )
+
+    def _image_point(self, event: QMouseEvent) -> tuple[float, float]:
+        return self.viewport_to_image(event.position())
+
+    def _image_size(self) -> tuple[int, int]:
+        if self._buffer is None:
+            return (0, 0)
+        rows, cols = self._buffer.shape[:2]
+        return (cols, rows)
+
+    def _slice(self) -> int:
+        return self._session.slice_index(self._plane)
+
+    def _pick_box(self, event: QMouseEvent) -> None:
+        if self._layer is None or self._session.volume is None:
+            return
+        hit = self._layer.hit(self._image_point(event), self._plane, self._slice())
+        if hit is not None:
+            self._layer.assistant.select(*hit)
 
     def _dragged_window(self, start: Window, delta: QPoint) -> Window:
         """Right widens, left narrows; down raises the level, up lowers it."""

@@ -8,6 +8,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
+from birdview.core.assistant import Assistant
 from birdview.core.geometry import Plane
 from birdview.core.session import Session
 from birdview.ui._observe import observe
@@ -19,11 +20,15 @@ __all__ = ["ViewLayout"]
 class ViewLayout(QWidget):
     """The central area of the main window."""
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, session: Session, assistant: Assistant | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self._session = session
-        self.main_view = SliceView(session, session.main_plane)
-        self.small_views = {plane: SliceView(session, plane, compact=True) for plane in Plane}
+        self.main_view = SliceView(session, session.main_plane, assistant=assistant)
+        self.small_views = {
+            plane: SliceView(session, plane, compact=True, assistant=assistant) for plane in Plane
+        }
 
         self._column = QWidget()
         column_layout = QVBoxLayout(self._column)
@@ -63,6 +68,18 @@ class ViewLayout(QWidget):
         for view in self.views():
             view.fit()
         self._session.reset_window()
+
+    def set_tool(self, tool: str) -> None:
+        """What a left drag does in every view: "window" (W/L) or "box" (draw a box)."""
+        for view in (self.main_view, *self.small_views.values()):
+            view.tool = tool
+            view.viewport().setCursor(
+                Qt.CursorShape.CrossCursor if tool == "box" else Qt.CursorShape.ArrowCursor
+            )
+
+    def set_presenter(self, on: bool) -> None:
+        for view in (self.main_view, *self.small_views.values()):
+            view.set_presenter(on)
 
     def show_preview(self, image: np.ndarray) -> None:
         """Show a single slice in the main view while its volume loads; blank the others."""

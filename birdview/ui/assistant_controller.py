@@ -1,0 +1,317 @@
+"""`AssistantController`: turns the user's chat actions into worker requests and the worker's
+replies into `Assistant` changes, and keeps the study's session saved.
+
+All model work goes through `InferenceBridge` (a separate process); every slot here runs on the
+GUI thread and returns at once. Errors from the worker become a message in the chat; the
+study, the conversation and the boxes stay, and the client restarts the worker by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from birdview.core import session_store
+from birdview.core.assistant import SWEEP_TASK, Assistant, ModelState
+from birdview.core.geometry import Plane
+from birdview.core.model_input import render_for_model, volume_intensity_range
+from birdview.core.prompts import Task, grounding_question
+from birdview.core.session import Session
+from birdview.core.volume import Volume
+from birdview.inference.protocol import (
+    AskReply,
+    Loaded,
+    SweepReply,
+    WorkerConfig,
+    WorkerFailure,
+)
+from birdview.ui._observe import observe
+from birdview.ui.inference_bridge import InferenceBridge
+
+__all__ = ["AssistantController", "failure_text"]
+
+logger = logging.getLogger(__name__)
+
+_AUTOSAVE_DELAY_MS = 400
+_SWEEP_BATCH = 8
+
+
+def failure_text(failure: WorkerFailure) -> str:
+    """What a failed request means for the user, and what happens next."""
+    kept = "The study, the conversation and the boxes are kept."
+    if failure.kind == "crashed":
+        return (
+            f"The model stopped unexpectedly ({failure.message}). It is being restarted with "
+            f"the same model. {kept} Ask again once the model panel says Ready."
+        )
+    if failure.kind == "timeout":
+        return (
+            f"The model stopped answering ({failure.message}) and is being restarted. {kept} "
+            "Ask again once the model panel says Ready."
+        )
+    if failure.kind == "oom":
+        return f"The model ran out of memory: {failure.message}. {kept}"
+    if failure.kind == "cancelled":
+        return "Cancelled."
+    return f"The model could not answer: {failure.message}. {kept}"
+
+
+class AssistantController(QObject):
+    """Chat actions → requests; replies → the assistant; the assistant → autosave.
+
+    Signals:
+        message(text): something for the status bar (autosave problems, restores).
+    """
+
+    message = Signal(str)
+
+    def __init__(
+        self,
+        session: Session,
+        assistant: Assistant,
+        bridge: InferenceBridge,
+        session_dir: str | os.PathLike | None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.assistant = assistant
+        self.bridge = bridge
+        self.session_dir = Path(session_dir) if session_dir is not None else None
+        self._requests: dict[str, tuple[int, float]] = {}  # request id → (turn id, start time)
+        self._intensity: tuple[int, tuple[float, float]] | None = None
+        self._created_at = ""
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(_AUTOSAVE_DELAY_MS)
+        self._autosave.timeout.connect(self.save_now)
+        bridge.loaded.connect(self._on_loaded)
+        bridge.token.connect(self._on_token)
+        bridge.progress.connect(self._on_progress)
+        bridge.finished.connect(self._on_finished)
+        observe(self, session.events.volume, self._on_volume_changed)
+        observe(self, assistant.events.user_box, self._schedule_save)
+
+    # -- the model -----------------------------------------------------------------------------
+
+    def load_model(self, config: WorkerConfig) -> None:
+        """Load a checkpoint in the worker (starting it if needed)."""
+        self.assistant.set_model(
+            ModelState(
+                "loading", model_dir=config.model_dir, precision=config.precision, message=""
+            )
+        )
+        self.bridge.load(config)
+
+    def _on_loaded(self, result: object) -> None:
+        model_dir = self.assistant.model.model_dir
+        if isinstance(result, Loaded):
+            self.assistant.set_model(
+                ModelState(
+                    "ready",
+                    model_dir=model_dir,
+                    family=result.family,
+                    precision=result.precision,
+                    device=result.device,
+                    memory_bytes=result.memory_bytes,
+                    notices=result.notices,
+                )
+            )
+        elif isinstance(result, WorkerFailure):
+            failed = ModelState("error", model_dir=model_dir, message=result.message)
+            self.assistant.set_model(failed)
+
+    # -- asking --------------------------------------------------------------------------------
+
+    def ask(self, question: str, *, task: str = "", use_region: bool = False) -> int | None:
+        """Ask about the slice in the main view (or the drawn box's slice when the question
+        refers to it); returns the new turn's id, or None when nothing can be asked."""
+        volume = self.session.volume
+        if volume is None or not self.assistant.model.ready:
+            return None
+        region = self.assistant.user_box if use_region else None
+        if use_region and region is None:
+            return None
+        plane = region.plane if region else self.session.main_plane
+        index = region.slice_index if region else self.session.slice_index(plane)
+        shown = question.strip() or _task_wording(task)
+        turn = self.assistant.begin(shown, task=task, plane=plane, slice_index=index, region=region)
+        try:
+            request_id = self.bridge.ask(
+                self._model_image(volume, plane, index),
+                question.strip(),
+                region=region,
+                task=task or None,
+                history=self.assistant.history_for(plane, index),
+                plane=plane,
+                slice_index=index,
+            )
+        except Exception as exc:  # noqa: BLE001 - e.g. the worker is gone for good
+            self.assistant.fail(turn.turn_id, f"The question could not be sent: {exc}")
+            return turn.turn_id
+        self._requests[request_id] = (turn.turn_id, time.monotonic())
+        return turn.turn_id
+
+    def find(self, target: str) -> int | None:
+        """Ground ``target`` ("liver" or a full question) on the current slice."""
+        return self.ask(_grounding(target), task=Task.VG.code)
+
+    def find_in_volume(self, target: str, plane: Plane | None = None) -> int | None:
+        """Ground ``target`` on every slice of ``plane`` (default: the main view's)."""
+        volume = self.session.volume
+        if volume is None or not self.assistant.model.ready or not target.strip():
+            return None
+        plane = Plane(plane or self.session.main_plane)
+        question = _grounding(target)
+        turn = self.assistant.begin(question, task=SWEEP_TASK, plane=plane)
+        total = self.session.slice_count(plane)
+        self.assistant.set_progress(turn.turn_id, 0, total)
+        try:
+            request_id = self.bridge.sweep(volume, question, plane, batch_size=_SWEEP_BATCH)
+        except Exception as exc:  # noqa: BLE001
+            self.assistant.fail(turn.turn_id, f"The sweep could not be sent: {exc}")
+            return turn.turn_id
+        self._requests[request_id] = (turn.turn_id, time.monotonic())
+        return turn.turn_id
+
+    def cancel(self) -> None:
+        """Stop every question still being answered."""
+        for request_id in list(self._requests):
+            self.bridge.cancel(request_id)
+
+    # -- replies -------------------------------------------------------------------------------
+
+    def _on_token(self, request_id: str, text: str) -> None:
+        if request_id in self._requests:
+            self.assistant.add_text(self._requests[request_id][0], text)
+
+    def _on_progress(self, request_id: str, done: int, total: int) -> None:
+        if request_id in self._requests:
+            self.assistant.set_progress(self._requests[request_id][0], done, total)
+
+    def _on_finished(self, request_id: str, result: object) -> None:
+        if request_id not in self._requests:
+            return
+        turn_id, started = self._requests.pop(request_id)
+        seconds = time.monotonic() - started
+        if isinstance(result, AskReply):
+            self.assistant.finish(
+                turn_id,
+                answer=result.text,
+                boxes=result.boxes,
+                model_question=result.question,
+                seconds=seconds,
+                cancelled=result.cancelled,
+                dropped=result.dropped,
+            )
+        elif isinstance(result, SweepReply) and self.session.volume is not None:
+            boxes = [box for part in result.results for box in part.boxes]
+            self.assistant.finish_sweep(
+                turn_id, self.session.volume, boxes, cancelled=result.cancelled, seconds=seconds
+            )
+        elif isinstance(result, WorkerFailure):
+            self._on_failure(turn_id, result)
+        self._schedule_save()
+
+    def _on_failure(self, turn_id: int, failure: WorkerFailure) -> None:
+        if failure.kind in ("crashed", "timeout") and self.assistant.model.ready:
+            model = self.assistant.model
+            self.assistant.set_model(
+                ModelState(
+                    "loading",
+                    model_dir=model.model_dir,
+                    precision=model.precision,
+                    message="restarting after a failure",
+                )
+            )
+        self.assistant.fail(turn_id, failure_text(failure))
+
+    # -- images --------------------------------------------------------------------------------
+
+    def _model_image(self, volume: Volume, plane: Plane, index: int) -> np.ndarray:
+        """The slice as the model sees it, on one intensity range for the whole volume (what
+        SA-Med2D did, and what the sweep uses too)."""
+        if self._intensity is None or self._intensity[0] != id(volume):
+            self._intensity = (id(volume), volume_intensity_range(volume))
+        return render_for_model(volume, plane, index, intensity_range=self._intensity[1])
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def _on_volume_changed(self, *_: object) -> None:
+        self.save_now()  # the previous study's last changes
+        for request_id in list(self._requests):
+            self.bridge.cancel(request_id)
+        self._requests.clear()
+        self._intensity = None
+        self.assistant.clear()
+        self._created_at = ""
+        self._restore()
+
+    def _restore(self) -> None:
+        volume = self.session.volume
+        path = self._session_file()
+        if volume is None or path is None or not path.exists():
+            return
+        try:
+            record = session_store.load_record(path)
+        except (OSError, ValueError) as exc:
+            kept = path.with_name(path.name + ".unreadable")
+            os.replace(path, kept)
+            self.message.emit(f"The saved session could not be read ({exc}); kept as {kept.name}")
+            return
+        self.assistant.restore(record, volume)
+        self._created_at = record.created_at
+        count = len(record.turns)
+        self.message.emit(f"Restored the session of this study ({count} questions)")
+
+    def _schedule_save(self, *_: object) -> None:
+        self._autosave.start()
+
+    def save_now(self) -> None:
+        """Write the open study's session now (atomically), if it has anything to keep."""
+        self._autosave.stop()
+        path = self._session_file()
+        assistant = self.assistant
+        if path is None or not (assistant.turns or assistant.user_box):
+            return
+        volume = self.session.volume
+        record = assistant.to_record(
+            volume.short_id,
+            study_paths=[s.path for s in volume.sources[:1]],
+            series_description=str(volume.metadata.get("series_description", "")),
+            created_at=self._created_at,
+        )
+        self._created_at = record.created_at
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            session_store.save_atomic(record, path)
+        except OSError as exc:
+            logger.warning("autosave failed: %s", type(exc).__name__)
+            self.message.emit(f"The session could not be saved: {exc.strerror or exc}")
+
+    def _session_file(self) -> Path | None:
+        volume = self.session.volume
+        if volume is None or self.session_dir is None:
+            return None
+        return session_store.session_path(volume.short_id, self.session_dir)
+
+
+def _grounding(target: str) -> str:
+    """A grounding question: kept as typed when it is one, else Med-GRIT's wording."""
+    text = " ".join(target.split())
+    if text.endswith("?") or text.lower().startswith(("where", "find", "locate", "show")):
+        return text
+    return grounding_question(text)
+
+
+def _task_wording(task: str) -> str:
+    return {
+        Task.ROC.code: "What is this?",
+        Task.RC.code: "Describe this region",
+        Task.MIA.code: "Analyse image",
+    }.get(task, task)

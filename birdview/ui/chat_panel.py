@@ -1,0 +1,345 @@
+"""`ChatPanel`: the conversation with the model about the open study.
+
+It shows the `Assistant`'s turns (streamed answers, boxes listed under each answer with their
+colour, clickable to jump to their slice) and offers the actions: Ask (Enter), Find (ground on
+this slice), Find in volume (every slice), Analyse image, and — with a box drawn — What is
+this? and Describe region. It only calls the `AssistantController`; it owns no state.
+"""
+
+from __future__ import annotations
+
+import html
+
+import qtawesome as qta
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QFont, QTextCursor
+from PySide6.QtWidgets import (
+    QApplication,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import qthrottled
+
+from birdview.core.assistant import Assistant, ChatTurn, PlacedBox, readable_answer
+from birdview.core.exports import NOTICE, box_colour
+from birdview.core.prompts import Task
+from birdview.ui._observe import observe
+from birdview.ui.assistant_controller import AssistantController
+
+__all__ = ["ChatPanel", "chat_html"]
+
+_NO_MODEL_HINT = (
+    "No model is loaded. Choose a checkpoint in the Model panel to ask questions; the viewer "
+    "works fully without one."
+)
+
+
+class ChatPanel(QWidget):
+    """The chat dock's widget.
+
+    Signals:
+        box_clicked(turn_id, index): a box in the transcript was clicked.
+    """
+
+    box_clicked = Signal(int, int)
+
+    def __init__(
+        self, assistant: Assistant, controller: AssistantController, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._assistant = assistant
+        self._controller = controller
+        self._font_scale = 1.0
+
+        self.transcript = QTextBrowser()
+        self.transcript.setOpenLinks(False)
+        self.transcript.anchorClicked.connect(self._on_anchor)
+        self.hint = QLabel(_NO_MODEL_HINT)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: palette(mid); padding: 4px;")
+
+        self.input = QLineEdit()
+        self.input.setPlaceholderText("Ask about this slice, or name a structure and press Find")
+        self.input.setClearButtonEnabled(True)
+        self.input.returnPressed.connect(self.send)
+        self.input.textChanged.connect(self._update_enabled)
+
+        self.ask_button = self._button("Ask", "mdi6.send", self.send, "Ask (Enter)")
+        self.find_button = self._button(
+            "Find", "mdi6.crosshairs-gps", self.find, "Find the named structure on this slice"
+        )
+        self.sweep_button = self._button(
+            "Find in volume",
+            "mdi6.layers-search-outline",
+            self.find_in_volume,
+            "Find the named structure on every slice of this plane",
+        )
+        self.analyse_button = self._button(
+            "Analyse image", "mdi6.text-box-search-outline", self.analyse, "Describe this slice"
+        )
+        self.what_button = self._button(
+            "What is this?", "mdi6.help-box-outline", self.what_is_this, "Name the boxed structure"
+        )
+        self.describe_button = self._button(
+            "Describe region", "mdi6.card-text-outline", self.describe, "Describe the boxed region"
+        )
+        self.cancel_button = self._button(
+            "Cancel", "mdi6.stop-circle-outline", controller.cancel, "Stop the answer (Esc)"
+        )
+
+        region_row = QHBoxLayout()
+        region_row.addWidget(QLabel("Box:"))
+        region_row.addWidget(self.what_button)
+        region_row.addWidget(self.describe_button)
+        region_row.addStretch(1)
+        input_row = QHBoxLayout()
+        input_row.addWidget(self.input, 1)
+        input_row.addWidget(self.ask_button)
+        actions = QGridLayout()
+        actions.addWidget(self.find_button, 0, 0)
+        actions.addWidget(self.sweep_button, 0, 1)
+        actions.addWidget(self.analyse_button, 0, 2)
+        actions.addWidget(self.cancel_button, 0, 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.transcript, 1)
+        layout.addLayout(region_row)
+        layout.addLayout(input_row)
+        layout.addLayout(actions)
+        notice = QLabel(NOTICE)
+        notice.setStyleSheet("color: #c08000; font-size: small;")
+        layout.addWidget(notice)
+
+        self._render_throttled = qthrottled(self._render, timeout=40, parent=self)
+        observe(self, assistant.events.revision, self._on_changed)
+        observe(self, assistant.events.model, self._on_changed)
+        observe(self, assistant.events.user_box, self._on_changed)
+        observe(self, assistant.events.selected, self._on_changed)
+        self._render()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def send(self) -> None:
+        """Ask the typed question (about the drawn box too, when it mentions "this")."""
+        text = self.input.text().strip()
+        if not text or not self._can_ask():
+            return
+        refers = self._assistant.user_box is not None and _mentions_region(text)
+        if self._controller.ask(text, use_region=refers) is not None:
+            self.input.clear()
+
+    def find(self) -> None:
+        text = self.input.text().strip()
+        if text and self._can_ask() and self._controller.find(text) is not None:
+            self.input.clear()
+
+    def find_in_volume(self) -> None:
+        text = self.input.text().strip()
+        if text and self._can_ask() and self._controller.find_in_volume(text) is not None:
+            self.input.clear()
+
+    def analyse(self) -> None:
+        if self._can_ask():
+            self._controller.ask("", task=Task.MIA.code)
+
+    def what_is_this(self) -> None:
+        if self._can_ask():
+            self._controller.ask("", task=Task.ROC.code, use_region=True)
+
+    def describe(self) -> None:
+        if self._can_ask():
+            self._controller.ask("", task=Task.RC.code, use_region=True)
+
+    def set_presenter(self, on: bool) -> None:
+        """Larger text for a projector."""
+        self._font_scale = 1.5 if on else 1.0
+        font = QFont(QApplication.font())
+        font.setPointSizeF(QApplication.font().pointSizeF() * self._font_scale)
+        self.transcript.setFont(font)
+        self.input.setFont(font)
+        self._render()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _button(self, text: str, icon: str, slot, tip: str) -> QPushButton:
+        button = QPushButton(qta.icon(icon), text)
+        button.setToolTip(tip)
+        button.clicked.connect(lambda *_: slot())
+        return button
+
+    def _can_ask(self) -> bool:
+        return self._assistant.model.ready and not self._assistant.busy
+
+    def _on_changed(self, *_: object) -> None:
+        self._render_throttled()
+
+    def _render(self) -> None:
+        assistant = self._assistant
+        self.hint.setVisible(not assistant.model.ready)
+        self.hint.setText(_hint(assistant))
+        bar = self.transcript.verticalScrollBar()
+        at_bottom = bar.value() >= bar.maximum() - 4
+        self.transcript.setHtml(chat_html(assistant))
+        if at_bottom:
+            self.transcript.moveCursor(QTextCursor.MoveOperation.End)
+            bar.setValue(bar.maximum())
+        self._update_enabled()
+
+    def _update_enabled(self, *_: object) -> None:
+        can = self._can_ask()
+        typed = bool(self.input.text().strip())
+        boxed = self._assistant.user_box is not None
+        for button, enabled in (
+            (self.ask_button, can and typed),
+            (self.find_button, can and typed),
+            (self.sweep_button, can and typed),
+            (self.analyse_button, can),
+            (self.what_button, can and boxed),
+            (self.describe_button, can and boxed),
+        ):
+            button.setEnabled(enabled)
+        self.cancel_button.setEnabled(self._assistant.busy)
+
+    def _on_anchor(self, url: QUrl) -> None:
+        parts = url.toString().split(":")
+        if len(parts) == 3 and parts[0] == "box":
+            self.box_clicked.emit(int(parts[1]), int(parts[2]))
+
+
+def _mentions_region(text: str) -> bool:
+    words = set(text.lower().replace("?", " ").split())
+    return bool(words & {"this", "here", "box", "region", "boxed", "it"})
+
+
+def _hint(assistant: Assistant) -> str:
+    model = assistant.model
+    if model.state == "loading":
+        return model.message.capitalize() if model.message else "The model is loading…"
+    if model.state == "error":
+        return f"The model could not be loaded: {model.message}"
+    return _NO_MODEL_HINT
+
+
+# -- the transcript as HTML ------------------------------------------------------------------
+
+
+def chat_html(assistant: Assistant) -> str:
+    """The conversation as rich text for a QTextBrowser (escaped; links "box:<turn>:<n>")."""
+    placed = assistant.placed_boxes()
+    by_turn: dict[int, list[PlacedBox]] = {}
+    for p in placed:
+        by_turn.setdefault(p.turn_id, []).append(p)
+    family = assistant.model.family
+    parts = [
+        _turn_html(t, by_turn.get(t.turn_id, []), family, assistant.selected)
+        for t in assistant.turns
+    ]
+    if not parts:
+        parts.append(
+            "<p style='color:gray'>Draw a box (B) and ask what it is, or name a structure and "
+            "press Find. Answers and their boxes appear here and on the image.</p>"
+        )
+    return "".join(parts)
+
+
+def _turn_html(
+    turn: ChatTurn, placed: list[PlacedBox], family: str, selected: tuple[int, int] | None
+) -> str:
+    where = (
+        f"{turn.plane.value} · all slices"
+        if turn.is_sweep
+        else f"{turn.plane.value} · slice {turn.slice_index + 1}"
+    )
+    region = " · about the drawn box" if turn.region is not None else ""
+    out = [
+        "<p style='margin-bottom:2px'><b>You</b> "
+        f"<span style='color:gray'>({html.escape(where + region)})</span><br>"
+        f"{html.escape(turn.question)}</p>"
+    ]
+    out.append(f"<p style='margin-top:2px; margin-left:10px'>{_answer_html(turn, family)}</p>")
+    if placed and not turn.is_sweep:
+        out.append(_box_list_html(placed, selected))
+    elif placed:
+        out.append(_sweep_boxes_html(turn, placed, selected))
+    return "".join(out)
+
+
+def _answer_html(turn: ChatTurn, family: str) -> str:
+    if turn.is_sweep and not turn.finished:
+        done, total = turn.progress
+        return f"<i>Searching every {turn.plane.value} slice… {done}/{total}</i>"
+    text = html.escape(readable_answer(turn.answer, family))
+    if turn.state == "waiting":
+        text = "<i style='color:gray'>Thinking…</i>"
+    elif turn.state == "streaming":
+        text += " ▍"
+    elif turn.state == "cancelled":
+        text += " <i style='color:gray'>(stopped)</i>"
+    elif turn.state == "done" and not text:
+        text = "<i style='color:gray'>(empty answer)</i>"
+    if turn.state == "error":
+        text += f"<br><span style='color:#d04040'>⚠ {html.escape(turn.error)}</span>"
+    if turn.dropped:
+        noun = "part" if len(turn.dropped) == 1 else "parts"
+        text += (
+            f"<br><span style='color:#c08000'>{len(turn.dropped)} box {noun} of the answer "
+            "could not be read and were left out.</span>"
+        )
+    if turn.state == "done" and not turn.is_sweep and turn.task == "VG" and not turn.boxes:
+        text += "<br><span style='color:gray'>No box in the answer.</span>"
+    if turn.seconds and turn.finished:
+        text += f" <span style='color:gray; font-size:small'>({turn.seconds:.1f} s)</span>"
+    return f"<b>Model:</b> {text}"
+
+
+def _swatch(colour: int) -> str:
+    r, g, b = box_colour(colour)
+    return f"<span style='color:#{r:02x}{g:02x}{b:02x}'>■</span>"
+
+
+def _box_list_html(placed: list[PlacedBox], selected: tuple[int, int] | None) -> str:
+    items = []
+    for p in placed:
+        label = html.escape(p.box.label or "(unnamed)")
+        mark = "<b>" if selected == (p.turn_id, p.index) else ""
+        end = "</b>" if mark else ""
+        size = f"{p.box.width_px:.0f}×{p.box.height_px:.0f} px"
+        items.append(
+            f"{_swatch(p.colour)} <a href='box:{p.turn_id}:{p.index}'>{mark}{label}{end}</a> "
+            f"<span style='color:gray'>slice {p.box.slice_index + 1}, {size}</span>"
+        )
+    return "<p style='margin-left:20px; margin-top:0'>" + "<br>".join(items) + "</p>"
+
+
+def _sweep_boxes_html(
+    turn: ChatTurn, placed: list[PlacedBox], selected: tuple[int, int] | None
+) -> str:
+    """A sweep's slices as links: the first, middle and last slice with a finding."""
+    ordered = sorted(placed, key=lambda p: p.box.slice_index)
+    picks = {0: "first", len(ordered) // 2: "middle", len(ordered) - 1: "last"}
+    links = []
+    for n, name in sorted(picks.items()):
+        p = ordered[n]
+        links.append(
+            f"<a href='box:{p.turn_id}:{p.index}'>{name} (slice {p.box.slice_index + 1})</a>"
+        )
+    extent = turn.extent
+    details = ""
+    if extent is not None:
+        lo, hi = extent.lps_min_mm, extent.lps_max_mm
+        details = (
+            "<br><span style='color:gray'>3D box (LPS mm): "
+            f"x {lo[0]:.0f}…{hi[0]:.0f}, y {lo[1]:.0f}…{hi[1]:.0f}, z {lo[2]:.0f}…{hi[2]:.0f}"
+            "</span>"
+        )
+    return (
+        f"<p style='margin-left:20px; margin-top:0'>{_swatch(ordered[0].colour)} "
+        f"{len(ordered)} boxes: " + " · ".join(links) + details + "</p>"
+    )

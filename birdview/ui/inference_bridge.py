@@ -1,0 +1,156 @@
+"""`InferenceBridge`: the `InferenceClient` seen from the GUI thread, as Qt signals.
+
+The client calls back on its reader thread; emitting a signal of this GUI-thread object from
+there queues the call into the GUI thread's event loop, so every slot connected here runs on the
+GUI thread and may touch widgets and the session. Starting the worker (seconds: it imports
+torch) also happens off the GUI thread. Nothing here waits for the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from birdview.inference.client import InferenceClient
+from birdview.inference.protocol import WorkerConfig, WorkerFailure
+
+__all__ = ["InferenceBridge"]
+
+logger = logging.getLogger(__name__)
+
+
+class InferenceBridge(QObject):
+    """Owns the client; its signals carry the worker's messages to the GUI thread.
+
+    Signals:
+        loaded(result): a load ended: `Loaded` or `WorkerFailure` (also for reloads after an
+            automatic restart).
+        token(request_id, text): a streamed piece of an answer.
+        progress(request_id, done, total): a sweep's progress.
+        finished(request_id, result): an ask or sweep ended: `AskReply`, `SweepReply` or
+            `WorkerFailure`.
+    """
+
+    loaded = Signal(object)
+    token = Signal(str, str)
+    progress = Signal(str, int, int)
+    finished = Signal(str, object)
+
+    def __init__(
+        self,
+        client_factory: Callable[[], InferenceClient] = InferenceClient,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._factory = client_factory
+        self._client: InferenceClient | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def client(self) -> InferenceClient | None:
+        return self._client
+
+    def load(self, config: WorkerConfig) -> None:
+        """Start the worker if needed and load ``config``; the outcome comes as `loaded`."""
+        threading.Thread(
+            target=self._start_and_load, args=(config,), name="birdview-load", daemon=True
+        ).start()
+
+    def ask(self, image_rgb, question: str, **options) -> str:
+        """Send a question (see `InferenceClient.ask`); returns the request id.
+
+        Raises:
+            RuntimeError: no model was loaded.
+        """
+        client = self._running()
+        request_id = _Later()
+        with request_id.lock:  # a token may arrive before ask() returns the id
+            handle = client.ask(
+                image_rgb,
+                question,
+                on_token=lambda text: self.token.emit(request_id.get(), text),
+                on_done=lambda result: self.finished.emit(result.request_id, result),
+                **options,
+            )
+            request_id.value = handle.request_id
+        return handle.request_id
+
+    def sweep(self, volume, question: str, plane, **options) -> str:
+        """Ground ``question`` on every slice of ``plane``; returns the request id."""
+        client = self._running()
+        request_id = _Later()
+        with request_id.lock:
+            handle = client.sweep(
+                volume,
+                question,
+                plane,
+                on_progress=lambda done, total: self.progress.emit(request_id.get(), done, total),
+                on_done=lambda result: self.finished.emit(result.request_id, result),
+                **options,
+            )
+            request_id.value = handle.request_id
+        return handle.request_id
+
+    def cancel(self, request_id: str) -> None:
+        client = self._client
+        if client is not None:
+            client.cancel(request_id)
+
+    def shutdown(self) -> None:
+        """Stop the worker (blocks at most a few seconds; call when the window closes)."""
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            client.shutdown(timeout_s=3.0)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _running(self) -> InferenceClient:
+        client = self._client
+        if client is None:
+            raise RuntimeError("Unable to ask the model as none is loaded")
+        return client
+
+    def _start_and_load(self, config: WorkerConfig) -> None:
+        try:
+            client = self._started_client()
+        except Exception as exc:  # noqa: BLE001 - reported to the user as a load failure
+            logger.warning("the model worker could not start: %s", exc)
+            self.loaded.emit(WorkerFailure("", "load", f"the model worker could not start: {exc}"))
+            return
+        if client is None:
+            return
+        client.load(config, on_done=self.loaded.emit)
+
+    def _started_client(self) -> InferenceClient | None:
+        with self._lock:
+            if self._closed:
+                return None
+            if self._client is not None:
+                return self._client
+            client = self._factory()
+            client.on_reloaded = self.loaded.emit
+        client.start()
+        with self._lock:
+            if self._closed:
+                client.shutdown(timeout_s=3.0)
+                return None
+            self._client = client
+        return client
+
+
+class _Later:
+    """A request id known only once the request is sent; readers wait for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value = ""
+
+    def get(self) -> str:
+        with self.lock:
+            return self.value

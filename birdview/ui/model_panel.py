@@ -1,0 +1,162 @@
+"""`ModelPanel`: choose a checkpoint (and adapter), precision and device; see what loaded.
+
+The choice is remembered in the settings and loaded again at the next start. Loading happens in
+the worker process, so the panel only shows its progress: the device actually used, memory in
+use and the model family once it is ready.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from birdview.core.assistant import Assistant, ModelState
+from birdview.inference.protocol import WorkerConfig
+from birdview.ui._observe import observe
+from birdview.ui.assistant_controller import AssistantController
+from birdview.ui.settings import Settings
+
+__all__ = ["DEVICES", "PRECISIONS", "ModelPanel", "describe_model"]
+
+PRECISIONS = ("auto", "nf4", "int8", "bf16", "fp32")
+DEVICES = ("auto", "cpu", "cuda")
+
+_HOW_TO = (
+    "No model configured. Choose a checkpoint folder: a Qwen2-VL, Qwen2.5-VL, Qwen3-VL or "
+    "Qwen3.5 model, or one trained with <code>birdview-train fit</code>. "
+    "“auto” precision loads 4-bit (nf4) on a GPU and the best the CPU runs otherwise. "
+    "See the README, section “Models”."
+)
+
+
+def describe_model(model: ModelState) -> str:
+    """One paragraph for people about the model's state (no patient data)."""
+    if model.state == "none":
+        return _HOW_TO
+    name = os.path.basename(model.model_dir.rstrip("/\\")) or model.model_dir
+    if model.state == "loading":
+        extra = f" ({model.message})" if model.message else ""
+        return f"Loading <b>{name}</b>{extra}…"
+    if model.state == "error":
+        return f"<span style='color:#d04040'>Could not load <b>{name}</b>: {model.message}</span>"
+    memory = f"{model.memory_bytes / 2**20:.0f} MiB" if model.memory_bytes else "unknown"
+    notices = "".join(f"<br><i>{n}</i>" for n in model.notices)
+    return (
+        f"<b>{name}</b> ready<br>family {model.family} · {model.precision} on "
+        f"<b>{model.device}</b> · memory {memory}{notices}"
+    )
+
+
+class ModelPanel(QWidget):
+    """The model dock's widget."""
+
+    def __init__(
+        self,
+        assistant: Assistant,
+        controller: AssistantController,
+        settings: Settings,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._assistant = assistant
+        self._controller = controller
+        self._settings = settings
+
+        self.model_edit = QLineEdit(settings.model_dir())
+        self.model_edit.setPlaceholderText("checkpoint folder")
+        self.adapter_edit = QLineEdit(settings.adapter_dir())
+        self.adapter_edit.setPlaceholderText("optional LoRA adapter folder")
+        self.precision_box = QComboBox()
+        self.precision_box.addItems(PRECISIONS)
+        self.precision_box.setCurrentText(settings.model_precision())
+        self.device_box = QComboBox()
+        self.device_box.addItems(DEVICES)
+        self.device_box.setCurrentText(settings.model_device())
+        self.load_button = QPushButton("Load")
+        self.load_button.clicked.connect(self.load)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy indicator: loading reports no steps
+        self.progress.setMaximumHeight(8)
+        self.progress.setTextVisible(False)
+        self.state_label = QLabel()
+        self.state_label.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Model", self._with_browse(self.model_edit, "Choose a checkpoint folder"))
+        form.addRow("Adapter", self._with_browse(self.adapter_edit, "Choose an adapter folder"))
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Precision"))
+        row.addWidget(self.precision_box)
+        row.addWidget(QLabel("Device"))
+        row.addWidget(self.device_box)
+        row.addStretch(1)
+        row.addWidget(self.load_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addLayout(row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.state_label)
+        layout.addStretch(1)
+        observe(self, assistant.events.model, self._on_model_changed)
+        self._on_model_changed()
+
+    def config(self) -> WorkerConfig | None:
+        """The configuration the fields describe (None without a model folder)."""
+        model_dir = self.model_edit.text().strip()
+        if not model_dir:
+            return None
+        adapter = self.adapter_edit.text().strip() or None
+        return WorkerConfig(
+            model_dir,
+            adapter_dir=adapter,
+            precision=self.precision_box.currentText(),
+            device=self.device_box.currentText(),
+        )
+
+    def load(self) -> None:
+        """Remember the fields and load that model."""
+        config = self.config()
+        if config is None:
+            self.state_label.setText(_HOW_TO)
+            return
+        self._settings.set_model(
+            config.model_dir, config.adapter_dir or "", config.precision, config.device
+        )
+        self._controller.load_model(config)
+
+    def _with_browse(self, edit: QLineEdit, title: str) -> QWidget:
+        button = QToolButton()
+        button.setText("…")
+        button.setToolTip(title)
+        button.clicked.connect(lambda *_: self._browse(edit, title))
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(edit, 1)
+        row.addWidget(button)
+        return box
+
+    def _browse(self, edit: QLineEdit, title: str) -> None:
+        folder = QFileDialog.getExistingDirectory(self, title, edit.text() or os.getcwd())
+        if folder:
+            edit.setText(folder)
+
+    def _on_model_changed(self, *_: object) -> None:
+        model = self._assistant.model
+        self.state_label.setText(describe_model(model))
+        self.progress.setVisible(model.state == "loading")
+        self.load_button.setEnabled(model.state != "loading")
