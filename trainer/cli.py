@@ -2,7 +2,7 @@
 
 birdview-train tiny --family qwen3_vl --out DIR [--seed N]
 birdview-train build-data SOURCE... --out DIR [--seed N] [--negative-rate R] ...
-birdview-train validate FILE --images DIR
+birdview-train validate FILE --images DIR [--allow-modality NAME ...] [--data-card CARD]
 birdview-train predict --model DIR [--adapter DIR] --data TEST.json --images DIR --out PRED.jsonl
 birdview-train evaluate --task vg|roc|rc|mia PRED.jsonl [--json] [--plot OUT.png]
 """
@@ -150,14 +150,33 @@ def _add_validate(commands) -> None:
     )
     validate.add_argument("file", help="the Med-GRIT JSON list")
     validate.add_argument("--images", required=True, help="the folder holding its images")
+    validate.add_argument(
+        "--allow-modality",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept this modality key besides Med-GRIT's 8 (repeatable, or comma-separated)",
+    )
+    validate.add_argument(
+        "--data-card",
+        metavar="CARD",
+        help="accept the extra modalities this build's data_card.json (or its folder) lists",
+    )
     validate.set_defaults(run=_run_validate)
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    from trainer.medgrit import validate
+    from trainer.medgrit import card_extra_modalities, validate
 
+    allowed = [name.strip() for value in args.allow_modality for name in value.split(",")]
     try:
-        report = validate(args.file, args.images)
+        if args.data_card:
+            allowed += card_extra_modalities(args.data_card)
+    except (FileNotFoundError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    try:
+        report = validate(args.file, args.images, extra_modalities=allowed)
     except FileNotFoundError as exc:
         logger.error("%s", exc)
         return 2

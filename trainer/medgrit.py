@@ -14,6 +14,12 @@ of megabytes, so `iter_items` streams them item by item; `write_items` writes at
     print(report.summary())
     for problem in report.problems:
         print(problem)
+
+Modalities outside Med-GRIT's 8 are problems unless allowed, by name or from the data card
+``birdview-train build-data`` writes::
+
+    validate("train.json", "out/", extra_modalities=("pathology", "oct"))
+    validate("train.json", "out/", extra_modalities=card_extra_modalities("out/data_card.json"))
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ __all__ = [
     "Problem",
     "Report",
     "box_strings",
+    "card_extra_modalities",
     "find_image",
     "image_of",
     "iter_items",
@@ -269,7 +276,10 @@ class Report:
 
 
 def validate(
-    items_or_path: Iterable[Any] | str | os.PathLike, images_dir: str | os.PathLike
+    items_or_path: Iterable[Any] | str | os.PathLike,
+    images_dir: str | os.PathLike,
+    *,
+    extra_modalities: Iterable[str] = (),
 ) -> Report:
     """Check every item of a Med-GRIT list (or file) and keep going past problems.
 
@@ -280,6 +290,11 @@ def validate(
     an unclosed ``<box>``). A file that stops being valid JSON ends the check with one
     problem at the item where reading failed.
 
+    A modality is unknown when it is neither one of `MODALITIES` nor in
+    ``extra_modalities`` (e.g. ``("pathology", "oct")``, or `card_extra_modalities` of a
+    build's data card). Allowed or not, every modality is counted under its own key in
+    `Report.modalities`.
+
     Raises:
         FileNotFoundError: the file or the images folder does not exist.
     """
@@ -289,6 +304,7 @@ def validate(
         )
     report = Report()
     finder = ImageFolder(images_dir)
+    allowed = frozenset(MODALITIES) | _names(extra_modalities)
     items = iter_items(items_or_path) if isinstance(items_or_path, str | os.PathLike) else None
     iterator = iter(items if items is not None else items_or_path)
     index = 0
@@ -301,18 +317,55 @@ def validate(
             report.problems.append(Problem(index, "", f"bad structure: {exc}"))
             break
         report.items += 1
-        for reason in _check_item(item, finder, report):
+        for reason in _check_item(item, finder, report, allowed):
             report.problems.append(Problem(index, _id(item), reason))
         index += 1
     logger.info("validated %d items: %d problems", report.items, len(report.problems))
     return report
 
 
+def card_extra_modalities(card: str | os.PathLike) -> tuple[str, ...]:
+    """The ``extra_modalities`` a data card lists (``birdview-train build-data`` writes the
+    modalities it emitted that Med-GRIT lacks there), for `validate`'s ``extra_modalities``.
+    ``card`` is the ``data_card.json`` or the build folder holding it.
+
+    Raises:
+        FileNotFoundError: there is no such card.
+        ValueError: the card is not JSON, or its ``extra_modalities`` is missing or not a list
+            of strings.
+    """
+    path = Path(card)
+    if path.is_dir():
+        path = path / "data_card.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"Unable to read the data card '{path}' as it does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"Unable to read the data card '{path}' as it is not JSON: {exc}") from exc
+    extra = data.get("extra_modalities") if isinstance(data, dict) else None
+    if not isinstance(extra, list) or not all(isinstance(m, str) for m in extra):
+        raise ValueError(
+            f"Unable to read the modalities of the data card '{path}' as its "
+            "'extra_modalities' is not a list of strings"
+        )
+    return tuple(m.strip() for m in extra if m.strip())
+
+
+def _names(modalities: Iterable[str]) -> frozenset[str]:
+    """Modality keys, a lone string taken as one key rather than its letters."""
+    if isinstance(modalities, str):
+        modalities = (modalities,)
+    return frozenset(str(m).strip() for m in modalities if str(m).strip())
+
+
 def _id(item: Any) -> str:
     return str(item.get("id", "")) if isinstance(item, dict) else ""
 
 
-def _check_item(item: Any, finder: ImageFolder, report: Report) -> list[str]:
+def _check_item(
+    item: Any, finder: ImageFolder, report: Report, allowed: frozenset[str]
+) -> list[str]:
     if not isinstance(item, dict):
         return [f"bad structure: the item is a {type(item).__name__}, not an object"]
     reasons = []
@@ -330,7 +383,7 @@ def _check_item(item: Any, finder: ImageFolder, report: Report) -> list[str]:
             continue
         report.turns += 1
         reasons.extend(_check_turn(n, *turn, report))
-    reasons.extend(_check_image(item, finder, report))
+    reasons.extend(_check_image(item, finder, report, allowed))
     return reasons
 
 
@@ -368,7 +421,9 @@ def _box_error(content: str) -> str | None:
     return None
 
 
-def _check_image(item: dict[str, Any], finder: ImageFolder, report: Report) -> list[str]:
+def _check_image(
+    item: dict[str, Any], finder: ImageFolder, report: Report, allowed: frozenset[str]
+) -> list[str]:
     try:
         image = image_of(item)
     except ValueError:
@@ -376,7 +431,7 @@ def _check_image(item: dict[str, Any], finder: ImageFolder, report: Report) -> l
     modality = modality_of(image)
     report.modalities[modality] += 1
     reasons = []
-    if modality not in MODALITIES:
+    if modality not in allowed:
         reasons.append(f"unknown modality {modality!r} (from the image name {image!r})")
     if finder.find(image) is None:
         reasons.append(f"image {image!r} not found in '{finder.folder}'")

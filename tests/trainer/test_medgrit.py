@@ -13,6 +13,7 @@ from trainer.cli import main
 from trainer.medgrit import (
     MODALITIES,
     box_strings,
+    card_extra_modalities,
     find_image,
     image_of,
     iter_items,
@@ -248,3 +249,72 @@ def test_validate_command_exit_codes(tmp_path, images, capsys):
     assert "item 3 ('ct_00--TotalSeg--s0114--z_0111'): empty answer in turn 0" in out
     assert main(["validate", str(good), "--images", str(images / "nowhere")]) == 2
     assert main(["validate", str(tmp_path / "none.json"), "--images", str(images)]) == 2
+
+
+# -- modalities outside Med-GRIT's 8 -------------------------------------------------------
+
+OTHER = item("amos_0006_90.png", "Where is the liver?", "<box>(1,2),(3,4)</box>")  # "amos"
+
+
+def unknown(report) -> list[str]:
+    return [p.reason for p in report.problems if p.reason.startswith("unknown modality")]
+
+
+def test_extra_modalities_are_allowed_only_by_name(images):
+    items = [*GOOD, OTHER]
+
+    refused = validate(items, images)
+    allowed = validate(items, images, extra_modalities=["pathology", " amos "])
+
+    assert unknown(refused) == ["unknown modality 'amos' (from the image name 'amos_0006_90.png')"]
+    assert len(refused.problems) == 1
+    assert allowed.ok, allowed.problems
+    assert validate(items, images, extra_modalities="amos").ok  # one name, not its letters
+    assert unknown(validate(items, images, extra_modalities=("pathology", "oct"))) == unknown(
+        refused
+    )
+    # Counted under its own key either way.
+    for report in (refused, allowed):
+        assert report.modalities == {"ct": 2, "mr": 1, "x": 1, "amos": 1}
+    assert "modalities: ct 2, mr 1, x 1, amos 1" in allowed.summary()
+
+
+def test_extra_modalities_are_read_from_a_data_card(tmp_path):
+    card = tmp_path / "data_card.json"
+    card.write_text(json.dumps({"seed": 0, "extra_modalities": ["oct", "pathology"]}))
+    assert card_extra_modalities(card) == ("oct", "pathology")
+    assert card_extra_modalities(tmp_path) == ("oct", "pathology")  # the build folder
+    card.write_text(json.dumps({"extra_modalities": []}))
+    assert card_extra_modalities(card) == ()
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        card_extra_modalities(tmp_path / "none.json")
+    for text in ("{not json", '{"seed": 0}', '{"extra_modalities": "oct"}', "[1]"):
+        card.write_text(text)
+        with pytest.raises(ValueError, match="data card"):
+            card_extra_modalities(card)
+
+
+def test_validate_command_allows_modalities_by_flag_or_card(tmp_path, images, capsys):
+    path = str(write_items(tmp_path / "other.json", [*GOOD, OTHER]))
+    run = ["validate", path, "--images", str(images)]
+
+    assert main(run) == 1
+    assert "unknown modality 'amos'" in capsys.readouterr().out
+    assert main([*run, "--allow-modality", "pathology"]) == 1
+    assert main([*run, "--allow-modality", "amos"]) == 0
+    out = capsys.readouterr().out
+    assert "problems: 0" in out and "amos 1" in out
+    assert main([*run, "--allow-modality", "pathology,amos"]) == 0
+    assert main([*run, "--allow-modality", "oct", "--allow-modality", "amos"]) == 0
+
+    card = tmp_path / "data_card.json"
+    card.write_text(json.dumps({"extra_modalities": ["amos"]}))
+    assert main([*run, "--data-card", str(card)]) == 0
+    assert main([*run, "--data-card", str(tmp_path)]) == 0
+    card.write_text(json.dumps({"extra_modalities": ["pathology"]}))
+    assert main([*run, "--data-card", str(card)]) == 1
+    assert main([*run, "--data-card", str(card), "--allow-modality", "amos"]) == 0
+    card.write_text("{}")
+    assert main([*run, "--data-card", str(card)]) == 2
+    assert main([*run, "--data-card", str(tmp_path / "none.json")]) == 2

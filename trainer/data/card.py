@@ -2,8 +2,11 @@
 
 ``data_card.json`` is for programs, ``DATA_CARD.md`` for people; both carry the same numbers:
 items and turns per file, turns per task, images per modality (modalities Med-GRIT lacks
-marked), images and boxes per label, split sizes, each source with its licence and what was
-skipped, the settings, the seed and the command.
+marked, and listed under ``extra_modalities``), images and boxes per label, split sizes, each
+source with its licence and what was skipped, the settings, the seed and the command.
+
+``extra_modalities`` is what ``birdview-train validate --data-card`` reads
+(`trainer.medgrit.card_extra_modalities`), so a build validates without problems.
 """
 
 from __future__ import annotations
@@ -186,11 +189,13 @@ def markdown(data: dict[str, Any]) -> str:
         for k, v in data["modalities"].items()
     ]
     if data["extra_modalities"]:
+        extra = ", ".join(f"`{m}`" for m in data["extra_modalities"])
         lines += [
             "",
-            f"Modalities Med-GRIT lacks (kept under their own key): "
-            f"{', '.join(data['extra_modalities'])}. BiRD's evaluation averages over its "
-            "8 modalities only.",
+            f"Extra modalities (outside Med-GRIT's 8, kept under their own key): {extra}. "
+            "`birdview-train evaluate` scores them on their own and leaves them out of BiRD's "
+            "8-modality mean. `birdview-train validate` reports them as unknown unless allowed: "
+            "pass `--data-card data_card.json` (or `--allow-modality NAME`).",
         ]
     lines += ["", "## Split", ""]
     for side in ("train", "test"):
