@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,10 @@ class AssistantController(QObject):
         self.bridge = bridge
         self.session_dir = Path(session_dir) if session_dir is not None else None
         self._requests: dict[str, tuple[int, float]] = {}  # request id → (turn id, start time)
-        self._intensity: tuple[int, tuple[float, float]] | None = None
+        # The volume's model-input intensity range takes ~0.1 s on a CT: computed off the GUI
+        # thread as soon as a volume opens, so the first question does not stall the window.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="birdview-range")
+        self._intensity: tuple[int, Future] | None = None
         self._created_at = ""
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
@@ -237,8 +241,9 @@ class AssistantController(QObject):
         """The slice as the model sees it, on one intensity range for the whole volume (what
         SA-Med2D did, and what the sweep uses too)."""
         if self._intensity is None or self._intensity[0] != id(volume):
-            self._intensity = (id(volume), volume_intensity_range(volume))
-        return render_for_model(volume, plane, index, intensity_range=self._intensity[1])
+            self._intensity = (id(volume), self._pool.submit(volume_intensity_range, volume))
+        intensity_range = self._intensity[1].result()
+        return render_for_model(volume, plane, index, intensity_range=intensity_range)
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -247,7 +252,10 @@ class AssistantController(QObject):
         for request_id in list(self._requests):
             self.bridge.cancel(request_id)
         self._requests.clear()
+        volume = self.session.volume
         self._intensity = None
+        if volume is not None:
+            self._intensity = (id(volume), self._pool.submit(volume_intensity_range, volume))
         self.assistant.clear()
         self._created_at = ""
         self._restore()

@@ -51,6 +51,10 @@ class Exporter:
         self._folder = folder
         self.ask_path: Callable[[str, str, str], str] = self._dialog
 
+    def anonymised(self) -> bool:
+        """Whether an export made now leaves out patient identity."""
+        return bool(self._anonymise())
+
     def png(self) -> str | None:
         """The main view's slice with the boxes on it."""
         session, volume = self._session, self._session.volume
@@ -80,7 +84,7 @@ class Exporter:
                 session.window,
                 boxes,
                 path,
-                anonymise=self._anonymise(),
+                anonymise=self.anonymised(),
                 colours=colours,
                 zoom=2.0 if min(volume.shape[1:3]) < 300 else 1.0,
             ),
@@ -100,7 +104,7 @@ class Exporter:
         return self._write(
             "JSON",
             path,
-            lambda: exports.export_json(record, volume, path, anonymise=self._anonymise()),
+            lambda: exports.export_json(record, volume, path, anonymise=self.anonymised()),
         )
 
     def dicom_sr(self) -> str | None:
@@ -122,7 +126,7 @@ class Exporter:
             "DICOM SR",
             path,
             lambda: exports.export_dicom_sr(
-                volume, items, path, anonymise=self._anonymise(), model_name=model
+                volume, items, path, anonymise=self.anonymised(), model_name=model
             ),
         )
 

@@ -8,6 +8,7 @@ torch) also happens off the GUI thread. Nothing here waits for the model.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -49,6 +50,9 @@ class InferenceBridge(QObject):
         self._client: InferenceClient | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._sweeps = itertools.count(1)
+        self._sweep_ids: dict[str, str] = {}  # our key → the client's request id once sent
+        self._cancel_when_sent: set[str] = set()
 
     @property
     def client(self) -> InferenceClient | None:
@@ -80,23 +84,29 @@ class InferenceBridge(QObject):
         return handle.request_id
 
     def sweep(self, volume, question: str, plane, **options) -> str:
-        """Ground ``question`` on every slice of ``plane``; returns the request id."""
+        """Ground ``question`` on every slice of ``plane``; returns the id its signals carry.
+
+        The volume (megabytes) is pickled and written to the worker off the GUI thread.
+        """
         client = self._running()
-        request_id = _Later()
-        with request_id.lock:
-            handle = client.sweep(
-                volume,
-                question,
-                plane,
-                on_progress=lambda done, total: self.progress.emit(request_id.get(), done, total),
-                on_done=lambda result: self.finished.emit(result.request_id, result),
-                **options,
-            )
-            request_id.value = handle.request_id
-        return handle.request_id
+        key = f"sweep-{next(self._sweeps)}"
+        with self._lock:
+            self._sweep_ids[key] = ""
+        threading.Thread(
+            target=self._send_sweep,
+            args=(client, key, volume, question, plane, options),
+            name="birdview-sweep-send",
+            daemon=True,
+        ).start()
+        return key
 
     def cancel(self, request_id: str) -> None:
         client = self._client
+        with self._lock:
+            if request_id in self._sweep_ids and not self._sweep_ids[request_id]:
+                self._cancel_when_sent.add(request_id)  # not sent yet: cancel once it is
+                return
+            request_id = self._sweep_ids.get(request_id, request_id)
         if client is not None:
             client.cancel(request_id)
 
@@ -115,6 +125,32 @@ class InferenceBridge(QObject):
         if client is None:
             raise RuntimeError("Unable to ask the model as none is loaded")
         return client
+
+    def _send_sweep(self, client, key: str, volume, question: str, plane, options) -> None:
+        try:
+            handle = client.sweep(
+                volume,
+                question,
+                plane,
+                on_progress=lambda done, total: self.progress.emit(key, done, total),
+                on_done=lambda result: self._sweep_done(key, result),
+                **options,
+            )
+        except Exception as exc:  # noqa: BLE001 - reported as the sweep's failure
+            self._sweep_done(key, WorkerFailure(key, "bad_request", str(exc)))
+            return
+        with self._lock:
+            if key in self._sweep_ids:
+                self._sweep_ids[key] = handle.request_id
+            cancel = key in self._cancel_when_sent
+            self._cancel_when_sent.discard(key)
+        if cancel:
+            client.cancel(handle.request_id)
+
+    def _sweep_done(self, key: str, result: object) -> None:
+        with self._lock:
+            self._sweep_ids.pop(key, None)
+        self.finished.emit(key, result)
 
     def _start_and_load(self, config: WorkerConfig) -> None:
         try:

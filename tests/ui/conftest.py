@@ -1,4 +1,5 @@
-"""UI test setup: offscreen Qt (unless --headed), private QSettings and HOME, a window factory."""
+"""UI test setup: offscreen Qt (unless --headed), private QSettings, HOME and session folder,
+a window factory."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def _fresh_settings(tmp_path, monkeypatch: pytest.MonkeyPatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("BIRDVIEW_SESSION_DIR", str(tmp_path / "sessions"))
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
         QSettings.setPath(QSettings.Format.IniFormat, scope, str(tmp_path / "settings"))
