@@ -324,6 +324,10 @@ class Assistant:
                 boxes=t.boxes,
                 task=t.task,
                 asked_at=t.asked_at,
+                plane=t.plane.value,
+                slice_index=t.slice_index,
+                model_question=t.model_question,
+                region=t.region,
             )
             for t in self.turns
             if t.finished
@@ -344,15 +348,19 @@ class Assistant:
         """Replace the conversation with a saved one (extents are recomputed from ``volume``)."""
         turns = []
         for n, saved in enumerate(record.turns, start=1):
-            plane = saved.boxes[0].plane if saved.boxes else Plane.AXIAL
+            first = saved.boxes[0] if saved.boxes else None
+            plane = saved.plane or (first.plane.value if first else Plane.AXIAL.value)
             turn = ChatTurn(
                 turn_id=n,
                 question=saved.question,
                 task=saved.task,
-                plane=plane,
-                slice_index=saved.boxes[0].slice_index if saved.boxes else 0,
+                plane=Plane(plane),
+                slice_index=saved.slice_index
+                if saved.plane
+                else (first.slice_index if first else 0),
+                region=saved.region,
                 answer=saved.answer,
-                model_question=saved.question,
+                model_question=saved.model_question or saved.question,
                 boxes=saved.boxes,
                 state="done",
                 asked_at=saved.asked_at,

@@ -55,14 +55,19 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class RecordedTurn:
-    """One question, the model's answer, the boxes found in it, the task and when it was asked
-    (ISO 8601)."""
+    """One question, the model's answer, the boxes found in it, the task, when it was asked
+    (ISO 8601), the slice it was about (plane value and index; "" and 0 when unknown), the
+    question as the model got it (region written in) and the drawn region it referred to."""
 
     question: str
     answer: str
     boxes: tuple[Box, ...] = ()
     task: str = ""
     asked_at: str = ""
+    plane: str = ""
+    slice_index: int = 0
+    model_question: str = ""
+    region: Box | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", tuple(self.boxes))
@@ -121,6 +126,10 @@ class SessionRecord:
                     "boxes": [box_to_dict(b) for b in t.boxes],
                     "task": t.task,
                     "asked_at": t.asked_at,
+                    "plane": t.plane,
+                    "slice_index": t.slice_index,
+                    "model_question": t.model_question,
+                    "region": box_to_dict(t.region) if t.region is not None else None,
                 }
                 for t in self.turns
             ],
@@ -171,6 +180,10 @@ class SessionRecord:
                         boxes=tuple(box_from_dict(b) for b in t.get("boxes", ())),
                         task=str(t.get("task", "")),
                         asked_at=str(t.get("asked_at", "")),
+                        plane=str(t.get("plane", "")),
+                        slice_index=int(t.get("slice_index", 0)),
+                        model_question=str(t.get("model_question", "")),
+                        region=box_from_dict(t["region"]) if t.get("region") else None,
                     )
                     for t in data.get("turns", ())
                 ),

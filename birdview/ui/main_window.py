@@ -242,9 +242,12 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if self._first_show:  # no saved dock layout: give the browser room for its names
             self._first_show = False
-            QTimer.singleShot(
-                0, lambda: self.resizeDocks([self.series_dock], [340], Qt.Orientation.Horizontal)
-            )
+            QTimer.singleShot(0, self._first_dock_sizes)
+
+    def _first_dock_sizes(self) -> None:
+        horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+        self.resizeDocks([self.series_dock, self.chat_dock], [300, 430], horizontal)
+        self.resizeDocks([self.model_dock, self.chat_dock], [150, 700], vertical)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.set_presenter(False)  # save the normal layout, not the presenter's

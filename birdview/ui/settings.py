@@ -15,7 +15,7 @@ __all__ = ["MAX_RECENT", "SETTINGS_VERSION", "Settings"]
 
 logger = logging.getLogger(__name__)
 
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2  # 2: model and chat docks, tool bar
 MAX_RECENT = 10
 
 _KEY_VERSION = "settings_version"

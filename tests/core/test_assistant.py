@@ -115,14 +115,20 @@ def test_round_trip_through_a_session_record(ct):
     assistant.finish(turn.turn_id, answer="<box>", boxes=[liver()])
     sweep = assistant.begin("colon", task=SWEEP_TASK)
     assistant.finish_sweep(sweep.turn_id, ct, [Box("axial", n, 1, 1, 9, 9) for n in (2, 3)])
+    drawn = Box("axial", 11, 5, 5, 50, 50, label="drawn")
+    region = assistant.begin("What is this?", task="RO", slice_index=11, region=drawn)
+    assistant.finish(region.turn_id, answer="Liver", model_question="What is at <box>?")
     assistant.begin("still waiting")  # unfinished turns are not saved
     assistant.set_user_box(Box("axial", 10, 5, 5, 50, 50, label="drawn"))
     record = SessionRecord.from_json(assistant.to_record("abc123").to_json())
-    assert record.model.name == "bird-q25" and len(record.turns) == 2
+    assert record.model.name == "bird-q25" and len(record.turns) == 3
 
     restored = Assistant()
     restored.restore(record, ct)
-    assert [t.question for t in restored.turns] == ["Where is the liver?", "colon"]
+    assert [t.question for t in restored.turns] == ["Where is the liver?", "colon", "What is this?"]
+    boxless = restored.turns[2]  # no box to tell its slice: the record keeps it
+    assert (boxless.plane, boxless.slice_index, boxless.region) == (Plane.AXIAL, 11, drawn)
+    assert restored.history_for(Plane.AXIAL, 11) == [("What is at <box>?", "Liver")]
     assert restored.turns[0].boxes == (liver(),)
     assert restored.turns[1].extent.first_slice == 2
     assert restored.user_box == assistant.user_box
