@@ -29,10 +29,13 @@ class InferenceBridge(QObject):
     Signals:
         loaded(result): a load ended: `Loaded` or `WorkerFailure` (also for reloads after an
             automatic restart).
-        token(request_id, text): a streamed piece of an answer.
-        progress(request_id, done, total): a sweep's progress.
-        finished(request_id, result): an ask or sweep ended: `AskReply`, `SweepReply` or
+        token(key, text): a streamed piece of an answer.
+        progress(key, done, total): a sweep's progress.
+        finished(key, result): an ask or sweep ended: `AskReply`, `SweepReply` or
             `WorkerFailure`.
+
+    ``key`` is what `ask` and `sweep` return (requests are sent from a thread, so the client's
+    own request id is not known when they return).
     """
 
     loaded = Signal(object)
@@ -50,8 +53,8 @@ class InferenceBridge(QObject):
         self._client: InferenceClient | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._sweeps = itertools.count(1)
-        self._sweep_ids: dict[str, str] = {}  # our key → the client's request id once sent
+        self._keys = itertools.count(1)
+        self._sent: dict[str, str] = {}  # key → the client's request id ("" until sent)
         self._cancel_when_sent: set[str] = set()
 
     @property
@@ -65,49 +68,45 @@ class InferenceBridge(QObject):
         ).start()
 
     def ask(self, image_rgb, question: str, **options) -> str:
-        """Send a question (see `InferenceClient.ask`); returns the request id.
+        """Send a question (see `InferenceClient.ask`); returns the key its signals carry.
 
         Raises:
             RuntimeError: no model was loaded.
         """
         client = self._running()
-        request_id = _Later()
-        with request_id.lock:  # a token may arrive before ask() returns the id
-            handle = client.ask(
+        return self._send_later(
+            lambda key: client.ask(
                 image_rgb,
                 question,
-                on_token=lambda text: self.token.emit(request_id.get(), text),
-                on_done=lambda result: self.finished.emit(result.request_id, result),
+                on_token=lambda text: self.token.emit(key, text),
+                on_done=lambda result: self._done(key, result),
                 **options,
             )
-            request_id.value = handle.request_id
-        return handle.request_id
+        )
 
     def sweep(self, volume, question: str, plane, **options) -> str:
-        """Ground ``question`` on every slice of ``plane``; returns the id its signals carry.
-
-        The volume (megabytes) is pickled and written to the worker off the GUI thread.
-        """
+        """Ground ``question`` on every slice of ``plane``; returns the key its signals carry."""
         client = self._running()
-        key = f"sweep-{next(self._sweeps)}"
-        with self._lock:
-            self._sweep_ids[key] = ""
-        threading.Thread(
-            target=self._send_sweep,
-            args=(client, key, volume, question, plane, options),
-            name="birdview-sweep-send",
-            daemon=True,
-        ).start()
-        return key
+        return self._send_later(
+            lambda key: client.sweep(
+                volume,
+                question,
+                plane,
+                on_progress=lambda done, total: self.progress.emit(key, done, total),
+                on_done=lambda result: self._done(key, result),
+                **options,
+            )
+        )
 
-    def cancel(self, request_id: str) -> None:
+    def cancel(self, key: str) -> None:
+        """Stop a request made by `ask` or `sweep` (also one not yet sent)."""
         client = self._client
         with self._lock:
-            if request_id in self._sweep_ids and not self._sweep_ids[request_id]:
-                self._cancel_when_sent.add(request_id)  # not sent yet: cancel once it is
+            request_id = self._sent.get(key)
+            if request_id == "":
+                self._cancel_when_sent.add(key)
                 return
-            request_id = self._sweep_ids.get(request_id, request_id)
-        if client is not None:
+        if client is not None and request_id:
             client.cancel(request_id)
 
     def shutdown(self) -> None:
@@ -126,30 +125,38 @@ class InferenceBridge(QObject):
             raise RuntimeError("Unable to ask the model as none is loaded")
         return client
 
-    def _send_sweep(self, client, key: str, volume, question: str, plane, options) -> None:
+    def _send_later(self, send) -> str:
+        """Run ``send(key)`` on a thread and return ``key`` at once: pickling an image or a
+        volume and writing it to the worker takes tens of milliseconds, and blocks for good
+        on a worker that hangs."""
+        key = f"request-{next(self._keys)}"
+        with self._lock:
+            self._sent[key] = ""
+        threading.Thread(
+            target=self._send, args=(send, key), name="birdview-send", daemon=True
+        ).start()
+        return key
+
+    def _send(self, send, key: str) -> None:
         try:
-            handle = client.sweep(
-                volume,
-                question,
-                plane,
-                on_progress=lambda done, total: self.progress.emit(key, done, total),
-                on_done=lambda result: self._sweep_done(key, result),
-                **options,
-            )
-        except Exception as exc:  # noqa: BLE001 - reported as the sweep's failure
-            self._sweep_done(key, WorkerFailure(key, "bad_request", str(exc)))
+            handle = send(key)
+        except Exception as exc:  # noqa: BLE001 - reported as the request's failure
+            self._done(key, WorkerFailure(key, "bad_request", str(exc)))
             return
         with self._lock:
-            if key in self._sweep_ids:
-                self._sweep_ids[key] = handle.request_id
+            if key in self._sent:
+                self._sent[key] = handle.request_id
             cancel = key in self._cancel_when_sent
             self._cancel_when_sent.discard(key)
         if cancel:
-            client.cancel(handle.request_id)
+            client = self._client
+            if client is not None:
+                client.cancel(handle.request_id)
 
-    def _sweep_done(self, key: str, result: object) -> None:
+    def _done(self, key: str, result: object) -> None:
         with self._lock:
-            self._sweep_ids.pop(key, None)
+            self._sent.pop(key, None)
+            self._cancel_when_sent.discard(key)
         self.finished.emit(key, result)
 
     def _start_and_load(self, config: WorkerConfig) -> None:
@@ -178,15 +185,3 @@ class InferenceBridge(QObject):
                 return None
             self._client = client
         return client
-
-
-class _Later:
-    """A request id known only once the request is sent; readers wait for it."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.value = ""
-
-    def get(self) -> str:
-        with self.lock:
-            return self.value

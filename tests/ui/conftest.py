@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.ui.model_fixture import taught_model  # noqa: F401 - a session fixture for UI tests
+
 # Offscreen unless asked to show windows: `pytest tests/ui --headed` or BIRDVIEW_HEADED=1.
 if "--headed" not in sys.argv and os.environ.get("BIRDVIEW_HEADED") != "1":
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
