@@ -57,7 +57,7 @@ class Extent:
         gaps = self.last_slice - self.first_slice + 1 - self.n_slices
         gap_text = f" ({gaps} without a finding in between)" if gaps else ""
         size = " × ".join(f"{v:.0f}" for v in self.size_mm)
-        where = f"{self.plane.value.capitalize()} {span}{gap_text}"
+        where = f"{self.plane.value} {span}{gap_text}"
         return f"{where}; extent {size} mm (R-L × A-P × I-S)"
 
 

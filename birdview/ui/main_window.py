@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         )
         self.presenter = False
         self._before_presenter: dict[QWidget, bool] = {}
+        self._normal_geometry = self.saveGeometry()
 
         self.view_layout = ViewLayout(self.session, self.assistant)
         self.setCentralWidget(self.view_layout)
@@ -185,13 +186,16 @@ class MainWindow(QMainWindow):
         )
         if on:
             self._before_presenter = {w: w.isVisible() for w in chrome}
+            self._normal_geometry = self.saveGeometry()
             for widget in chrome:
                 widget.hide()
             self.showFullScreen()
+            self.setGeometry(self.screen().geometry())  # also without a window manager
         else:
             for widget, visible in self._before_presenter.items():
                 widget.setVisible(visible)
             self.showNormal()
+            self.restoreGeometry(self._normal_geometry)
         self.view_layout.set_presenter(self.presenter)
         self.chat_panel.set_presenter(self.presenter)
         self.tool_bar.presenter_action.setChecked(self.presenter)

@@ -312,7 +312,7 @@ class SliceView(QGraphicsView):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         area = QRectF(self.viewport().rect())
         at = self._cursor_in_viewport()
-        if self.show_crosshair and at is not None and not self._preview:
+        if self.show_crosshair and not self.presenter and at is not None and not self._preview:
             paint_crosshair(painter, area, self._plane, at, gap=6 if self._compact else 10)
         volume = self._session.volume
         if self._layer is not None and volume is not None and not self._preview:

@@ -1,0 +1,225 @@
+"""Conversations → tokens for the tiny model of each family: labels are exactly the answers,
+boxes are in the family's own format, and packing changes no conversation's loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from birdview.core.box_codecs import CODECS
+from birdview.inference.engine import model_size_px
+from tests.trainer.fit_helpers import build_data, tiny
+from trainer.evaluation import box_values, predicted_boxes, reference_boxes
+from trainer.fit.collate import IGNORE, PackCollator, PadCollator, pack_rows
+from trainer.fit.dataset import (
+    ConversationDataset,
+    _load_rgb,
+    answer_for_family,
+    read_samples,
+    turns_for_family,
+)
+from trainer.fit.model import load_for_training, rope_index_of
+from trainer.fit.recipe import DataConfig, ModelConfig
+from trainer.predict import response_to_medgrit
+
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    train = build_data(tmp_path_factory.mktemp("data"))
+    return read_samples(train, train.parent)
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """family → (model, processor) as fit loads them (tiny-cpu: fp32, all trainable)."""
+    root = tmp_path_factory.mktemp("tiny")
+    made = {}
+    for family in FAMILIES:
+        base = tiny(family, root / family)
+        config = ModelConfig(
+            base=str(base), precision="fp32", train_vision=True, attention="sdpa_varlen"
+        )
+        made[family] = load_for_training(config, DataConfig())
+    return made
+
+
+def family_turns(sample, processor, family):
+    image = _load_rgb(sample.image)
+    size = (image.shape[1], image.shape[0])
+    return turns_for_family(sample.turns, CODECS[family], size, model_size_px(processor, *size))
+
+
+def label_spans(encoded, tokenizer) -> list[str]:
+    """The decoded runs of tokens that carry a label."""
+    keep = (encoded["labels"] != IGNORE).tolist()
+    ids = encoded["input_ids"].tolist()
+    spans, current = [], []
+    for token, kept in zip(ids, keep, strict=True):
+        if kept:
+            current.append(token)
+        elif current:
+            spans.append(current)
+            current = []
+    if current:
+        spans.append(current)
+    return [tokenizer.decode(span, skip_special_tokens=False) for span in spans]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_labels_are_exactly_the_answers_and_end_of_turn(family, samples, loaded):
+    _, processor = loaded[family]
+    dataset = ConversationDataset(samples, processor, family, max_length=4096)
+    sample = max(samples, key=lambda s: len(s.turns))
+    assert len(sample.turns) >= 4
+    encoded = dataset[samples.index(sample)]
+    answers = [a for _, a in family_turns(sample, processor, family)]
+    assert label_spans(encoded, processor.tokenizer) == [a + "<|im_end|>" for a in answers]
+    assert (encoded["labels"] != IGNORE).sum() < len(encoded["labels"]) / 2
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_answers_carry_boxes_in_the_family_format_and_read_back(family, samples, loaded):
+    _, processor = loaded[family]
+    codec = CODECS[family]
+    checked = 0
+    for sample in samples:
+        image = _load_rgb(sample.image)
+        size = (image.shape[1], image.shape[0])
+        resized = model_size_px(processor, *size)
+        for _, answer in sample.turns:
+            if "<box>" not in answer:
+                continue
+            target = answer_for_family(answer, codec, size, resized)
+            assert "<box>" not in target
+            assert ("<|box_start|>" in target) == (family == "qwen2_vl")
+            assert ('"bbox_2d"' in target) == (family != "qwen2_vl")
+            back = response_to_medgrit(target, codec, size, resized)
+            # the evaluation reads the same boxes back (qwen2.5-vl within one resized pixel)
+            want = [np.array(box_values(b)) for b in reference_boxes(answer)]
+            got = [np.array(box_values(b)) for b in predicted_boxes(back)]
+            tolerance = 1000 / min(resized) if family == "qwen2_5_vl" else 0
+            assert len(got) == len(want)
+            for w, g in zip(want, got, strict=True):
+                assert np.abs(w - g).max() <= tolerance
+            checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.parametrize(
+    ("family", "attention", "rows"),
+    [(family, "sdpa_varlen", 1) for family in FAMILIES] + [("qwen2_vl", "sdpa", 3)],
+)
+def test_a_packed_batch_gives_each_conversation_its_unpacked_loss(
+    family, attention, rows, samples, loaded
+):
+    """sdpa_varlen: all six in one row, split by position; sdpa: rows of at most 2048 tokens
+    (one ends in padding) under transformers' block-diagonal mask."""
+    model, processor = loaded[family]
+    model.eval()
+    model.set_attn_implementation(attention)
+    dataset = ConversationDataset(samples, processor, family, max_length=1024)
+    items = [dataset[i] for i in range(6)]
+    pad_id = processor.tokenizer.pad_token_id
+    alone = [_losses(model, PadCollator(pad_id)([item]))[0] for item in items]
+    capacity = 6 * 1024 if rows == 1 else 2048
+    packed_batch = PackCollator(pad_id, capacity, rope_index_of(model))(items)
+    assert packed_batch["input_ids"].shape[0] == rows
+    if rows > 1:
+        assert (packed_batch["input_ids"] == pad_id).any()
+    packed = _losses(model, packed_batch)
+    assert sorted(packed) == pytest.approx(sorted(alone), abs=2e-4)
+    assert len(set(np.round(alone, 3))) == len(alone)  # distinct, so the match is meaningful
+    with torch.no_grad():
+        padded_mean = model(**PadCollator(pad_id)(items)).loss.item()
+        packed_mean = model(**packed_batch).loss.item()
+    assert packed_mean == pytest.approx(padded_mean, abs=2e-4)
+    model.set_attn_implementation("sdpa_varlen")
+
+
+def _losses(model, batch) -> list[float]:
+    """Mean label log-loss of each conversation in the batch (segments found from the
+    restarting text positions of a packed batch, or one per row)."""
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    losses = []
+    for row in range(logits.shape[0]):
+        logp = torch.log_softmax(logits[row, :-1].float(), -1)
+        target = batch["labels"][row, 1:]
+        if "position_ids" in batch:
+            segment = (batch["position_ids"][0, row] == 0).long().cumsum(0)[1:]
+        else:
+            segment = torch.zeros_like(target)
+        for s in segment.unique():
+            keep = (target != IGNORE) & (segment == s)
+            if keep.any():
+                losses.append(-logp[keep, target[keep]].mean().item())
+    return losses
+
+
+def test_pack_rows_fill_rows_up_to_capacity():
+    rows = pack_rows([700, 250, 768, 300, 20], 1024)
+    assert sorted(i for row in rows for i in row) == [0, 1, 2, 3, 4]
+    lengths = [700, 250, 768, 300, 20]
+    assert all(sum(lengths[i] for i in row) <= 1024 for row in rows)
+    assert len(rows) == 2
+    assert pack_rows([2000, 10], 1024) == [[0], [1]]
+
+
+def test_long_conversations_lose_whole_last_turns(samples, loaded):
+    _, processor = loaded["qwen2_vl"]
+    sample = max(samples, key=lambda s: len(s.turns))
+    index = samples.index(sample)
+    full = ConversationDataset(samples, processor, "qwen2_vl", max_length=4096)[index]
+    limit = len(full["input_ids"]) - 40
+    dataset = ConversationDataset(samples, processor, "qwen2_vl", max_length=limit)
+    shortened = dataset[index]
+    assert len(shortened["input_ids"]) <= limit and dataset.shortened == 1
+    answers = [a + "<|im_end|>" for _, a in family_turns(sample, processor, "qwen2_vl")]
+    spans = label_spans(shortened, processor.tokenizer)
+    assert 0 < len(spans) < len(answers) and spans == answers[: len(spans)]
+    with pytest.raises(ValueError, match="its first turn alone is .* over data.max_length 30"):
+        ConversationDataset(samples, processor, "qwen2_vl", max_length=30)[index]
+
+
+def test_the_image_budget_sets_the_image_tokens(tmp_path, samples):
+    base = tiny("qwen2_vl", tmp_path / "tiny")
+    image = _load_rgb(samples[0].image)
+    grids = {}
+    for max_pixels in (0, 64 * 64):
+        _, processor = load_for_training(
+            ModelConfig(base=str(base), precision="fp32"), DataConfig(max_pixels=max_pixels)
+        )
+        grids[max_pixels] = processor.image_processor(images=[image])["image_grid_thw"][0]
+    assert int(grids[64 * 64].prod()) <= 64 * 64 // 14**2 < int(grids[0].prod())
+
+
+def test_sdpa_varlen_generates_like_sdpa_for_left_padded_batches(samples, loaded):
+    """Generation (the held-out evaluation during training) takes the masked sdpa path."""
+    model, processor = loaded["qwen2_vl"]
+    model.eval()
+    prompts = [
+        processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q}]}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        for q in ("Where is the liver?", "What anatomical structure is present here, please?")
+    ]
+    images = [_load_rgb(s.image) for s in samples[:2]]
+    processor.tokenizer.padding_side = "left"
+    batch = processor(text=prompts, images=images, return_tensors="pt", padding=True)
+    assert (batch["attention_mask"] == 0).any()  # really padded
+    out = {}
+    for attention in ("sdpa", "sdpa_varlen"):
+        model.set_attn_implementation(attention)
+        with torch.no_grad():
+            out[attention] = model.generate(**batch, max_new_tokens=6, do_sample=False)
+    assert torch.equal(out["sdpa"], out["sdpa_varlen"])
