@@ -189,8 +189,8 @@ class MainWindow(QMainWindow):
             self._normal_geometry = self.saveGeometry()
             for widget in chrome:
                 widget.hide()
-            self.showFullScreen()
             self.setGeometry(self.screen().geometry())  # also without a window manager
+            self.showFullScreen()
         else:
             for widget, visible in self._before_presenter.items():
                 widget.setVisible(visible)
