@@ -12,7 +12,7 @@ import signal
 import time
 
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QColor
 
 from birdview.core.box import Box
@@ -121,6 +121,20 @@ def test_find_in_volume_finds_the_colon_slices(window, taught_model):
     # Clicking the sweep's "first" link brings that slice.
     window.chat_panel.box_clicked.emit(turn.turn_id, 0)
     assert window.session.slice_index(Plane.AXIAL) == turn.boxes[0].slice_index
+
+
+def test_cancel_stops_a_volume_sweep_and_keeps_what_it_found(window, qtbot):
+    window.chat_panel.input.setText("colon")
+    window.chat_panel.sweep_button.click()
+    assert window.chat_panel.cancel_button.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_Escape)  # Esc cancels, like the Cancel button
+    turn = last_turn(window)
+    assert turn.state == "cancelled"
+    done, total = turn.progress
+    assert done < total == 20
+    assert f"stopped after {done} of 20 slices" in turn.answer
+    assert {b.slice_index for b in turn.boxes} <= set(range(done))
+    wait_for(lambda: "stopped after" in window.chat_panel.transcript.toPlainText())
 
 
 def test_a_killed_worker_shows_an_error_and_the_next_question_works(window, taught_model):
