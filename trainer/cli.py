@@ -5,6 +5,8 @@ birdview-train build-data SOURCE... --out DIR [--seed N] [--negative-rate R] ...
 birdview-train validate FILE --images DIR [--allow-modality NAME ...] [--data-card CARD]
 birdview-train predict --model DIR [--adapter DIR] --data TEST.json --images DIR --out PRED.jsonl
 birdview-train evaluate --task vg|roc|rc|mia PRED.jsonl [--json] [--plot OUT.png]
+birdview-train fit --config RECIPE [--override KEY=VALUE ...] [--resume]
+birdview-train merge --base DIR --adapter DIR --out DIR
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_validate(commands)
     _add_predict(commands)
     _add_evaluate(commands)
+    _add_fit(commands)
+    _add_merge(commands)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -256,6 +260,77 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         plot_scores(scores, args.plot)
         logger.info("wrote %s", args.plot)
+    return 0
+
+
+def _add_fit(commands) -> None:
+    fit = commands.add_parser(
+        "fit",
+        help="fine-tune a Qwen-VL-family base on Med-GRIT data into a checkpoint BirdView loads",
+        description="RECIPE is a YAML file or a shipped recipe: bird-full, bird-lora, "
+        "bird-qlora, tiny-cpu (trainer/recipes/). Runs the same under torchrun and accelerate "
+        "launch.",
+    )
+    fit.add_argument("--config", required=True, metavar="RECIPE", help="recipe file or name")
+    fit.add_argument(
+        "--override",
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="e.g. model.base=DIR data.train=TRAIN.json out=RUN train.lr=1e-4",
+    )
+    fit.add_argument("--resume", action="store_true", help="continue the run in its out folder")
+    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fit.set_defaults(run=_run_fit)
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if int(os.environ.get("RANK", "0")) != 0:
+        logging.getLogger().setLevel(logging.WARNING)  # under torchrun, rank 0 reports
+    from trainer.fit.recipe import load_recipe
+
+    try:
+        recipe = load_recipe(args.config, args.overrides)
+    except (FileNotFoundError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    from trainer.fit.run import fit
+
+    try:
+        result = fit(recipe, resume=args.resume, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as exc:
+        logger.error("%s", exc, exc_info=args.verbose)
+        return 2
+    logger.info("%d steps, last loss %s: %s", result.steps, result.loss, result.out)
+    return 0
+
+
+def _add_merge(commands) -> None:
+    merge = commands.add_parser(
+        "merge", help="fold a LoRA/QLoRA adapter into its base as a full checkpoint"
+    )
+    merge.add_argument("--base", required=True, help="the base checkpoint folder")
+    merge.add_argument("--adapter", required=True, help="the adapter folder (a fit's out)")
+    merge.add_argument("--out", required=True, help="the folder to write (must be empty)")
+    merge.set_defaults(run=_run_merge)
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from trainer.fit.merge import merge_adapter
+
+    try:
+        out = merge_adapter(args.base, args.adapter, args.out)
+    except (FileNotFoundError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    logger.info("wrote %s", out)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Experiments run with the trainer (not part of the app): data generators and their notes."""

@@ -1,0 +1,254 @@
+"""What a fit reports while it runs: throughput, a CSV of the logs, a loss curve, and the
+held-out evaluation at the end of every epoch.
+
+The progress bar is the Trainer's own (tqdm). TensorBoard is written by the Trainer
+(``report_to``) when the ``tensorboard`` package is installed; the CSV and PNG always are.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from trainer.fit.held_out import evaluate_held_out
+
+__all__ = ["HeldOutEval", "MetricsLog", "ThroughputTrainer", "plot_loss"]
+
+logger = logging.getLogger(__name__)
+
+TRAIN_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_s", "seconds")
+EVAL_COLUMNS = ("epoch", "step", "file", "task", "items", "mean", "mean_present")
+
+
+class ThroughputTrainer(Trainer):
+    """transformers' `Trainer` that also logs ``tokens_per_s``: real (non-padding) tokens
+    trained on per second of wall time since the previous log (a held-out evaluation in the
+    window counts as time), summed over processes. ``real_tokens`` counts this process's
+    tokens over the whole run."""
+
+    def __init__(self, *args: Any, pad_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pad_id = pad_id
+        self.real_tokens = 0
+        self._window_tokens = 0
+        self._window_start: float | None = None  # the first batch starts the clock
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self._window_start is None:
+            self._window_start = time.perf_counter()
+        tokens = int((inputs["input_ids"] != self.pad_id).sum())
+        self.real_tokens += tokens
+        self._window_tokens += tokens
+        return super().compute_loss(
+            model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+        )
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._window_start is not None:
+            now = time.perf_counter()
+            count = torch.tensor(self._window_tokens, device=self.args.device)
+            total = int(self.accelerator.reduce(count, reduction="sum"))
+            logs["tokens_per_s"] = round(total / max(now - self._window_start, 1e-9), 1)
+            self._window_tokens, self._window_start = 0, now
+        super().log(logs, start_time)
+
+
+class MetricsLog(TrainerCallback):
+    """``logs/train.csv`` (one row per log: step, epoch, loss, lr, grad norm, tokens/s,
+    seconds since the run started) and ``logs/loss.png``, on the main process. A resumed run
+    first drops rows past the step it resumes from."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self.csv_path = logs_dir / "train.csv"
+        self.png_path = logs_dir / "loss.png"
+        self.started = time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
+        rows = _read_rows(self.csv_path)
+        kept = [r for r in rows if int(float(r["step"])) <= state.global_step]
+        _write_rows(self.csv_path, TRAIN_COLUMNS, kept)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        row = {
+            "step": state.global_step,
+            "epoch": round(state.epoch or 0.0, 4),
+            "loss": logs.get("loss"),
+            "learning_rate": logs.get("learning_rate"),
+            "grad_norm": logs.get("grad_norm"),
+            "tokens_per_s": logs.get("tokens_per_s"),
+            "seconds": round(time.perf_counter() - self.started, 2),
+        }
+        _append_row(self.csv_path, TRAIN_COLUMNS, row)
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            plot_loss(self.csv_path, self.png_path)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            plot_loss(self.csv_path, self.png_path)
+
+
+class HeldOutEval(TrainerCallback):
+    """At the end of every epoch the main process predicts the held-out files with the model
+    being trained and scores them (`trainer.fit.held_out`); rows go to ``logs/eval.csv`` and
+    all results to ``logs/eval.json`` (``results``: "epoch K" → file → scores). Skipped when
+    the model is sharded (FSDP, ZeRO-3): score the saved checkpoint with ``birdview-train
+    predict`` instead."""
+
+    def __init__(
+        self,
+        processor: Any,
+        family: str,
+        files: list[Path],
+        images: Path,
+        out: Path,
+        *,
+        max_items: int,
+        batch_size: int,
+        sharded: bool,
+    ) -> None:
+        self.processor = processor
+        self.family = family
+        self.files = files
+        self.images = images
+        self.out = out
+        self.max_items = max_items
+        self.batch_size = batch_size
+        self.sharded = sharded
+        self.json_path = out / "logs" / "eval.json"
+        self.results: dict[str, Any] = _read_json(self.json_path)
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        if self.files and self.sharded:
+            logger.warning("held-out evaluation skipped: the model is sharded across processes")
+        elif self.files and state.is_world_process_zero:
+            epoch = max(1, math.ceil((state.epoch or 0) - 1e-6))  # a cut-short last one too
+            started = time.perf_counter()
+            scores = evaluate_held_out(
+                model,
+                self.processor,
+                self.family,
+                self.files,
+                self.images,
+                self.out / "eval" / f"epoch-{epoch}",
+                max_items=self.max_items,
+                batch_size=self.batch_size,
+            )
+            self._record(epoch, state.global_step, scores)
+            logger.info(
+                "held-out evaluation of epoch %d: %.1f s", epoch, time.perf_counter() - started
+            )
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+
+    def _record(self, epoch: int, step: int, scores: dict[str, dict[str, Any]]) -> None:
+        self.results[f"epoch {epoch}"] = {"step": step, **scores}
+        self.json_path.parent.mkdir(parents=True, exist_ok=True)
+        self.json_path.write_text(json.dumps(self.results, indent=2), encoding="utf-8")
+        for name, result in scores.items():
+            row = {"epoch": epoch, "step": step, "file": name, **result}
+            _append_row(self.out / "logs" / "eval.csv", EVAL_COLUMNS, row)
+
+
+# -- the loss curve -------------------------------------------------------------------------
+
+_SIZE_PX = (800, 420)
+_MARGIN_PX = (70, 30, 30, 50)  # left, top, right, bottom
+
+
+def plot_loss(csv_path: Path, png_path: Path) -> Path | None:
+    """The training loss against the step as a PNG (Pillow); None when there is no row."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    points = [
+        (float(r["step"]), float(r["loss"]))
+        for r in _read_rows(csv_path)
+        if r.get("loss") not in (None, "") and math.isfinite(float(r["loss"]))
+    ]
+    if not points:
+        return None
+    image = Image.new("RGB", _SIZE_PX, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    left, top, right, bottom = _MARGIN_PX
+    x0, y0, x1, y1 = left, top, _SIZE_PX[0] - right, _SIZE_PX[1] - bottom
+    steps = [s for s, _ in points]
+    losses = [v for _, v in points]
+    s_lo, s_hi = min(steps), max(max(steps), min(steps) + 1)
+    v_lo, v_hi = min(0.0, min(losses)), max(losses) * 1.05 or 1.0
+
+    def xy(step: float, value: float) -> tuple[float, float]:
+        return (
+            x0 + (step - s_lo) / (s_hi - s_lo) * (x1 - x0),
+            y1 - (value - v_lo) / (v_hi - v_lo) * (y1 - y0),
+        )
+
+    for k in range(5):
+        value = v_lo + (v_hi - v_lo) * k / 4
+        y = xy(s_lo, value)[1]
+        draw.line([(x0, y), (x1, y)], fill=(225, 225, 225))
+        draw.text((8, y - 6), f"{value:.3g}", fill="black", font=font)
+    draw.rectangle([x0, y0, x1, y1], outline="black")
+    draw.line(
+        [xy(s, v) for s, v in points] if len(points) > 1 else [xy(*points[0])] * 2,
+        fill=(70, 120, 190),
+        width=2,
+    )
+    draw.text((x0, y1 + 10), f"step {s_lo:g}", fill="black", font=font)
+    draw.text((x1 - 80, y1 + 10), f"step {s_hi:g}", fill="black", font=font)
+    draw.text((x0 + 5, 8), "training loss", fill="black", font=font)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(png_path)
+    return png_path
+
+
+# -- small file helpers ---------------------------------------------------------------------
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _write_rows(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    temp = path.with_suffix(".tmp")
+    with open(temp, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(temp, path)
+
+
+def _append_row(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> None:
+    new = not path.is_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, columns, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,341 @@
+"""``birdview-train fit``: a Qwen-VL-family base + Med-GRIT data → a checkpoint BirdView loads.
+
+`fit` reads top to bottom: check the output folder, load the base with the recipe's freeze
+policy or adapters, turn the Med-GRIT items into conversations in the base family's box format,
+choose padding or packing, hand everything to transformers' `Trainer`, and save the checkpoint
+with its processor and ``birdview.json``. Because the loop is the Trainer's, the same recipe
+runs under ``python -m trainer.cli``, ``torchrun --nproc_per_node=N -m trainer.cli`` and
+``accelerate launch --config_file trainer/launch/fsdp.yaml -m trainer.cli`` (or with
+``train.deepspeed=trainer/launch/zero2.json``). Every process runs `fit`; only the main one
+writes logs and metadata.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from birdview.core.box_codecs import family_of
+from trainer.fit.callbacks import HeldOutEval, MetricsLog, ThroughputTrainer
+from trainer.fit.checkpoint import (
+    RECIPE_FILE,
+    data_summary,
+    git_sha,
+    latest_checkpoint,
+    write_metadata,
+)
+from trainer.fit.collate import PackCollator, PadCollator
+from trainer.fit.dataset import ConversationDataset, read_samples
+from trainer.fit.model import can_pack, load_for_training, rope_index_of
+from trainer.fit.recipe import Recipe, load_recipe, recipe_to_dict, recipe_to_yaml
+
+__all__ = ["FitResult", "fit"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What a run produced: the checkpoint folder, optimiser steps, the last logged training
+    loss, real tokens trained on by this process, training seconds, held-out scores."""
+
+    out: Path
+    steps: int
+    loss: float | None
+    tokens: int
+    seconds: float
+    eval: dict[str, Any]
+
+
+def fit(recipe: Recipe, *, resume: bool = False, progress: bool = True) -> FitResult:
+    """Train as ``recipe`` says and save the checkpoint to ``recipe.out``.
+
+    ``resume``: continue the run in ``recipe.out`` from its latest checkpoint (the recipe must
+    be the one it was started with); without it the folder must be new or empty.
+
+    Raises:
+        FileNotFoundError: the base, the training file or its images are missing.
+        ValueError: the recipe cannot run here, or the output folder is not new (no
+            ``resume``) or holds another recipe's run.
+    """
+    import transformers
+
+    train_json, images = _data_paths(recipe)
+    out = _prepare_out(recipe, resume)
+    checkpoint = latest_checkpoint(out) if resume else None
+    transformers.set_seed(recipe.train.seed)
+    model, processor = load_for_training(
+        recipe.model, recipe.data, weights=_weights(checkpoint, recipe)
+    )
+    family = family_of(model.config.model_type)
+    samples = read_samples(train_json, images, max_items=recipe.data.max_items)
+    dataset = ConversationDataset(samples, processor, family, recipe.data.max_length)
+    pad_id = processor.tokenizer.pad_token_id
+    collator = _collator(recipe, model, pad_id)
+    logger.info("%d conversations, %s family, %s", len(samples), family, _batches(recipe))
+
+    eval_callback = HeldOutEval(
+        processor,
+        family,
+        _eval_files(recipe, train_json),
+        Path(recipe.eval.images) if recipe.eval.images else images,
+        out,
+        max_items=recipe.eval.max_items,
+        batch_size=recipe.eval.batch_size,
+        sharded=_sharded(recipe),
+    )
+    trainer = ThroughputTrainer(
+        model=model,
+        args=training_arguments(recipe, out, progress=progress),
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=processor,
+        callbacks=[MetricsLog(out / "logs"), eval_callback],
+        pad_id=pad_id,
+    )
+    if resume:
+        logger.info("resuming from %s", checkpoint or "the start (no checkpoint yet)")
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+    trainer.save_model(str(out))  # weights (gathered under FSDP/ZeRO) and processor
+    loss = _last_loss(trainer.state.log_history)
+    if trainer.is_world_process_zero():
+        (out / "training_args.bin").unlink(missing_ok=True)  # pickled; the recipe says it all
+        metrics = {
+            "train": {**result.metrics, "last_loss": loss, "steps": trainer.state.global_step},
+            "eval": eval_callback.results,
+        }
+        _describe(out, recipe, model, family, data_summary(train_json, len(samples)), metrics)
+        logger.info("wrote the checkpoint to %s", out)
+    return FitResult(
+        out,
+        trainer.state.global_step,
+        loss,
+        trainer.real_tokens,
+        float(result.metrics.get("train_runtime", 0.0)),
+        eval_callback.results,
+    )
+
+
+def _describe(
+    out: Path, recipe: Recipe, model: Any, family: str, data: dict, metrics: dict
+) -> None:
+    """``birdview.json``: what the checkpoint is and how it was made."""
+    import transformers
+
+    write_metadata(
+        out,
+        kind="full" if recipe.model.method == "full" else "adapter",
+        family=family,
+        model_type=model.config.model_type,
+        base=os.path.abspath(recipe.model.base),
+        recipe=recipe_to_dict(recipe),
+        data=data,
+        metrics=metrics,
+        git_sha=git_sha(),
+        transformers=transformers.__version__,
+    )
+
+
+# -- setup ----------------------------------------------------------------------------------
+
+
+def training_arguments(recipe: Recipe, out: Path, *, progress: bool = True) -> Any:
+    """The Trainer's arguments for ``recipe`` on this machine and process count."""
+    import torch
+    from transformers import TrainingArguments
+
+    train, model = recipe.train, recipe.model
+    cuda = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=train.per_device_batch,
+        gradient_accumulation_steps=_accumulation(recipe),
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps,
+        learning_rate=train.lr,
+        lr_scheduler_type=train.schedule,
+        warmup_steps=train.warmup,
+        weight_decay=train.weight_decay,
+        adam_beta1=train.beta1,
+        adam_beta2=train.beta2,
+        max_grad_norm=train.max_grad_norm,
+        optim="adamw_torch",
+        bf16=model.precision == "bf16",
+        activation_checkpointing=model.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        logging_steps=train.log_every,
+        save_strategy="steps",
+        save_steps=train.save_every,
+        save_total_limit=train.keep_checkpoints,
+        seed=train.seed,
+        data_seed=train.seed,
+        report_to=_reporters(out),
+        use_cpu=not cuda,
+        ddp_backend="gloo" if not cuda and _world_size() > 1 else None,
+        ddp_find_unused_parameters=False,
+        dataloader_num_workers=train.workers,
+        remove_unused_columns=False,
+        disable_tqdm=not progress,
+        deepspeed=train.deepspeed or None,
+    )
+
+
+def _prepare_out(recipe: Recipe, resume: bool) -> Path:
+    """The output folder, checked, with the resolved recipe written to it (main process)."""
+    if not recipe.out:
+        raise ValueError(
+            "Unable to start a run as no output folder is set; pass --override out=DIR"
+        )
+    out = Path(recipe.out)
+    saved = out / RECIPE_FILE
+    main = _is_main()
+    if resume:
+        if not saved.is_file():
+            raise ValueError(
+                f"Unable to resume the run in '{out}' as it holds no {RECIPE_FILE}; start it "
+                "without --resume"
+            )
+        difference = _first_difference(recipe_to_dict(load_recipe(saved)), recipe_to_dict(recipe))
+        if difference:
+            raise ValueError(
+                f"Unable to resume the run in '{out}' as its recipe differs at {difference}; "
+                "resume with the same recipe and overrides"
+            )
+    elif main and out.is_dir() and any(out.iterdir()):
+        raise ValueError(
+            f"Unable to start a run in '{out}' as the folder is not empty; pass --resume to "
+            "continue the run in it, or choose another out"
+        )
+    if main:
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        saved.write_text(recipe_to_yaml(recipe), encoding="utf-8")
+    return out
+
+
+def _weights(checkpoint: Path | None, recipe: Recipe) -> Path | None:
+    """The checkpoint to load a resumed full fine-tuning's weights from. The Trainer restores
+    them with a plain ``load_state_dict`` that misses Qwen-VL's renamed keys (its checkpoints
+    are saved as ``visual.*``/``model.layers.*``, the model has ``model.visual.*``/
+    ``model.language_model.*``; transformers issue #43701), so they are loaded here through
+    ``from_pretrained``, which renames them; the Trainer's "missing keys" warning that
+    follows is expected. Adapters (LoRA/QLoRA) resume through peft, which is not affected."""
+    if checkpoint is None or recipe.model.method != "full":
+        return None
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true") or recipe.train.deepspeed:
+        return None  # restored from their own sharded states
+    logger.info("loading the weights of %s (transformers issue #43701)", checkpoint.name)
+    return checkpoint
+
+
+def _data_paths(recipe: Recipe) -> tuple[Path, Path]:
+    train = Path(recipe.data.train)
+    if not recipe.data.train or not train.is_file():
+        raise FileNotFoundError(
+            f"Unable to train as data.train {recipe.data.train!r} is not a file; pass "
+            "--override data.train=TRAIN.json (birdview-train build-data writes one)"
+        )
+    images = Path(recipe.data.images) if recipe.data.images else train.parent
+    if not images.is_dir():
+        raise FileNotFoundError(f"Unable to train as the images folder '{images}' does not exist")
+    return train, images
+
+
+def _eval_files(recipe: Recipe, train_json: Path) -> list[Path]:
+    """Held-out files found from the working folder or next to the training file."""
+    found = []
+    for name in recipe.eval.files:
+        candidates = [Path(name), train_json.parent / name]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            logger.warning("held-out file %r not found; it is not evaluated", name)
+        else:
+            found.append(path)
+    return found
+
+
+def _collator(recipe: Recipe, model: Any, pad_id: int) -> Any:
+    if not recipe.data.pack:
+        return PadCollator(pad_id)
+    reason = can_pack(model)
+    if reason:
+        raise ValueError(f"Unable to pack conversations as {reason}")
+    return PackCollator(pad_id, _pack_capacity(recipe), rope_index_of(model))
+
+
+def _pack_capacity(recipe: Recipe) -> int:
+    """Tokens per packed row. Attention that splits a row by conversation (flash-attention,
+    ``sdpa_varlen``) takes the whole batch in one row, with no padding at all; attention
+    through a block-diagonal mask (``sdpa``, ``eager``) costs the square of the row, so rows
+    stay at ``data.max_length``."""
+    varlen = recipe.model.attention.startswith("flash_attention") or recipe.model.attention == (
+        "sdpa_varlen"
+    )
+    return recipe.data.max_length * (recipe.train.per_device_batch if varlen else 1)
+
+
+def _accumulation(recipe: Recipe) -> int:
+    per_step = recipe.train.per_device_batch * _world_size()
+    if recipe.train.batch_size % per_step:
+        raise ValueError(
+            f"Unable to make batches of train.batch_size {recipe.train.batch_size} from "
+            f"train.per_device_batch {recipe.train.per_device_batch} on {_world_size()} "
+            "processes; choose a batch size divisible by their product"
+        )
+    return recipe.train.batch_size // per_step
+
+
+def _batches(recipe: Recipe) -> str:
+    return (
+        f"{recipe.train.per_device_batch} per device × {_accumulation(recipe)} accumulated × "
+        f"{_world_size()} processes, {'packed' if recipe.data.pack else 'padded'}"
+    )
+
+
+def _reporters(out: Path) -> list[str]:
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "logs" / "tensorboard"))
+        return ["tensorboard"]
+    logger.info("tensorboard is not installed: logging to logs/train.csv and logs/loss.png only")
+    return []
+
+
+def _sharded(recipe: Recipe) -> bool:
+    """True when parameters are split across processes (FSDP, ZeRO-3)."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
+        return True
+    if recipe.train.deepspeed:
+        import json
+
+        config = json.loads(Path(recipe.train.deepspeed).read_text(encoding="utf-8"))
+        return int(config.get("zero_optimization", {}).get("stage", 0)) == 3
+    return False
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _last_loss(history: list[dict[str, Any]]) -> float | None:
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    return float(losses[-1]) if losses else None
+
+
+def _first_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = _first_difference(a, b, f"{prefix}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"{prefix}{key} ({a!r} then, {b!r} now)"
+    return ""
