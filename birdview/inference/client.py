@@ -89,7 +89,8 @@ class InferenceClient:
         self.max_restarts = max_restarts
         self.restarts = 0  # how many times a worker was replaced after a crash or hang
         # Told the result (`Loaded` or `WorkerFailure`) of each automatic reload after a
-        # restart, on the reader thread: a GUI shows "restarting…" until then.
+        # restart — or a `WorkerFailure` when the client gives up — on the reader thread: a
+        # GUI shows "restarting…" until then.
         self.on_reloaded: Callable[[Result], None] | None = None
         self._lock = threading.RLock()
         self._send_lock = threading.Lock()
@@ -134,6 +135,12 @@ class InferenceClient:
         self.shutdown()
 
     @property
+    def state(self) -> str:
+        """ "new", "running", "restarting", "failed" (gave up: `restart()` tries again) or
+        "closed"."""
+        return self._state
+
+    @property
     def pid(self) -> int | None:
         """The current worker's process id (None while none runs)."""
         worker = self._worker
@@ -163,17 +170,20 @@ class InferenceClient:
             self._reader.join(timeout_s)
         self._pending.fail(lambda p: True, "cancelled", "the client shut down")
 
-    def restart(self) -> None:
-        """Replace the worker now (and reload the last model), e.g. after the client gave up;
-        what the old worker had fails with kind "crashed"."""
+    def restart(self, *, reload: bool = True) -> None:
+        """Replace the worker now, e.g. after the client gave up; what the old worker had fails
+        with kind "crashed". The last model is loaded again unless ``reload`` is False (the
+        caller is about to load one itself)."""
         with self._lock:
             if self._state in ("new", "closed"):
                 raise RuntimeError(f"Unable to restart the client as it is {self._state}")
             self._failures_in_a_row = 0
+            if not reload:
+                self._last_load = None
             # The state stays "failed" until the new worker is up, so a request sent in
             # between waits for it instead of going to no worker at all.
             old = self._worker
-        self._replace_worker(old, "crashed", "the worker was restarted")
+        self._replace_worker(old, "crashed", "the worker was restarted", forced=True)
 
     def load(
         self, config: WorkerConfig, *, on_done: Callable[[Result], None] | None = None
@@ -351,7 +361,9 @@ class InferenceClient:
                     self._loaded = message
             self._pending.finish(rid, message)
 
-    def _replace_worker(self, old: WorkerProcess | None, kind: str, message: str) -> None:
+    def _replace_worker(
+        self, old: WorkerProcess | None, kind: str, message: str, *, forced: bool = False
+    ) -> None:
         """Fail what ``old`` had, reap it, start another, reload, send what waited."""
         with self._lock:
             if self._worker is not old or self._state in ("closed", "restarting"):
@@ -360,7 +372,7 @@ class InferenceClient:
             dead_generation = self._generation
             self._generation += 1
             self._failures_in_a_row += 1
-            give_up = self._failures_in_a_row > self.max_restarts
+            give_up = not forced and self._failures_in_a_row > self.max_restarts
         self._pending.fail(lambda p: p.generation == dead_generation, kind, message)
         if old is not None:
             stop_worker(old.process, old.connection, timeout_s=0.0, polite=False)
@@ -381,8 +393,12 @@ class InferenceClient:
         if closed and worker is not None:
             stop_worker(worker.process, worker.connection, timeout_s=1.0)
         elif worker is None:
-            logger.error("giving up on the worker after %d failures", self._failures_in_a_row)
+            failures = self._failures_in_a_row
+            logger.error("giving up on the worker after %d failures", failures)
             self._pending.fail(lambda p: True, "crashed", f"the worker is down: {message}")
+            if self._last_load is not None:  # the model that was loaded is gone for now
+                down = f"the worker failed {failures} times in a row and was not restarted"
+                call(self.on_reloaded, WorkerFailure("", "crashed", down))
         elif not closed:
             logger.info("worker %d replaces the old one; resending %d", worker.pid, len(waiting))
 

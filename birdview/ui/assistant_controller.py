@@ -223,8 +223,8 @@ class AssistantController(QObject):
         self._schedule_save()
 
     def _on_failure(self, turn_id: int, failure: WorkerFailure) -> None:
-        if failure.kind in ("crashed", "timeout") and self.assistant.model.ready:
-            model = self.assistant.model
+        model = self.assistant.model
+        if failure.kind in ("crashed", "timeout") and model.ready and not self.bridge.gave_up():
             self.assistant.set_model(
                 ModelState(
                     "loading",

@@ -119,6 +119,11 @@ class InferenceBridge(QObject):
 
     # -- internals -----------------------------------------------------------------------------
 
+    def gave_up(self) -> bool:
+        """Whether the worker failed repeatedly and is no longer restarted by itself."""
+        client = self._client
+        return client is not None and client.state == "failed"
+
     def _running(self) -> InferenceClient:
         client = self._client
         if client is None:
@@ -174,10 +179,14 @@ class InferenceBridge(QObject):
         with self._lock:
             if self._closed:
                 return None
-            if self._client is not None:
-                return self._client
-            client = self._factory()
-            client.on_reloaded = self.loaded.emit
+            existing = self._client
+            if existing is None:
+                client = self._factory()
+                client.on_reloaded = self.loaded.emit
+        if existing is not None:
+            if existing.state == "failed":  # it gave up after repeated crashes
+                existing.restart(reload=False)  # the caller's load follows
+            return existing
         client.start()
         with self._lock:
             if self._closed:

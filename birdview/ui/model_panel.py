@@ -51,7 +51,10 @@ def describe_model(model: ModelState) -> str:
         extra = f" ({model.message})" if model.message else ""
         return f"Loading <b>{name}</b>{extra}…"
     if model.state == "error":
-        return f"<span style='color:#d04040'>Could not load <b>{name}</b>: {model.message}</span>"
+        return (
+            f"<span style='color:#d04040'>Could not load <b>{name}</b>: {model.message}.</span> "
+            "Check the folder and the settings, then press Load to try again."
+        )
     memory = f"{model.memory_bytes / 2**20:.0f} MiB" if model.memory_bytes else "unknown"
     notices = "".join(f"<br><i>{n}</i>" for n in model.notices)
     return (

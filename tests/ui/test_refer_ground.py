@@ -173,3 +173,40 @@ def test_a_killed_worker_shows_an_error_and_the_next_question_works(window, taug
 
 def _close(a: QColor, b: QColor, tolerance: int = 40) -> bool:
     return all(abs(x - y) <= tolerance for x, y in zip(a.getRgb()[:3], b.getRgb()[:3], strict=True))
+
+
+def test_after_the_worker_gives_up_load_starts_it_again(qapp, taught_model, tmp_path):
+    from birdview.inference.client import InferenceClient
+    from birdview.ui.main_window import MainWindow
+
+    settings = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(
+        settings,
+        client_factory=lambda: InferenceClient(max_restarts=0),  # give up at the first crash
+        session_dir=str(tmp_path / "sessions"),
+        autoload_model=False,
+    )
+    window.show()
+    try:
+        window.open_path(str(SAMPLE_CT))
+        wait_for(lambda: window.session.volume is not None)
+        window.model_panel.model_edit.setText(str(taught_model.model_dir))
+        window.model_panel.load()
+        wait_for(lambda: window.assistant.model.ready, 120)
+        os.kill(window.bridge.client.pid, signal.SIGKILL)
+        window.chat_panel.input.setText("liver")
+        window.chat_panel.find_button.click()
+        assert last_turn(window).state == "error"
+        wait_for(lambda: window.assistant.model.state == "error")
+        assert "press Load to try again" in window.model_panel.state_label.text()
+        assert window.model_panel.load_button.isEnabled()
+
+        window.model_panel.load_button.click()
+        wait_for(lambda: window.assistant.model.ready, 120)
+        show_slice(window, taught_model.liver_slice)
+        window.chat_panel.input.setText("liver")
+        window.chat_panel.find_button.click()
+        turn = last_turn(window)
+        assert turn.state == "done" and turn.boxes
+    finally:
+        window.close()
