@@ -75,6 +75,16 @@ def test_logs_csv_png_and_held_out_scores(run):
     assert len(rows) == 2 and "response" in json.loads(rows[0])
 
 
+def test_logs_to_tensorboard(run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (folder,) = {p.parent for p in (run["out"] / "logs").rglob("events.out.tfevents.*")}
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    losses = events.Scalars("train/loss")
+    assert [e.step for e in losses] == [1, 2, 3, 4] and all(e.value > 0 for e in losses)
+
+
 def test_the_app_loads_the_checkpoint_and_answers(run):
     from birdview.inference.engine import Engine
     from birdview.inference.loader import load_checkpoint
