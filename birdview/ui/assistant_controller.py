@@ -218,9 +218,20 @@ class AssistantController(QObject):
             self.assistant.finish_sweep(
                 turn_id, self.session.volume, boxes, cancelled=result.cancelled, seconds=seconds
             )
+        elif isinstance(result, WorkerFailure) and result.kind == "cancelled":
+            self._on_cancelled(turn_id, seconds)
         elif isinstance(result, WorkerFailure):
             self._on_failure(turn_id, result)
         self._schedule_save()
+
+    def _on_cancelled(self, turn_id: int, seconds: float) -> None:
+        """Cancelled before the worker began it: an answer that stopped with nothing."""
+        turn = self.assistant.turn(turn_id)
+        volume = self.session.volume
+        if turn is not None and turn.is_sweep and volume is not None:
+            self.assistant.finish_sweep(turn_id, volume, [], cancelled=True, seconds=seconds)
+        elif turn is not None:
+            self.assistant.finish(turn_id, answer=turn.answer, cancelled=True, seconds=seconds)
 
     def _on_failure(self, turn_id: int, failure: WorkerFailure) -> None:
         model = self.assistant.model

@@ -298,7 +298,8 @@ def _batches(recipe: Recipe) -> str:
 
 def _reporters(out: Path) -> list[str]:
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "logs" / "tensorboard"))
+        # Set, not defaulted: a second run in the same process must not log into the first's.
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "logs" / "tensorboard")
         return ["tensorboard"]
     logger.info("tensorboard is not installed: logging to logs/train.csv and logs/loss.png only")
     return []
