@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import logging
 import multiprocessing
+import os
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -20,6 +22,7 @@ from birdview.inference.protocol import PROTOCOL_VERSION, Hello, ShutdownRequest
 logger = logging.getLogger(__name__)
 
 WORKER_MODULE = "birdview.inference.worker"
+WORKER_ENV = "BIRDVIEW_WORKER"  # the model runtime's executable, overriding the search below
 
 
 def _worker_entry(connection: Connection, module: str) -> None:
@@ -49,6 +52,9 @@ def spawn_worker(*, start_timeout_s: float, module: str = WORKER_MODULE) -> Work
             another protocol version.
     """
     context = multiprocessing.get_context("spawn")
+    runtime = runtime_executable()
+    if runtime is not None:
+        context.set_executable(runtime)
     ours, theirs = context.Pipe(duplex=True)
     process = context.Process(
         target=_worker_entry,
@@ -65,6 +71,32 @@ def spawn_worker(*, start_timeout_s: float, module: str = WORKER_MODULE) -> Work
         raise
     logger.info("worker %d started, protocol %d", hello.pid, hello.version)
     return WorkerProcess(process, ours, hello)
+
+
+def runtime_executable() -> str | None:
+    """The executable the worker runs in: ``$BIRDVIEW_WORKER`` if set (from a source install a
+    Python interpreter that has torch; from a frozen viewer a ``birdview-worker`` runtime);
+    else None (this interpreter) from a source install, or, in a frozen viewer (which bundles
+    no torch), the ``birdview-worker`` runtime in the viewer's folder or next to it.
+
+    Raises:
+        WorkerCrashedError: frozen, and no runtime is found.
+    """
+    override = os.environ.get(WORKER_ENV)
+    if override:
+        return override
+    if not getattr(sys, "frozen", False):
+        return None
+    name = "birdview-worker" + (".exe" if sys.platform == "win32" else "")
+    here = os.path.dirname(os.path.abspath(sys.executable))
+    for folder in (here, os.path.dirname(here)):
+        candidate = os.path.join(folder, "birdview-worker", name)
+        if os.path.isfile(candidate):
+            return candidate
+    raise WorkerCrashedError(
+        f"Unable to start the model worker as the model runtime ({name}) is not installed "
+        f"next to BirdView; install it, or set {WORKER_ENV} to its path"
+    )
 
 
 def _handshake(connection: Connection, process: BaseProcess, timeout_s: float) -> Hello:

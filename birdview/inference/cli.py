@@ -2,11 +2,13 @@
 
     birdview ask --model DIR --image PATH [--slice N] [--plane axial] [--box X1 Y1 X2 Y2]
                  [--task vg|roc|rc|mia] [--adapter DIR] [--precision nf4|int8|bf16|fp32]
-                 [--device auto|cpu|cuda] [--json] QUESTION
+                 [--device auto|cpu|cuda] [--worker] [--json] QUESTION
 
 The slice (default: the middle one of the plane; plane default: the acquisition plane) is
 rendered for the model the way the viewer renders it. Boxes are printed in that slice's
 pixels. A question may hold ``{region}`` where the ``--box`` goes (see `engine`).
+``--worker`` asks through the model worker process (`client.InferenceClient`), as the viewer
+does; a frozen (packaged) viewer, which has no torch of its own, always does.
 
 Exit codes: 0 answered, 1 the model failed, 2 bad input (unreadable image or checkpoint, a
 slice or box out of range), always with a one-line message.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from birdview.core.errors import BirdViewError
@@ -64,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--task", choices=sorted(_TASKS), help="use the task's own question")
     parser.add_argument("--max-new-tokens", type=int, help="default: 80 (100 for mia)")
+    parser.add_argument(
+        "--worker", action="store_true", help="answer in the model worker process, as the viewer"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON (stable, for scripts)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     return parser
@@ -78,6 +84,8 @@ def _ask(args: argparse.Namespace) -> int:
     region = Box(plane, index, *args.box) if args.box else None
     if not args.question.strip() and args.task is None:
         raise ValueError("Unable to ask as there is no question; give one or --task")
+    if args.worker or getattr(sys, "frozen", False):
+        return _ask_worker(args, image, region, plane, index)
 
     from birdview.inference.engine import Engine
     from birdview.inference.loader import load_checkpoint
@@ -104,6 +112,39 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask_worker(args: argparse.Namespace, image, region, plane, index) -> int:
+    """The same question through `InferenceClient` (the worker process owns the model)."""
+    from birdview.inference.client import InferenceClient
+    from birdview.inference.protocol import WorkerConfig, WorkerFailure
+
+    config = WorkerConfig(
+        args.model, adapter_dir=args.adapter, precision=args.precision, device=args.device
+    )
+    with InferenceClient() as client:
+        loaded = client.load(config).result()
+        if isinstance(loaded, WorkerFailure):
+            raise loaded.to_exception()
+        for notice in loaded.notices:
+            logger.warning("%s", notice)
+        answer = client.ask(
+            image,
+            args.question,
+            region=region,
+            task=_TASKS[args.task].value if args.task else None,
+            max_new_tokens=args.max_new_tokens,
+            plane=plane,
+            slice_index=index,
+        ).result()
+    if isinstance(answer, WorkerFailure):
+        raise answer.to_exception()
+    if args.json:
+        name = os.path.basename(os.path.normpath(args.model))
+        print(json.dumps(_report(answer, loaded, name), indent=2))
+    else:
+        print(answer.text)
+    return 0
+
+
 def _slice(args: argparse.Namespace):
     from birdview.core import geometry, io
     from birdview.core.errors import VolumeReadError
@@ -124,7 +165,7 @@ def _slice(args: argparse.Namespace):
     return volume, plane, index
 
 
-def _report(answer, loaded) -> dict:
+def _report(answer, loaded, name: str | None = None) -> dict:
     boxes = [
         {"label": b.label, "x1": b.x1_px, "y1": b.y1_px, "x2": b.x2_px, "y2": b.y2_px}
         for b in answer.boxes
@@ -132,7 +173,7 @@ def _report(answer, loaded) -> dict:
     return {
         "text": answer.text,
         "boxes": boxes,
-        "model": loaded.name,
+        "model": loaded.name if name is None else name,
         "precision": loaded.precision,
         "device": loaded.device,
         "seconds": round(answer.seconds, 3),

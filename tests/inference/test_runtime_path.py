@@ -1,0 +1,46 @@
+"""Which executable the worker runs in: this interpreter from a source install, the bundled
+``birdview-worker`` runtime from a frozen viewer (which carries no torch), or $BIRDVIEW_WORKER."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from birdview.inference._client_process import WORKER_ENV, runtime_executable
+from birdview.inference.errors import WorkerCrashedError
+
+
+@pytest.fixture
+def frozen_viewer(tmp_path, monkeypatch):
+    """A viewer folder as PyInstaller lays it out, with sys pretending to be frozen in it."""
+    viewer = tmp_path / "birdview"
+    viewer.mkdir()
+    monkeypatch.delenv(WORKER_ENV, raising=False)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(viewer / "birdview"))
+    return viewer
+
+
+def test_a_source_install_uses_this_interpreter(monkeypatch):
+    monkeypatch.delenv(WORKER_ENV, raising=False)
+    assert runtime_executable() is None
+
+
+def test_the_environment_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv(WORKER_ENV, str(tmp_path / "python"))
+    assert runtime_executable() == str(tmp_path / "python")
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["inside the viewer", "beside it"])
+def test_a_frozen_viewer_finds_its_runtime(frozen_viewer, inside):
+    folder = (frozen_viewer if inside else frozen_viewer.parent) / "birdview-worker"
+    folder.mkdir()
+    exe = folder / ("birdview-worker.exe" if sys.platform == "win32" else "birdview-worker")
+    exe.write_bytes(b"")
+    assert runtime_executable() == str(exe)
+
+
+def test_a_frozen_viewer_without_runtime_says_what_to_install(frozen_viewer):
+    with pytest.raises(WorkerCrashedError, match="model runtime .* is not installed"):
+        runtime_executable()
