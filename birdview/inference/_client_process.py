@@ -7,6 +7,7 @@ process never imports it (it pulls in torch).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -55,6 +56,11 @@ def spawn_worker(*, start_timeout_s: float, module: str = WORKER_MODULE) -> Work
     runtime = runtime_executable()
     if runtime is not None:
         context.set_executable(runtime)
+    elif importlib.util.find_spec("torch") is None:  # the viewer-only install
+        raise WorkerCrashedError(
+            "Unable to start the model worker as PyTorch is not installed here; install the "
+            "model runtime with: pip install 'birdview[inference]'"
+        )
     ours, theirs = context.Pipe(duplex=True)
     process = context.Process(
         target=_worker_entry,

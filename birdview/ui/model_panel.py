@@ -35,10 +35,8 @@ PRECISIONS = ("auto", "nf4", "int8", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
 
 _HOW_TO = (
-    "No model configured. Choose a checkpoint folder: a Qwen2-VL, Qwen2.5-VL, Qwen3-VL or "
-    "Qwen3.5 model, or one trained with <code>birdview-train fit</code>. "
-    "“auto” precision loads 4-bit (nf4) on a GPU and the best the CPU runs otherwise. "
-    "See the README, section “Models”."
+    "No model configured. Choose a checkpoint folder (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5, "
+    "or one made with <code>birdview-train fit</code>) and press Load; see the README."
 )
 
 

@@ -44,3 +44,21 @@ def test_a_frozen_viewer_finds_its_runtime(frozen_viewer, inside):
 def test_a_frozen_viewer_without_runtime_says_what_to_install(frozen_viewer):
     with pytest.raises(WorkerCrashedError, match="model runtime .* is not installed"):
         runtime_executable()
+
+
+def test_without_torch_the_worker_is_not_started_and_the_message_says_what_to_install(
+    monkeypatch,
+):
+    import importlib.util
+
+    from birdview.inference import _client_process
+
+    real = importlib.util.find_spec
+    monkeypatch.delenv(WORKER_ENV, raising=False)
+    monkeypatch.setattr(
+        _client_process.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torch" else real(name, *a),
+    )
+    with pytest.raises(WorkerCrashedError, match=r"pip install 'birdview\[inference\]'"):
+        _client_process.spawn_worker(start_timeout_s=5)
