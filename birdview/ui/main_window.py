@@ -251,7 +251,7 @@ class MainWindow(QMainWindow):
     def _first_dock_sizes(self) -> None:
         horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
         self.resizeDocks([self.series_dock, self.chat_dock], [300, 430], horizontal)
-        self.resizeDocks([self.model_dock, self.chat_dock], [150, 700], vertical)
+        self.resizeDocks([self.model_dock, self.chat_dock], [200, 650], vertical)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.set_presenter(False)  # save the normal layout, not the presenter's
