@@ -39,6 +39,9 @@ SIZE_PX = 224
 SHAPES = ("circle", "square", "triangle", "ring", "cross", "cyst")
 GRID = 1000
 GROUNDING_SHARE = 0.75
+# ``distinct_levels``: each bright name gets its own intensity band (centre ± 8), so that
+# intensity alone tells the names apart (a learning-proof lever, docs LEARNING_PROOF.md).
+DISTINCT_LEVELS = {"cross": 125, "circle": 155, "square": 185, "triangle": 215, "ring": 245}
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,11 @@ class Phantom:
     objects: tuple[tuple[str, tuple[int, int, int, int]], ...]
 
 
-def make_phantom(rng: random.Random, size_px: int = SIZE_PX) -> Phantom:
-    """One phantom slice drawn from ``rng``."""
+def make_phantom(
+    rng: random.Random, size_px: int = SIZE_PX, *, distinct_levels: bool = False
+) -> Phantom:
+    """One phantom slice drawn from ``rng``; with ``distinct_levels`` each bright name has its
+    own intensity band (`DISTINCT_LEVELS`) instead of one shared band."""
     noise = np.random.default_rng(rng.getrandbits(32))
     image = _body(noise, rng, size_px)
     taken: list[tuple[int, int, int, int]] = []
@@ -65,7 +71,12 @@ def make_phantom(rng: random.Random, size_px: int = SIZE_PX) -> Phantom:
         rows, cols = np.nonzero(mask)
         if not len(rows):
             continue
-        level = rng.uniform(15, 55) if name == "cyst" else rng.uniform(165, 245)
+        if name == "cyst":
+            level = rng.uniform(15, 55)
+        elif distinct_levels:
+            level = DISTINCT_LEVELS[name] + rng.uniform(-8, 8)
+        else:
+            level = rng.uniform(165, 245)
         texture = noise.normal(0.0, rng.uniform(3, 10), mask.shape)
         image = np.where(mask, level + texture, image)
         taken.append(placed)
@@ -77,10 +88,16 @@ def make_phantom(rng: random.Random, size_px: int = SIZE_PX) -> Phantom:
 
 
 def write_phantoms(
-    out: str | Path, *, train: int = 4000, test: int = 200, seed: int = 0, size_px: int = SIZE_PX
+    out: str | Path,
+    *,
+    train: int = 4000,
+    test: int = 200,
+    seed: int = 0,
+    size_px: int = SIZE_PX,
+    distinct_levels: bool = False,
 ) -> Path:
     """Write ``train`` + ``test`` phantoms and their Med-GRIT files to ``out``; returns the
-    path of ``train.json``."""
+    path of ``train.json``. ``distinct_levels``: see `make_phantom`."""
     from PIL import Image
 
     out = Path(out)
@@ -88,7 +105,7 @@ def write_phantoms(
     rng = random.Random(seed)
     items: dict[str, list] = {"train": [], "vg": [], "roc": []}
     for n in range(train + test):
-        phantom = make_phantom(rng, size_px)
+        phantom = make_phantom(rng, size_px, distinct_levels=distinct_levels)
         if not phantom.objects:
             continue
         name = f"ct_00--phantom--case{n:05d}--z_0000.png"
@@ -114,6 +131,7 @@ def write_phantoms(
         "train": len(items["train"]),
         "test": len(items["vg"]),
         "shapes": list(SHAPES),
+        "distinct_levels": distinct_levels,
     }
     (out / "data_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     logger.info(
@@ -214,11 +232,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", type=int, default=4000, help="training phantoms")
     parser.add_argument("--test", type=int, default=200, help="unseen test phantoms")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--distinct-levels", action="store_true", help="one intensity band per bright name"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    write_phantoms(args.out, train=args.train, test=args.test, seed=args.seed)
+    write_phantoms(
+        args.out,
+        train=args.train,
+        test=args.test,
+        seed=args.seed,
+        distinct_levels=args.distinct_levels,
+    )
     return 0
 
 

@@ -1,0 +1,327 @@
+"""Proof that ``birdview-train fit`` teaches grounding: a from-scratch tiny model, phantoms.
+
+Builds phantoms (`trainer.experiments.phantoms`), a tiny randomly initialised model
+(`trainer.tiny.build_tiny`), trains it with the ``tiny-cpu`` recipe through the real CLI
+(``python -m trainer.cli fit``) for about ``--minutes`` of training, with the held-out VG / ROC
+evaluation at the end of every "epoch" (a pass over a pool of distinct phantoms sized to last
+about ``--eval-every`` minutes, at most ``--max-pool``), then scores the final checkpoint with
+``birdview-train predict`` + ``birdview-train evaluate`` on the 200 unseen phantoms, and
+writes::
+
+    DIR/curve.csv    minutes of training → VG Recall@0.5, ROC accuracy
+    DIR/curve.png    the same as a plot
+    DIR/results.json everything (settings, step time, curve, final scores)
+
+::
+
+    OMP_NUM_THREADS=1 python -m trainer.experiments.grounding_proof --out runs/proof \
+        --minutes 60 --distinct-levels [--real-data BUILD_DATA_FOLDER]
+
+Defaults: a tiny Qwen3-VL (learned absolute position embeddings in its vision tower) on
+128 px inputs (16 image tokens), whole-word task tokens, a pool of at most 6000 phantoms.
+Results and what was tried: docs/LEARNING_PROOF.md.
+
+Training minutes are estimated from a short calibration run (seconds per optimiser step);
+time spent in the held-out evaluations is not counted as training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger("grounding_proof")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MKL_NUM_THREADS", "1")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _cli(args: list[str], log: Path) -> None:
+    cmd = [sys.executable, "-m", "trainer.cli", *args]
+    logger.info("$ %s", " ".join(cmd))
+    with open(log, "a", encoding="utf-8") as stream:
+        stream.write("$ " + " ".join(cmd) + "\n")
+        stream.flush()
+        subprocess.run(cmd, check=True, env=_env(), cwd=REPO, stdout=stream, stderr=stream)
+
+
+# Whole tokens for the phantoms' words and the box markup, as a real Qwen tokenizer has them
+# (the tiny tokenizer is trained on a few sentences and spells "circle" in five pieces).
+TASK_WORDS = (
+    "circle", "square", "triangle", "ring", "cross", "cyst",
+    "Circle", "Square", "Triangle", "Ring", "Cross", "Cyst",
+    " is located at ", "Where is the ", " located in the image?",
+    "What anatomical structure is present at the ",
+    '```json\n[\n\t{"bbox_2d": [', '], "label": "', '"}\n]\n```', '{"bbox_2d": [', "]}",
+)  # fmt: skip
+
+
+def add_task_words(base: Path) -> int:
+    """Add `TASK_WORDS` to the tokenizer of the tiny model in ``base`` and grow its embedding
+    and output rows to match (new rows random, like the rest); returns the new length."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(base)
+    processor.tokenizer.add_tokens(list(TASK_WORDS))
+    size = len(processor.tokenizer)
+    model = AutoModelForImageTextToText.from_pretrained(base, dtype=torch.float32)
+    if size > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(size, mean_resizing=False)
+    model.save_pretrained(base, safe_serialization=True)
+    processor.save_pretrained(base)
+    return size
+
+
+def _fit(base: Path, train_json: Path, out: Path, overrides: list[str], log: Path) -> None:
+    _cli(
+        ["fit", "--no-progress", "--config", "tiny-cpu", "--override",
+         f"model.base={base}", f"data.train={train_json}", f"out={out}", *overrides],
+        log,
+    )  # fmt: skip
+
+
+def _score(model: Path, data_dir: Path, images: Path, out_dir: Path, log: Path) -> dict:
+    """``birdview-train predict`` + ``evaluate`` on test_vg.json and test_roc.json."""
+    scores = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for task, name in (("vg", "test_vg.json"), ("roc", "test_roc.json")):
+        data = data_dir / name
+        if not data.is_file():
+            continue
+        predictions = out_dir / f"{task}.jsonl"
+        predictions.unlink(missing_ok=True)
+        _cli(["predict", "--model", str(model), "--data", str(data), "--images", str(images),
+              "--out", str(predictions), "--batch-size", "16", "--device", "cpu",
+              "--no-progress"], log)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "trainer.cli", "evaluate", "--task", task, "--json",
+             str(predictions)],
+            check=True, env=_env(), cwd=REPO, capture_output=True, text=True,
+        )  # fmt: skip
+        scores[task] = json.loads(result.stdout)
+        with open(log, "a", encoding="utf-8") as stream:
+            stream.write(result.stdout + result.stderr)
+    return scores
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _curve(run: Path, sec_per_step: float) -> list[dict]:
+    """One row per held-out evaluation: step, training minutes (steps × calibrated step time),
+    VG Recall@0.5 and ROC accuracy (over present modalities, all phantoms are CT)."""
+    evals = json.loads((run / "logs" / "eval.json").read_text(encoding="utf-8"))
+    logged = [(int(r["step"]), float(r["seconds"])) for r in _read_csv(run / "logs" / "train.csv")]
+    rows = []
+    for key in sorted(evals, key=lambda k: int(k.split()[-1])):
+        entry = evals[key]
+        row = {"epoch": int(key.split()[-1]), "step": entry["step"]}
+        row["minutes"] = round(entry["step"] * sec_per_step / 60, 2)
+        before = [seconds for step, seconds in logged if step <= entry["step"]]
+        # wall clock of the fit at that step: includes start-up and the earlier evaluations
+        row["wall_minutes"] = round(before[-1] / 60, 2) if before else None
+        for stem, task in (("test_vg", "vg"), ("test_roc", "roc")):
+            if stem in entry:
+                row[task] = entry[stem].get("mean_present")
+        rows.append(row)
+    return rows
+
+
+def _plot(rows: list[dict], png: Path, title: str) -> None:
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height, left, top, right, bottom = 800, 420, 60, 30, 30, 50
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    x0, y0, x1, y1 = left, top, width - right, height - bottom
+    t_hi = max([r["minutes"] for r in rows] + [1.0])
+
+    def xy(t: float, v: float) -> tuple[float, float]:
+        return x0 + t / t_hi * (x1 - x0), y1 - v * (y1 - y0)
+
+    for k in range(6):
+        y = xy(0, k / 5)[1]
+        draw.line([(x0, y), (x1, y)], fill=(225, 225, 225))
+        draw.text((10, y - 6), f"{k / 5:.1f}", fill="black", font=font)
+    for target, colour in ((0.5, (70, 120, 190)), (0.8, (200, 90, 60))):
+        y = xy(0, target)[1]
+        draw.line([(x0, y), (x1, y)], fill=tuple(min(255, c + 40) for c in colour), width=1)
+    draw.rectangle([x0, y0, x1, y1], outline="black")
+    for task, colour in (("vg", (70, 120, 190)), ("roc", (200, 90, 60))):
+        points = [xy(0, 0)] + [xy(r["minutes"], r[task]) for r in rows if r.get(task) is not None]
+        draw.line(points, fill=colour, width=2)
+        for p in points[1:]:
+            draw.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=colour)
+    draw.text((x0 + 5, 8), title, fill="black", font=font)
+    draw.text((x0 + 5, y0 + 5), "VG Recall@0.5 (blue), ROC accuracy (red)", fill="black",
+              font=font)  # fmt: skip
+    draw.text((x0, y1 + 10), "0 min", fill="black", font=font)
+    draw.text((x1 - 90, y1 + 10), f"{t_hi:.0f} min training", fill="black", font=font)
+    image.save(png)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True, help="the folder to write (new)")
+    p.add_argument("--minutes", type=float, default=60.0, help="training minutes")
+    p.add_argument("--eval-every", type=float, default=5.0, help="minutes between evaluations")
+    p.add_argument("--family", default="qwen3_vl", help="tiny model family (box format)")
+    p.add_argument("--input-px", type=int, default=128, help="side of the model's input image")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--warmup", type=float, default=0.03)
+    p.add_argument("--schedule", default="cosine")
+    p.add_argument("--vision-depth", type=int, default=2)
+    p.add_argument("--text-layers", type=int, default=4)
+    p.add_argument(
+        "--distinct-levels",
+        action="store_true",
+        help="one intensity band per bright name (phantoms.DISTINCT_LEVELS)",
+    )
+    p.add_argument(
+        "--no-task-words",
+        action="store_true",
+        help="keep the tiny tokenizer as built (no whole-word task tokens)",
+    )
+    p.add_argument(
+        "--eval-items",
+        type=int,
+        default=200,
+        help="unseen phantoms per curve point (the final score uses all --test)",
+    )
+    p.add_argument("--test", type=int, default=200, help="unseen test phantoms")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sec-per-step", type=float, default=0.0,
+                   help="skip the calibration run and use this step time")  # fmt: skip
+    p.add_argument("--max-pool", type=int, default=6000, help="most phantoms to draw")
+    p.add_argument("--real-data", default="",
+                   help="a build-data folder (test_vg.json, test_roc.json, images/) to score "
+                        "the final model on too")  # fmt: skip
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    import torch
+
+    torch.set_num_threads(1)
+    from trainer.experiments.phantoms import write_phantoms
+    from trainer.tiny import TinySpec, build_tiny
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "commands.log"
+    started = time.time()
+    pixels = args.input_px * args.input_px
+    spec = TinySpec(
+        min_pixels=pixels, max_pixels=pixels,
+        vision_depth=args.vision_depth, text_layers=args.text_layers,
+    )  # fmt: skip
+    base = out / "base"
+    if not (base / "config.json").is_file():
+        build_tiny(args.family, base, seed=args.seed, spec=spec)
+        if not args.no_task_words:
+            logger.info("tokenizer with task words: %d tokens", add_task_words(base))
+    common = [
+        f"train.lr={args.lr}", f"train.batch_size={args.batch}",
+        f"train.per_device_batch={args.batch}", f"train.warmup={args.warmup}",
+        f"train.schedule={args.schedule}", f"data.min_pixels={pixels}",
+        f"data.max_pixels={pixels}", f"train.seed={args.seed}",
+    ]  # fmt: skip
+
+    # calibration: seconds per optimiser step on this machine
+    sec_per_step = args.sec_per_step
+    if sec_per_step <= 0:
+        calib = out / "calibration"
+        write_phantoms(
+            calib / "data",
+            train=args.batch * 30,
+            test=0,
+            seed=args.seed + 1000,
+            distinct_levels=args.distinct_levels,
+        )
+        t0 = time.time()
+        _fit(base, calib / "data" / "train.json", calib / "run",
+             [*common, "train.max_steps=30", "train.save_every=1000", "eval.files=[]",
+              "train.log_every=5"], log)  # fmt: skip
+        rows = _read_csv(calib / "run" / "logs" / "train.csv")
+        if len(rows) >= 2:
+            first, last = rows[0], rows[-1]
+            sec_per_step = (float(last["seconds"]) - float(first["seconds"])) / (
+                int(last["step"]) - int(first["step"])
+            )
+        else:
+            sec_per_step = (time.time() - t0) / 30
+        logger.info("calibration: %.3f s per step of %d", sec_per_step, args.batch)
+
+    steps = max(1, int(args.minutes * 60 / sec_per_step))
+    epochs = max(1, round(args.minutes / args.eval_every))
+    steps_per_epoch = max(1, steps // epochs)
+    pool = steps_per_epoch * args.batch
+    if pool > args.max_pool:
+        pool = args.max_pool
+    logger.info("%d steps, %d evaluations, %d phantoms", steps, epochs, pool)
+    data = out / "phantoms"
+    if not (data / "train.json").is_file():
+        write_phantoms(
+            data, train=pool, test=args.test, seed=args.seed, distinct_levels=args.distinct_levels
+        )
+    pool = json.loads((data / "data_card.json").read_text(encoding="utf-8"))["train"]
+    run = out / "run"
+    t_fit = time.time()
+    _fit(base, data / "train.json", run,
+         [*common, f"train.max_steps={steps}", f"train.epochs={epochs}",
+          f"train.save_every={max(steps // 4, 1)}", "train.keep_checkpoints=1",
+          f"eval.max_items={min(args.eval_items, args.test)}", "eval.batch_size=16",
+          "data.max_length=512"], log)  # fmt: skip
+    fit_seconds = time.time() - t_fit
+
+    rows = _curve(run, sec_per_step)
+    with open(out / "curve.csv", "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, ["epoch", "step", "minutes", "wall_minutes", "vg", "roc"])
+        writer.writeheader()
+        writer.writerows(rows)
+    _plot(rows, out / "curve.png", f"tiny {args.family}, {args.input_px} px, unseen phantoms")
+
+    final = _score(run, data, data, out / "final", log)
+    results = {
+        "settings": vars(args),
+        "sec_per_step": sec_per_step,
+        "steps": steps,
+        "phantoms": pool,
+        "fit_wall_seconds": round(fit_seconds, 1),
+        "curve": rows,
+        "final_phantoms": {t: s.get("mean_present") for t, s in final.items()},
+        "final_phantoms_full": final,
+    }
+    if args.real_data:
+        real = Path(args.real_data)
+        real_scores = _score(run, real, real, out / "final-real", log)
+        results["real_data"] = {t: s.get("mean_present") for t, s in real_scores.items()}
+        results["real_data_full"] = real_scores
+    results["total_wall_seconds"] = round(time.time() - started, 1)
+    (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    logger.info("final on unseen phantoms: %s", results["final_phantoms"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
