@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from birdview.core.prompts import Conversation, Turn, to_messages
@@ -20,13 +19,6 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 ITEMS = 4
 STEPS = 12
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def encode(processor, out: Path, item: dict) -> dict:

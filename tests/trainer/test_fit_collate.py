@@ -26,11 +26,6 @@ from trainer.predict import response_to_medgrit
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
     train = build_data(tmp_path_factory.mktemp("data"))

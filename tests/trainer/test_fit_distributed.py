@@ -21,13 +21,6 @@ from trainer.fit.run import fit
 STEPS = {"train.max_steps": 2, "eval.max_items": 1, "eval.files": "[test_roc.json]"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
     """Inputs and a one-process run: 2 conversations per micro-batch, 2 accumulated."""

@@ -13,13 +13,6 @@ from trainer.fit.recipe import load_recipe
 from trainer.fit.run import fit
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def test_qwen3_5_trains_unpacked_and_refuses_packing(tmp_path):
     from birdview.inference.loader import load_checkpoint
 

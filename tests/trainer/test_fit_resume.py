@@ -11,7 +11,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 from safetensors.numpy import load_file
 
 from tests.conftest import REPO
@@ -20,13 +19,6 @@ from trainer.fit.recipe import load_recipe
 from trainer.fit.run import fit
 
 STEPS = {"train.max_steps": 4, "eval.files": "[]"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path):

@@ -20,13 +20,6 @@ from trainer.fit.run import fit
 MAX_PIXELS = 128 * 128
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A finished 4-step tiny-cpu run of a tiny Qwen3-VL with a smaller image budget."""

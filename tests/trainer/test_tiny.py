@@ -14,13 +14,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)
-
-
 @pytest.mark.parametrize("family", FAMILIES)
 def test_tiny_checkpoint_opens_like_a_real_one(tmp_path, family):
     from transformers import AutoModelForImageTextToText, AutoProcessor
