@@ -84,3 +84,18 @@ def test_unknown_recipe():
 
 def test_defaults_are_valid():
     assert Recipe().model.method == "full"
+
+
+def test_freeze_keeps_the_named_parameters_out_of_training(tmp_path):
+    from tests.trainer.fit_helpers import tiny
+    from trainer.fit.model import load_for_training
+    from trainer.fit.recipe import DataConfig
+
+    recipe = load_recipe(
+        "tiny-cpu",
+        [f"model.base={tiny('qwen3_vl', tmp_path / 'base')}", "model.freeze=[visual.patch_embed]"],
+    )
+    model, _ = load_for_training(recipe.model, DataConfig())
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    assert frozen and all("visual.patch_embed" in name for name in frozen)
+    assert any(p.requires_grad for name, p in model.named_parameters() if "visual.blocks" in name)

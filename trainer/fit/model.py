@@ -143,7 +143,8 @@ def _freeze(model: Any, cfg: ModelConfig) -> None:
         "language": cfg.train_language,
     }
     for name, param in model.named_parameters():
-        param.requires_grad_(wanted[part_of(name)])
+        frozen = any(part in name for part in cfg.freeze)
+        param.requires_grad_(wanted[part_of(name)] and not frozen)
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("Unable to train as the recipe freezes every part of the model")
 

@@ -51,7 +51,9 @@ class ModelConfig:
 
     ``method``: ``full`` trains the parts switched on below; ``lora`` freezes the base and
     trains adapters on the language model's projections (plus the merger when
-    ``train_merger``); ``qlora`` does the same on an nf4-quantised base.
+    ``train_merger``); ``qlora`` does the same on an nf4-quantised base. ``freeze``: parameters
+    whose names contain one of these stay frozen whatever the switches say (e.g.
+    ``visual.patch_embed``).
     """
 
     base: str = ""
@@ -66,6 +68,7 @@ class ModelConfig:
     lora_alpha: int = 128
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = LORA_TARGETS
+    freeze: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
