@@ -28,9 +28,7 @@ def label_boxes(seg, label: int, plane: Plane) -> list[Box]:
     for index in range(slice_count(seg, plane)):
         rows, cols = np.nonzero(extract_slice(seg, plane, index) == label)
         if rows.size:
-            boxes.append(
-                Box(plane, index, cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
-            )
+            boxes.append(Box(plane, index, cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
     return boxes
 
 

@@ -32,6 +32,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -87,6 +88,38 @@ def add_task_words(base: Path) -> int:
     return size
 
 
+def sincos_positions(base: Path, scale: float = 1.0) -> bool:
+    """Give the vision tower's learned absolute position table (Qwen3-VL) a 2-D sine/cosine
+    start at the scale of the patch features; returns False for towers without one.
+
+    A random table starts at std 0.02 against patch features of std ≈ 0.6, and in the 35-min
+    run it had grown only to 0.05 while the patch features grew to ≈ 29: the image tokens
+    carried almost no "where", which grounding needs (docs/LEARNING_PROOF.md)."""
+    import math
+
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(base, dtype=torch.float32)
+    table = getattr(getattr(model.model, "visual", None), "pos_embed", None)
+    if table is None:
+        return False
+    count, width = table.weight.shape
+    side = math.isqrt(count)
+    quarter = width // 4
+    # periods from 2 to 4 × side patches, so that neighbours differ and the whole grid is unique
+    periods = 2.0 * (2.0 * side) ** (torch.arange(quarter) / max(quarter - 1, 1))
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    angles_r = rows.reshape(-1, 1) * (2 * math.pi / periods)
+    angles_c = cols.reshape(-1, 1) * (2 * math.pi / periods)
+    codes = torch.cat([angles_r.sin(), angles_r.cos(), angles_c.sin(), angles_c.cos()], dim=1)
+    with torch.no_grad():
+        table.weight.zero_()
+        table.weight[:, : codes.shape[1]] = scale * codes
+    model.save_pretrained(base, safe_serialization=True)
+    return True
+
+
 def _fit(base: Path, train_json: Path, out: Path, overrides: list[str], log: Path) -> None:
     _cli(
         ["fit", "--no-progress", "--config", "tiny-cpu", "--override",
@@ -126,16 +159,17 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(stream))
 
 
-def _curve(run: Path, sec_per_step: float) -> list[dict]:
+def _curve(run: Path, sec_per_step: float, offset: int = 0) -> list[dict]:
     """One row per held-out evaluation: step, training minutes (steps × calibrated step time),
-    VG Recall@0.5 and ROC accuracy (over present modalities, all phantoms are CT)."""
+    VG Recall@0.5 and ROC accuracy (over present modalities, all phantoms are CT); ``offset``
+    steps were trained before this run (a curriculum's earlier stage)."""
     evals = json.loads((run / "logs" / "eval.json").read_text(encoding="utf-8"))
     logged = [(int(r["step"]), float(r["seconds"])) for r in _read_csv(run / "logs" / "train.csv")]
     rows = []
     for key in sorted(evals, key=lambda k: int(k.split()[-1])):
         entry = evals[key]
-        row = {"epoch": int(key.split()[-1]), "step": entry["step"]}
-        row["minutes"] = round(entry["step"] * sec_per_step / 60, 2)
+        row = {"epoch": int(key.split()[-1]), "step": entry["step"] + offset}
+        row["minutes"] = round(row["step"] * sec_per_step / 60, 2)
         before = [seconds for step, seconds in logged if step <= entry["step"]]
         # wall clock of the fit at that step: includes start-up and the earlier evaluations
         row["wall_minutes"] = round(before[-1] / 60, 2) if before else None
@@ -144,6 +178,24 @@ def _curve(run: Path, sec_per_step: float) -> list[dict]:
                 row[task] = entry[stem].get("mean_present")
         rows.append(row)
     return rows
+
+
+def _single_object_stage(data: Path, count: int, args) -> Path:
+    """A curriculum's first stage: ``count`` one-object phantoms (their own seed), scored on
+    the same unseen test phantoms as the rest; returns its train.json."""
+    from trainer.experiments.phantoms import write_phantoms
+
+    single = data.parent / "phantoms-single"
+    if not (single / "train.json").is_file():
+        write_phantoms(single, train=count, test=0, seed=args.seed + 500,
+                       distinct_levels=args.distinct_levels, grid_step=args.grid_step,
+                       max_objects=1)  # fmt: skip
+        for name in ("test_vg.json", "test_roc.json"):
+            shutil.copy(data / name, single / name)
+        for item in json.loads((data / "test_vg.json").read_text(encoding="utf-8")):
+            image = item["id"] + ".png"
+            shutil.copy(data / "images" / image, single / "images" / image)
+    return single / "train.json"
 
 
 def _plot(rows: list[dict], png: Path, title: str) -> None:
@@ -209,6 +261,31 @@ def main(argv: list[str] | None = None) -> int:
         default=200,
         help="unseen phantoms per curve point (the final score uses all --test)",
     )
+    p.add_argument(
+        "--pos-init",
+        choices=("random", "sincos"),
+        default="random",
+        help="start of the vision tower's absolute position table (Qwen3-VL)",
+    )
+    p.add_argument("--pos-scale", type=float, default=1.0, help="amplitude of --pos-init sincos")
+    p.add_argument(
+        "--grid-step",
+        type=int,
+        default=1,
+        help="round training boxes to multiples of this on the 0-1000 grid",
+    )
+    p.add_argument(
+        "--curriculum",
+        type=float,
+        default=0.0,
+        help="share of the steps trained first on one-object phantoms",
+    )
+    p.add_argument(
+        "--freeze",
+        default="",
+        help="parameter-name parts kept frozen, comma-separated (visual.patch_embed)",
+    )
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
     p.add_argument("--test", type=int, default=200, help="unseen test phantoms")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sec-per-step", type=float, default=0.0,
@@ -240,11 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         build_tiny(args.family, base, seed=args.seed, spec=spec)
         if not args.no_task_words:
             logger.info("tokenizer with task words: %d tokens", add_task_words(base))
+        if args.pos_init == "sincos" and not sincos_positions(base, args.pos_scale):
+            logger.warning("%s has no absolute position table; --pos-init ignored", args.family)
     common = [
         f"train.lr={args.lr}", f"train.batch_size={args.batch}",
         f"train.per_device_batch={args.batch}", f"train.warmup={args.warmup}",
         f"train.schedule={args.schedule}", f"data.min_pixels={pixels}",
         f"data.max_pixels={pixels}", f"train.seed={args.seed}",
+        f"train.weight_decay={args.weight_decay}", f"model.freeze=[{args.freeze}]",
     ]  # fmt: skip
 
     # calibration: seconds per optimiser step on this machine
@@ -282,19 +362,34 @@ def main(argv: list[str] | None = None) -> int:
     data = out / "phantoms"
     if not (data / "train.json").is_file():
         write_phantoms(
-            data, train=pool, test=args.test, seed=args.seed, distinct_levels=args.distinct_levels
-        )
+            data, train=pool, test=args.test, seed=args.seed,
+            distinct_levels=args.distinct_levels, grid_step=args.grid_step,
+        )  # fmt: skip
     pool = json.loads((data / "data_card.json").read_text(encoding="utf-8"))["train"]
-    run = out / "run"
+    stage_args = [
+        "train.keep_checkpoints=1", f"eval.max_items={min(args.eval_items, args.test)}",
+        "eval.batch_size=16", "data.max_length=512",
+    ]  # fmt: skip
+    first_steps = int(steps * args.curriculum)
+    first_epochs = max(1, round(epochs * args.curriculum)) if first_steps else 0
     t_fit = time.time()
-    _fit(base, data / "train.json", run,
-         [*common, f"train.max_steps={steps}", f"train.epochs={epochs}",
-          f"train.save_every={max(steps // 4, 1)}", "train.keep_checkpoints=1",
-          f"eval.max_items={min(args.eval_items, args.test)}", "eval.batch_size=16",
-          "data.max_length=512"], log)  # fmt: skip
+    start, stages = base, []
+    if first_steps:
+        single = _single_object_stage(data, first_steps * args.batch // first_epochs, args)
+        stages.append((out / "run-single", single, first_steps, first_epochs))
+    stages.append((out / "run", data / "train.json", steps - first_steps, epochs - first_epochs))
+    for stage_run, train_json, stage_steps, stage_epochs in stages:
+        _fit(start, train_json, stage_run,
+             [*common, f"train.max_steps={stage_steps}", f"train.epochs={max(stage_epochs, 1)}",
+              f"train.save_every={max(stage_steps // 4, 1)}", *stage_args], log)  # fmt: skip
+        start = stage_run
+    run = out / "run"
     fit_seconds = time.time() - t_fit
 
-    rows = _curve(run, sec_per_step)
+    rows, offset = [], 0
+    for stage_run, _, stage_steps, _ in stages:
+        rows += _curve(stage_run, sec_per_step, offset)
+        offset += stage_steps
     with open(out / "curve.csv", "w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, ["epoch", "step", "minutes", "wall_minutes", "vg", "roc"])
         writer.writeheader()

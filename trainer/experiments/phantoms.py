@@ -54,15 +54,20 @@ class Phantom:
 
 
 def make_phantom(
-    rng: random.Random, size_px: int = SIZE_PX, *, distinct_levels: bool = False
+    rng: random.Random,
+    size_px: int = SIZE_PX,
+    *,
+    distinct_levels: bool = False,
+    max_objects: int = 3,
 ) -> Phantom:
-    """One phantom slice drawn from ``rng``; with ``distinct_levels`` each bright name has its
-    own intensity band (`DISTINCT_LEVELS`) instead of one shared band."""
+    """One phantom slice drawn from ``rng`` with 1 to ``max_objects`` objects; with
+    ``distinct_levels`` each bright name has its own intensity band (`DISTINCT_LEVELS`) instead
+    of one shared band."""
     noise = np.random.default_rng(rng.getrandbits(32))
     image = _body(noise, rng, size_px)
     taken: list[tuple[int, int, int, int]] = []
     objects = []
-    for _ in range(rng.randint(1, 3)):
+    for _ in range(rng.randint(1, max_objects)):
         name = rng.choice(SHAPES)
         placed = _place(rng, size_px, taken)
         if placed is None:
@@ -95,9 +100,13 @@ def write_phantoms(
     seed: int = 0,
     size_px: int = SIZE_PX,
     distinct_levels: bool = False,
+    grid_step: int = 1,
+    max_objects: int = 3,
 ) -> Path:
     """Write ``train`` + ``test`` phantoms and their Med-GRIT files to ``out``; returns the
-    path of ``train.json``. ``distinct_levels``: see `make_phantom`."""
+    path of ``train.json``. ``distinct_levels``: see `make_phantom`. ``grid_step``: training
+    boxes rounded to multiples of it on the 0–1000 grid (test boxes stay exact).
+    ``max_objects``: at most this many objects per slice (1 for a curriculum's first stage)."""
     from PIL import Image
 
     out = Path(out)
@@ -105,12 +114,14 @@ def write_phantoms(
     rng = random.Random(seed)
     items: dict[str, list] = {"train": [], "vg": [], "roc": []}
     for n in range(train + test):
-        phantom = make_phantom(rng, size_px, distinct_levels=distinct_levels)
+        phantom = make_phantom(
+            rng, size_px, distinct_levels=distinct_levels, max_objects=max_objects
+        )
         if not phantom.objects:
             continue
         name = f"ct_00--phantom--case{n:05d}--z_0000.png"
         Image.fromarray(phantom.image).save(out / "images" / name, optimize=False)
-        turns = [_turn(rng, label, box, size_px) for label, box in phantom.objects]
+        turns = [_turn(rng, label, box, size_px, step=grid_step) for label, box in phantom.objects]
         item_id = name[: -len(".png")]
         picture = f"Picture 1: <img>images/{name}</img>\n"
         if n < train:
@@ -132,6 +143,8 @@ def write_phantoms(
         "test": len(items["vg"]),
         "shapes": list(SHAPES),
         "distinct_levels": distinct_levels,
+        "grid_step": grid_step,
+        "max_objects": max_objects,
     }
     (out / "data_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     logger.info(
@@ -209,9 +222,10 @@ def _turn(
     box: tuple[int, int, int, int],
     size: int,
     task: str | None = None,
+    step: int = 1,
 ) -> tuple[str, str]:
     """A grounding (VG) or referring (ROC) question and answer, in BiRD's test wording."""
-    x1, y1, x2, y2 = (_grid(v, size) for v in box)
+    x1, y1, x2, y2 = (_grid(v, size, step) for v in box)
     tag = f"<box>({x1},{y1}),({x2},{y2})</box>"
     task = task or ("vg" if rng.random() < GROUNDING_SHARE else "roc")
     if task == "vg":
@@ -222,8 +236,8 @@ def _turn(
     return f"What anatomical structure is present at the {tag}?", label.capitalize()
 
 
-def _grid(value: int, size: int) -> int:
-    return min(GRID, max(0, math.floor(value / size * GRID + 0.5)))
+def _grid(value: int, size: int, step: int = 1) -> int:
+    return min(GRID, max(0, step * math.floor(value / size * GRID / step + 0.5)))
 
 
 def main(argv: list[str] | None = None) -> int:
