@@ -5,6 +5,7 @@ each folder with its licence and attribution, and every study opens."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -59,3 +60,15 @@ def test_the_label_map_lies_on_the_sample_ct():
     # Bone labels (vertebrae T11/T12) sit on bone.
     bone = np.isin(labels.voxels, (32, 33))
     assert np.median(ct.voxels[bone]) > 150
+
+
+def test_the_demo_model_is_small_and_says_what_it_is():
+    demo = REPO / "resources" / "demo_model"
+    size_mb = sum(p.stat().st_size for p in demo.iterdir()) / 2**20
+    assert size_mb <= 30, f"the demo model is {size_mb:.1f} MB"
+    card = (demo / "README.md").read_text(encoding="utf-8")
+    assert "not a medical model" in card and "trainer.experiments.demo_model" in card
+    assert "| sample CT, held-out slices |" in card and "| 200 unseen phantoms |" in card
+    metadata = json.loads((demo / "birdview.json").read_text(encoding="utf-8"))
+    assert metadata["family"] == "qwen3_vl" and metadata["recipe"]["name"] == "tiny-cpu"
+    assert (demo / "data_card.json").is_file()
