@@ -8,7 +8,7 @@ import time
 
 from PySide6.QtWidgets import QApplication
 
-__all__ = ["APPLICATION_NAME", "ORGANIZATION_NAME", "run"]
+__all__ = ["APPLICATION_NAME", "ORGANIZATION_NAME", "open_window", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,8 @@ APPLICATION_NAME = "BirdView"
 
 
 def run(path: str | None = None) -> int:
-    """Show the main window, open ``path`` (file, folder or .zip) if given, run the event loop.
+    """Show the main window on ``path`` (file, folder or .zip), or on the bundled sample CT
+    when none is given, and run the event loop.
 
     Returns the application's exit code.
     """
@@ -28,15 +29,28 @@ def run(path: str | None = None) -> int:
     app.setApplicationDisplayName(APPLICATION_NAME)
 
     from birdview.ui.errors import install_excepthook
-    from birdview.ui.main_window import MainWindow
 
-    window = MainWindow()
+    window = open_window(path)
     uninstall = install_excepthook(window.reporter)
-    window.show()
     logger.info("main window shown after %.0f ms", (time.perf_counter() - started) * 1000)
-    if path:
-        window.open_path(path)
     try:
         return app.exec()
     finally:
         uninstall()
+
+
+def open_window(path: str | None = None, **window_options):
+    """A shown `MainWindow` opening ``path``, or the bundled sample CT without one; the
+    configured checkpoint loads, or the bundled demo model while none is configured."""
+    from birdview.core.resources import demo_model_dir, sample_ct_dir
+    from birdview.ui.main_window import MainWindow
+
+    demo = demo_model_dir()
+    window = MainWindow(demo_model=str(demo) if demo else None, **window_options)
+    window.show()
+    if not path:
+        sample = sample_ct_dir()
+        path = str(sample) if sample else None
+    if path:
+        window.open_path(path)
+    return window

@@ -126,9 +126,11 @@ class AssistantController(QObject):
                     notices=result.notices,
                 )
             )
+            logger.info("model ready: %s (%s on %s)", model_dir, result.precision, result.device)
         elif isinstance(result, WorkerFailure):
             failed = ModelState("error", model_dir=model_dir, message=result.message)
             self.assistant.set_model(failed)
+            logger.warning("model failed to load: %s", result.message)
 
     # -- asking --------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         client_factory: Callable[[], InferenceClient] = InferenceClient,
         session_dir: str | None = None,
         autoload_model: bool = True,
+        demo_model: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("BirdView")
@@ -109,8 +110,16 @@ class MainWindow(QMainWindow):
         self.setMenuBar(MenuBar(self, self.session))
         self._wire()
         self._restore_state()
-        if autoload_model and self.settings.model_dir():
+        if autoload_model:
+            self._autoload(demo_model)
+
+    def _autoload(self, demo_model: str | None) -> None:
+        """The configured checkpoint, else the bundled demo: a configured one that fails to
+        load stays failed, with its message, and is never replaced by the demo."""
+        if self.settings.model_dir():
             QTimer.singleShot(0, self.model_panel.load)
+        elif demo_model:
+            QTimer.singleShot(0, lambda: self.model_panel.load_demo(demo_model))
 
     # -- opening -----------------------------------------------------------------------------
 

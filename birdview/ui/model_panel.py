@@ -40,6 +40,13 @@ _HOW_TO = (
 )
 
 
+_DEMO = (
+    "<b>Bundled demo model</b>: a tiny model trained by BirdView's own trainer on this sample "
+    "CT and on phantoms, to show the workflow. It is not a medical model and is wrong on other "
+    "images. Choose a checkpoint folder above to use a real one.<br>"
+)
+
+
 def describe_model(model: ModelState) -> str:
     """One paragraph for people about the model's state (no patient data)."""
     if model.state == "none":
@@ -75,6 +82,7 @@ class ModelPanel(QWidget):
         self._assistant = assistant
         self._controller = controller
         self._settings = settings
+        self._demo_dir = ""
 
         self.model_edit = QLineEdit(settings.model_dir())
         self.model_edit.setPlaceholderText("checkpoint folder")
@@ -139,6 +147,12 @@ class ModelPanel(QWidget):
         )
         self._controller.load_model(config)
 
+    def load_demo(self, folder: str) -> None:
+        """Load the bundled demo checkpoint without remembering it: the next start loads the
+        demo again only while no checkpoint is configured."""
+        self._demo_dir = str(folder)
+        self._controller.load_model(WorkerConfig(self._demo_dir))
+
     def _with_browse(self, edit: QLineEdit, title: str) -> QWidget:
         button = QToolButton()
         button.setText("…")
@@ -158,6 +172,7 @@ class ModelPanel(QWidget):
 
     def _on_model_changed(self, *_: object) -> None:
         model = self._assistant.model
-        self.state_label.setText(describe_model(model))
+        demo = bool(self._demo_dir) and model.model_dir == self._demo_dir
+        self.state_label.setText((_DEMO if demo else "") + describe_model(model))
         self.progress.setVisible(model.state == "loading")
         self.load_button.setEnabled(model.state != "loading")
