@@ -23,5 +23,9 @@ BIRDVIEW_PACKAGE="$WHAT" "$PYTHON" -m PyInstaller --noconfirm --clean \
 end=$(date +%s)
 echo "build ($WHAT) took $((end - start)) s"
 for d in dist/birdview dist/birdview-worker; do
-    [[ -d "$d" ]] && du -sh "$d"
+    if [[ -d "$d" ]]; then
+        du -sh "$d"
+        # what a download of it weighs (the installer archive)
+        echo "$d.tar.gz: $(tar -C dist -czf - "$(basename "$d")" | wc -c | awk '{printf "%.0f MB", $1 / 2^20}')"
+    fi
 done
