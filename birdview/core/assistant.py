@@ -390,12 +390,20 @@ class Assistant:
 _MARKUP = re.compile(r"<\|[a-z_]+\|>|</?(?:ref|box|quad)>")
 
 
+# "located at ." once a JSON box is taken out: the sentence points at the box drawn instead.
+_DANGLING = re.compile(r"\b(at|in)\s*([.:]?)\s*$")
+
+
 def readable_answer(text: str, family: str = "") -> str:
-    """The answer as people read it: box markup replaced by the box's label (the boxes are
-    listed and drawn separately), special tokens removed, also mid-stream."""
+    """The answer as people read it: box markup replaced by the box's label, or by "the box
+    shown" where a sentence would end on "at" (the boxes are listed and drawn separately),
+    special tokens removed, also mid-stream."""
     codec = CODECS.get(family)
     if codec is not None:
-        text = codec.parse(text, (1000, 1000), plane=Plane.AXIAL, slice_index=0).text_without_boxes
+        parsed = codec.parse(text, (1000, 1000), plane=Plane.AXIAL, slice_index=0)
+        text = parsed.text_without_boxes
+        if parsed.boxes:
+            text = _DANGLING.sub(lambda m: f"{m.group(1)} the box shown{m.group(2) or '.'}", text)
     return " ".join(_MARKUP.sub("", text).split())
 
 

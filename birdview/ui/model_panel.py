@@ -41,9 +41,8 @@ _HOW_TO = (
 
 
 _DEMO = (
-    "<b>Bundled demo model</b>: a tiny model trained by BirdView's own trainer on this sample "
-    "CT and on phantoms, to show the workflow. It is not a medical model and is wrong on other "
-    "images. Choose a checkpoint folder above to use a real one.<br>"
+    "<b>Demo model</b> (bundled): trained on this sample CT only, to show the workflow — not "
+    "a medical model. Choose a checkpoint above for a real one.<br>"
 )
 
 

@@ -141,6 +141,14 @@ def test_readable_answer_drops_markup_even_mid_stream():
         "<|box_start|>(100,200),(300,400)<|box_end|>."
     )
     assert readable_answer(qwen2, "qwen2_vl") == "The liver is at liver."
+    qwen3 = (
+        "The liver is located at ```json\n[\n\t"
+        '{"bbox_2d": [209, 383, 527, 732], "label": "liver"}\n]\n```.'
+    )
+    assert readable_answer(qwen3, "qwen3_vl") == "The liver is located at the box shown."
+    assert readable_answer("The liver is not in this image.", "qwen3_vl") == (
+        "The liver is not in this image."
+    )
     assert readable_answer("The liver is at <|object_ref_start|>liv", "") == "The liver is at liv"
     assert readable_answer("<ref>hip left</ref><box>(1,2),(30,40)</box>", "medgrit") == "hip left"
 
