@@ -189,7 +189,7 @@ def _single_object_stage(data: Path, count: int, args) -> Path:
     if not (single / "train.json").is_file():
         write_phantoms(single, train=count, test=0, seed=args.seed + 500,
                        distinct_levels=args.distinct_levels, grid_step=args.grid_step,
-                       max_objects=1)  # fmt: skip
+                       max_objects=1, grounding_share=args.grounding_share)  # fmt: skip
         for name in ("test_vg.json", "test_roc.json"):
             shutil.copy(data / name, single / name)
         for item in json.loads((data / "test_vg.json").read_text(encoding="utf-8")):
@@ -273,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         help="round training boxes to multiples of this on the 0-1000 grid",
+    )
+    p.add_argument(
+        "--grounding-share",
+        type=float,
+        default=0.75,
+        help="share of training turns that ground (the rest name a boxed object)",
     )
     p.add_argument(
         "--curriculum",
@@ -364,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         write_phantoms(
             data, train=pool, test=args.test, seed=args.seed,
             distinct_levels=args.distinct_levels, grid_step=args.grid_step,
+            grounding_share=args.grounding_share,
         )  # fmt: skip
     pool = json.loads((data / "data_card.json").read_text(encoding="utf-8"))["train"]
     stage_args = [

@@ -102,11 +102,13 @@ def write_phantoms(
     distinct_levels: bool = False,
     grid_step: int = 1,
     max_objects: int = 3,
+    grounding_share: float = GROUNDING_SHARE,
 ) -> Path:
     """Write ``train`` + ``test`` phantoms and their Med-GRIT files to ``out``; returns the
     path of ``train.json``. ``distinct_levels``: see `make_phantom`. ``grid_step``: training
     boxes rounded to multiples of it on the 0–1000 grid (test boxes stay exact).
-    ``max_objects``: at most this many objects per slice (1 for a curriculum's first stage)."""
+    ``max_objects``: at most this many objects per slice (1 for a curriculum's first stage).
+    ``grounding_share``: the share of training turns that ground (the rest name a box)."""
     from PIL import Image
 
     out = Path(out)
@@ -121,7 +123,10 @@ def write_phantoms(
             continue
         name = f"ct_00--phantom--case{n:05d}--z_0000.png"
         Image.fromarray(phantom.image).save(out / "images" / name, optimize=False)
-        turns = [_turn(rng, label, box, size_px, step=grid_step) for label, box in phantom.objects]
+        turns = [
+            _turn(rng, label, box, size_px, step=grid_step, share=grounding_share)
+            for label, box in phantom.objects
+        ]
         item_id = name[: -len(".png")]
         picture = f"Picture 1: <img>images/{name}</img>\n"
         if n < train:
@@ -145,6 +150,7 @@ def write_phantoms(
         "distinct_levels": distinct_levels,
         "grid_step": grid_step,
         "max_objects": max_objects,
+        "grounding_share": grounding_share,
     }
     (out / "data_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     logger.info(
@@ -223,11 +229,12 @@ def _turn(
     size: int,
     task: str | None = None,
     step: int = 1,
+    share: float = GROUNDING_SHARE,
 ) -> tuple[str, str]:
     """A grounding (VG) or referring (ROC) question and answer, in BiRD's test wording."""
     x1, y1, x2, y2 = (_grid(v, size, step) for v in box)
     tag = f"<box>({x1},{y1}),({x2},{y2})</box>"
-    task = task or ("vg" if rng.random() < GROUNDING_SHARE else "roc")
+    task = task or ("vg" if rng.random() < share else "roc")
     if task == "vg":
         return (
             f"Where is the {label} located in the image?",
