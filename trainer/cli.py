@@ -307,7 +307,19 @@ def _run_fit(args: argparse.Namespace) -> int:
         logger.error("%s", exc, exc_info=args.verbose)
         return 2
     logger.info("%d steps, last loss %s: %s", result.steps, result.loss, result.out)
+    _leave_process_group()
     return 0
+
+
+def _leave_process_group() -> None:
+    """Close torchrun's process group before the interpreter exits: under DeepSpeed ZeRO-3 a
+    rank left with the group open was seen to abort at exit ("terminate called without an
+    active exception") after a good checkpoint, failing the launch."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _add_merge(commands) -> None:

@@ -97,6 +97,7 @@ def fit(recipe: Recipe, *, resume: bool = False, progress: bool = True) -> FitRe
         callbacks=[MetricsLog(out / "logs"), eval_callback],
         pad_id=pad_id,
     )
+    _check_deepspeed(trainer)
     if resume:
         logger.info("resuming from %s", checkpoint or "the start (no checkpoint yet)")
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -215,6 +216,17 @@ def _prepare_out(recipe: Recipe, resume: bool) -> Path:
         (out / "logs").mkdir(parents=True, exist_ok=True)
         saved.write_text(recipe_to_yaml(recipe), encoding="utf-8")
     return out
+
+
+def _check_deepspeed(trainer: Any) -> None:
+    """Say so when accelerate was configured for DeepSpeed but the Trainer is not using it:
+    with ACCELERATE_USE_CPU=true accelerate silently falls back to plain DDP."""
+    wanted = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true")
+    if wanted and not trainer.is_deepspeed_enabled:
+        logger.warning(
+            "accelerate was configured for DeepSpeed but it is not in use (ACCELERATE_USE_CPU "
+            "turns it off); this run is plain data parallel"
+        )
 
 
 def _weights(checkpoint: Path | None, recipe: Recipe) -> Path | None:
