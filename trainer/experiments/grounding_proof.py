@@ -88,6 +88,43 @@ def add_task_words(base: Path) -> int:
     return size
 
 
+def number_words(step: int) -> list[str]:
+    """One token per coordinate on the 0-1000 grid in steps of ``step``, and the separator
+    between them: a box becomes 9 tokens instead of 20 (three digits per number)."""
+    return [str(v) for v in range(0, 1001, step)] + [", "]
+
+
+def add_number_tokens(base: Path, step: int, amplitude: float = 0.0) -> int:
+    """Add `number_words` to the tokenizer of the model in ``base``; with ``amplitude`` > 0 the
+    new input and output rows start as a sine/cosine code of the number (periods 20 to 4000
+    grid units), so that 610 starts close to 600 and far from 100; returns the new length."""
+    import math
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(base)
+    words = number_words(step)
+    processor.tokenizer.add_tokens(words)
+    size = len(processor.tokenizer)
+    model = AutoModelForImageTextToText.from_pretrained(base, dtype=torch.float32)
+    model.resize_token_embeddings(size, mean_resizing=False)
+    if amplitude > 0:
+        ids = processor.tokenizer.convert_tokens_to_ids(words[:-1])
+        values = torch.tensor([float(w) for w in words[:-1]]).reshape(-1, 1)
+        width = model.get_input_embeddings().weight.shape[1]
+        half = width // 2
+        periods = 20.0 * 200.0 ** (torch.arange(half) / max(half - 1, 1))
+        angles = values * (2 * math.pi / periods)
+        codes = amplitude * torch.cat([angles.sin(), angles.cos()], dim=1)
+        with torch.no_grad():
+            for table in (model.get_input_embeddings(), model.get_output_embeddings()):
+                table.weight[ids, : codes.shape[1]] = codes
+    model.save_pretrained(base, safe_serialization=True)
+    processor.save_pretrained(base)
+    return size
+
+
 def sincos_positions(base: Path, scale: float = 1.0) -> bool:
     """Give the vision tower's learned absolute position table (Qwen3-VL) a 2-D sine/cosine
     start at the scale of the patch features; returns False for towers without one.
@@ -292,6 +329,17 @@ def main(argv: list[str] | None = None) -> int:
         help="parameter-name parts kept frozen, comma-separated (visual.patch_embed)",
     )
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    p.add_argument(
+        "--number-tokens",
+        action="store_true",
+        help="one token per coordinate on the --grid-step grid (test naming questions on it)",
+    )
+    p.add_argument(
+        "--number-code",
+        type=float,
+        default=0.0,
+        help="amplitude of a sine/cosine start of the number tokens' rows (0: random)",
+    )
     p.add_argument("--test", type=int, default=200, help="unseen test phantoms")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sec-per-step", type=float, default=0.0,
@@ -323,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         build_tiny(args.family, base, seed=args.seed, spec=spec)
         if not args.no_task_words:
             logger.info("tokenizer with task words: %d tokens", add_task_words(base))
+        if args.number_tokens:
+            size = add_number_tokens(base, args.grid_step, args.number_code)
+            logger.info("tokenizer with number tokens: %d tokens", size)
         if args.pos_init == "sincos" and not sincos_positions(base, args.pos_scale):
             logger.warning("%s has no absolute position table; --pos-init ignored", args.family)
     common = [
@@ -343,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             test=0,
             seed=args.seed + 1000,
             distinct_levels=args.distinct_levels,
+            grid_step=args.grid_step,
         )
         t0 = time.time()
         _fit(base, calib / "data" / "train.json", calib / "run",
@@ -371,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
             data, train=pool, test=args.test, seed=args.seed,
             distinct_levels=args.distinct_levels, grid_step=args.grid_step,
             grounding_share=args.grounding_share,
+            question_step=args.grid_step if args.number_tokens else 1,
         )  # fmt: skip
     pool = json.loads((data / "data_card.json").read_text(encoding="utf-8"))["train"]
     stage_args = [

@@ -103,12 +103,15 @@ def write_phantoms(
     grid_step: int = 1,
     max_objects: int = 3,
     grounding_share: float = GROUNDING_SHARE,
+    question_step: int = 1,
 ) -> Path:
     """Write ``train`` + ``test`` phantoms and their Med-GRIT files to ``out``; returns the
     path of ``train.json``. ``distinct_levels``: see `make_phantom`. ``grid_step``: training
     boxes rounded to multiples of it on the 0–1000 grid (test boxes stay exact).
     ``max_objects``: at most this many objects per slice (1 for a curriculum's first stage).
-    ``grounding_share``: the share of training turns that ground (the rest name a box)."""
+    ``grounding_share``: the share of training turns that ground (the rest name a box).
+    ``question_step``: the grid step of the boxes in the test naming questions (the model's
+    input; a model whose vocabulary has one token per multiple of 10 is asked on that grid)."""
     from PIL import Image
 
     out = Path(out)
@@ -134,8 +137,8 @@ def write_phantoms(
             items["train"].append({"id": item_id, "conversations": [first, *map(list, turns[1:])]})
             continue
         label, box = phantom.objects[0]
-        for task in ("vg", "roc"):
-            question, answer = _turn(rng, label, box, size_px, task=task)
+        for task, step in (("vg", 1), ("roc", question_step)):
+            question, answer = _turn(rng, label, box, size_px, task=task, step=step)
             items[task].append({"id": item_id, "conversations": [[picture + question, answer]]})
     write_items(out / "train.json", items["train"])
     write_items(out / "test_vg.json", items["vg"])
@@ -151,6 +154,7 @@ def write_phantoms(
         "grid_step": grid_step,
         "max_objects": max_objects,
         "grounding_share": grounding_share,
+        "question_step": question_step,
     }
     (out / "data_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     logger.info(
