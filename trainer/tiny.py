@@ -83,7 +83,9 @@ def chat_template() -> str:
 class TinySpec:
     """Sizes of a tiny model; the defaults give about 5 M parameters.
 
-    ``min_pixels``/``max_pixels`` bound the processor's resized image (few image tokens)."""
+    ``min_pixels``/``max_pixels`` bound the processor's resized image (few image tokens).
+    ``patch_size`` 0 keeps the family's own (16 for Qwen3-VL, 14 before); ``merge_size`` is the
+    side of the patch square merged into one image token (2 in every released model)."""
 
     text_hidden: int = 256
     text_layers: int = 4
@@ -93,6 +95,8 @@ class TinySpec:
     vision_depth: int = 2
     vision_heads: int = 4
     vocab_size: int = 384
+    patch_size: int = 0
+    merge_size: int = 2
     min_pixels: int = 32 * 32
     max_pixels: int = 256 * 256
 
@@ -166,22 +170,23 @@ def _train_tokenizer(vocab_size: int):
 def _processor(family: str, tokenizer, spec: TinySpec):
     from transformers import Qwen2VLImageProcessor
 
-    patch = 16 if family == "qwen3_vl" else 14
+    patch = _patch_size(family, spec)
+    merge = spec.merge_size
     mean_std = {}
     if family == "qwen3_vl":
         mean_std = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
     pixels = {"min_pixels": spec.min_pixels, "max_pixels": spec.max_pixels}
     image_processor = Qwen2VLImageProcessor(
-        patch_size=patch, merge_size=2, temporal_patch_size=2, **pixels, **mean_std
+        patch_size=patch, merge_size=merge, temporal_patch_size=2, **pixels, **mean_std
     )
     if family == "qwen3_vl":
         from transformers import Qwen3VLProcessor, Qwen3VLVideoProcessor
 
-        video = Qwen3VLVideoProcessor(patch_size=patch, merge_size=2, temporal_patch_size=2)
+        video = Qwen3VLVideoProcessor(patch_size=patch, merge_size=merge, temporal_patch_size=2)
         return Qwen3VLProcessor(image_processor, tokenizer, video, chat_template=CHAT_TEMPLATE)
     from transformers import Qwen2VLVideoProcessor
 
-    video = Qwen2VLVideoProcessor(patch_size=patch, merge_size=2, temporal_patch_size=2)
+    video = Qwen2VLVideoProcessor(patch_size=patch, merge_size=merge, temporal_patch_size=2)
     if family == "qwen2_5_vl":
         from transformers import Qwen2_5_VLProcessor
 
@@ -235,16 +240,24 @@ def _mrope(head_dim: int) -> list[int]:
     return [t, h, half - t - h]
 
 
+def _patch_size(family: str, spec: TinySpec) -> int:
+    return spec.patch_size or (16 if family == "qwen3_vl" else 14)
+
+
 def _vision(family: str, spec: TinySpec) -> dict:
-    common = {"depth": spec.vision_depth, "num_heads": spec.vision_heads, "spatial_merge_size": 2}
-    common["temporal_patch_size"] = 2
+    common = {
+        "depth": spec.vision_depth,
+        "num_heads": spec.vision_heads,
+        "spatial_merge_size": spec.merge_size,
+        "temporal_patch_size": 2,
+        "patch_size": _patch_size(family, spec),
+    }
     if family == "qwen2_vl":
         return {
             **common,
             "embed_dim": spec.vision_hidden,
             "hidden_size": spec.text_hidden,
             "mlp_ratio": 2,
-            "patch_size": 14,
         }
     vision = {
         **common,
@@ -254,10 +267,9 @@ def _vision(family: str, spec: TinySpec) -> dict:
     }
     if family == "qwen2_5_vl":
         last = spec.vision_depth - 1
-        return {**vision, "patch_size": 14, "window_size": 112, "fullatt_block_indexes": [last]}
+        return {**vision, "window_size": 112, "fullatt_block_indexes": [last]}
     return {
         **vision,
-        "patch_size": 16,
         "num_position_embeddings": 256,
         "deepstack_visual_indexes": [spec.vision_depth - 1],
     }

@@ -67,3 +67,40 @@ def test_same_seed_same_weights(tmp_path):
 def test_unknown_family_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         main(["tiny", "--family", "llava", "--out", str(tmp_path)])
+
+
+def test_finer_patches_keep_the_same_image_tokens(tmp_path):
+    """``patch_size=8, merge_size=4`` at 128 px: four times the patches, each 8 px, merged into
+    the same 16 image tokens the default (16 px patches, 2 × 2) gives — what the learning
+    proof's ``--patch-size 8 --merge-size 4`` trains."""
+    import random
+
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from trainer.experiments.phantoms import make_phantom
+    from trainer.tiny import TinySpec, build_tiny
+
+    image = Image.fromarray(make_phantom(random.Random(4)).image)
+    pixels = {"min_pixels": 128 * 128, "max_pixels": 128 * 128}
+    grids = {}
+    for name, spec in (
+        ("default", TinySpec(**pixels)),
+        ("fine", TinySpec(patch_size=8, merge_size=4, **pixels)),
+    ):
+        folder = build_tiny("qwen3_vl", tmp_path / name, spec=spec)
+        processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True)
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "?"}]}]
+        text = processor.apply_chat_template(messages, add_generation_prompt=True)
+        batch = processor(text=[text], images=[image], return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**batch).logits
+        image_tokens = int((batch["input_ids"] == model.config.image_token_id).sum())
+        grids[name] = (batch["image_grid_thw"][0].tolist(), image_tokens)
+        assert torch.isfinite(logits).all()
+        assert model.model.visual.patch_embed.proj.kernel_size[1:] == (spec.patch_size or 16,) * 2
+
+    assert grids["default"] == ([1, 8, 8], 16)
+    assert grids["fine"] == ([1, 16, 16], 16)

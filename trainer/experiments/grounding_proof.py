@@ -282,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--schedule", default="cosine")
     p.add_argument("--vision-depth", type=int, default=2)
     p.add_argument("--text-layers", type=int, default=4)
+    p.add_argument("--patch-size", type=int, default=0,
+                   help="vision patch side in px (0: the family's own)")  # fmt: skip
+    p.add_argument("--merge-size", type=int, default=2,
+                   help="side of the patch square merged into one image token")  # fmt: skip
     p.add_argument(
         "--distinct-levels",
         action="store_true",
@@ -365,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = TinySpec(
         min_pixels=pixels, max_pixels=pixels,
         vision_depth=args.vision_depth, text_layers=args.text_layers,
+        patch_size=args.patch_size, merge_size=args.merge_size,
     )  # fmt: skip
     base = out / "base"
     if not (base / "config.json").is_file():
