@@ -267,7 +267,9 @@ def _vision(family: str, spec: TinySpec) -> dict:
     }
     if family == "qwen2_5_vl":
         last = spec.vision_depth - 1
-        return {**vision, "window_size": 112, "fullatt_block_indexes": [last]}
+        # Qwen2.5-VL's windows are 4 × 4 merged tokens (112 px at its 14 px patches)
+        window = 4 * spec.merge_size * _patch_size(family, spec)
+        return {**vision, "window_size": window, "fullatt_block_indexes": [last]}
     return {
         **vision,
         "num_position_embeddings": 256,
