@@ -82,3 +82,20 @@ def test_number_rows_start_ordered_and_position_table_distinct(base):
     table = model.model.visual.pos_embed.weight.detach()
     assert 3.0 < float(table.std()) < 8.0
     assert float(torch.cdist(table, table).fill_diagonal_(1e9).min()) > 1.0
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_training_subprocesses_get_the_thread_count_asked_for(monkeypatch, threads):
+    """The proof's fits run as child processes; OMP_NUM_THREADS=2 must reach their torch."""
+    import subprocess
+    import sys
+
+    from trainer.experiments.grounding_proof import _env
+
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    child = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+        env=_env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert child.stdout.strip() == threads

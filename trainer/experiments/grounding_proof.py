@@ -45,8 +45,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _env() -> dict:
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env.setdefault("MKL_NUM_THREADS", "1")
+    threads = env.setdefault("OMP_NUM_THREADS", "1")
+    # torch takes its thread count from MKL_NUM_THREADS when both are set, so a fixed "1" here
+    # silently kept OMP_NUM_THREADS=2 runs on one core
+    env.setdefault("MKL_NUM_THREADS", threads)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
