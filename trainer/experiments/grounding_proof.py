@@ -19,7 +19,8 @@ writes::
 
 Defaults: a tiny Qwen3-VL (learned absolute position embeddings in its vision tower) on
 128 px inputs (16 image tokens), whole-word task tokens, a pool of at most 6000 phantoms.
-Results and what was tried: docs/LEARNING_PROOF.md.
+The settings that met both targets, and what was tried: docs/LEARNING_PROOF.md ("Reproduce").
+``OMP_NUM_THREADS`` is passed on to the training and prediction processes.
 
 Training minutes are estimated from a short calibration run (seconds per optimiser step);
 time spent in the held-out evaluations is not counted as training.
