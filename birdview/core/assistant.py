@@ -6,6 +6,8 @@ state. The Qt layer feeds it the worker's replies (on the GUI thread) and observ
 it never calls the model itself. A turn is one question about one slice, or a volume sweep
 ("Find in volume") whose boxes lie on many slices and whose extent is summarised.
 
+The conversation belongs to one study (`study`, set by `clear` when a study opens): records
+it writes carry that study's identity, and `restore` refuses a record of another study.
 Sessions round-trip through `birdview.core.session_store.SessionRecord`.
 """
 
@@ -22,9 +24,15 @@ from psygnal import evented
 from birdview.core.box import Box
 from birdview.core.box_codecs import CODECS
 from birdview.core.extent import Extent, extent_of
-from birdview.core.geometry import Plane
+from birdview.core.geometry import Plane, slice_count
 from birdview.core.prompts import Task
-from birdview.core.session_store import ModelInfo, RecordedTurn, SessionRecord
+from birdview.core.session_store import (
+    ModelInfo,
+    RecordedTurn,
+    SessionRecord,
+    StudyRef,
+    ensure_same_study,
+)
 from birdview.core.volume import Volume
 
 __all__ = ["SWEEP_TASK", "Assistant", "ChatTurn", "ModelState", "PlacedBox", "readable_answer"]
@@ -106,6 +114,7 @@ class ModelState:
     memory_bytes: int = 0
     message: str = ""
     notices: tuple[str, ...] = ()
+    checkpoint_sha256: str = ""
 
     @property
     def ready(self) -> bool:
@@ -113,7 +122,12 @@ class ModelState:
 
     def info(self) -> ModelInfo:
         name = self.model_dir.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
-        return ModelInfo(name=name, family=self.family, precision=self.precision)
+        return ModelInfo(
+            name=name,
+            family=self.family,
+            precision=self.precision,
+            checkpoint_sha256=self.checkpoint_sha256,
+        )
 
 
 @evented
@@ -122,6 +136,7 @@ class Assistant:
     """The conversation about the open study.
 
     Attributes:
+        study: the study the conversation is about (None when nothing is open).
         turns: oldest first.
         user_box: the box the user drew (the region of the next question), or None.
         selected: (turn_id, box index) the user picked, or None.
@@ -130,6 +145,7 @@ class Assistant:
             view can observe one signal.
     """
 
+    study: StudyRef | None = None
     turns: tuple[ChatTurn, ...] = ()
     user_box: Box | None = None
     selected: tuple[int, int] | None = None
@@ -299,8 +315,12 @@ class Assistant:
     def set_model(self, model: ModelState) -> None:
         self.model = model
 
-    def clear(self) -> None:
-        """Forget the conversation (a new study opened); the model state stays."""
+    def clear(self, study: StudyRef | None = None) -> None:
+        """Forget the conversation and start an empty one about ``study`` (None: no study is
+        open); the model state stays."""
+        if study is not None and not isinstance(study, StudyRef):
+            raise TypeError(f"Unable to use {type(study).__name__!r} as the study")
+        self.study = study
         self.turns = ()
         self.user_box = None
         self.selected = None
@@ -308,15 +328,14 @@ class Assistant:
 
     # -- sessions ------------------------------------------------------------------------------
 
-    def to_record(
-        self,
-        study_key: str,
-        *,
-        study_paths: Sequence[str] = (),
-        series_description: str = "",
-        created_at: str = "",
-    ) -> SessionRecord:
-        """The finished turns and the drawn box, as a record to save."""
+    def to_record(self, *, created_at: str = "") -> SessionRecord:
+        """The finished turns and the drawn box, as a record of this conversation's study.
+
+        Raises:
+            ValueError: no study is open.
+        """
+        if self.study is None:
+            raise ValueError("Unable to make a session record as no study is open")
         turns = [
             RecordedTurn(
                 question=t.question,
@@ -334,9 +353,9 @@ class Assistant:
         ]
         now = _now()
         return SessionRecord(
-            study_key=study_key,
-            study_paths=tuple(study_paths),
-            series_description=series_description,
+            study_identity=self.study.identity,
+            study_paths=self.study.paths,
+            series_description=self.study.description,
             model=self.model.info(),
             created_at=created_at or (self.turns[0].asked_at if self.turns else now),
             updated_at=now,
@@ -344,8 +363,18 @@ class Assistant:
             user_boxes=(self.user_box,) if self.user_box is not None else (),
         )
 
-    def restore(self, record: SessionRecord, volume: Volume | None = None) -> None:
-        """Replace the conversation with a saved one (extents are recomputed from ``volume``)."""
+    def restore(self, record: SessionRecord, volume: Volume) -> None:
+        """Replace the conversation with a saved one of this study (extents are recomputed
+        from ``volume``). Nothing changes when the record is refused.
+
+        Raises:
+            ValueError: the record is about another study than ``volume`` or the open
+                conversation, or one of its boxes lies on a slice ``volume`` does not have.
+        """
+        ensure_same_study(record, volume)
+        if self.study is None or self.study.identity != record.study_identity:
+            raise ValueError("Unable to restore the session as another study is open")
+        _check_slices(record, volume)
         turns = []
         for n, saved in enumerate(record.turns, start=1):
             first = saved.boxes[0] if saved.boxes else None
@@ -365,7 +394,7 @@ class Assistant:
                 state="done",
                 asked_at=saved.asked_at,
             )
-            if turn.is_sweep and volume is not None and turn.boxes:
+            if turn.is_sweep and turn.boxes:
                 turn = replace(turn, extent=extent_of(volume, turn.boxes))
             turns.append(turn)
         self.turns = tuple(turns)
@@ -405,6 +434,21 @@ def readable_answer(text: str, family: str = "") -> str:
         if parsed.boxes:
             text = _DANGLING.sub(lambda m: f"{m.group(1)} the box shown{m.group(2) or '.'}", text)
     return " ".join(_MARKUP.sub("", text).split())
+
+
+def _check_slices(record: SessionRecord, volume: Volume) -> None:
+    places = [(b.plane, b.slice_index) for b in record.user_boxes]
+    for turn in record.turns:
+        places += [(b.plane, b.slice_index) for b in (*turn.boxes, turn.region) if b]
+        if turn.plane:
+            places.append((Plane(turn.plane), turn.slice_index))
+    for plane, index in places:
+        count = slice_count(volume, plane)
+        if not 0 <= index < count:
+            raise ValueError(
+                f"Unable to restore the session as it refers to {plane.value} slice {index} "
+                f"of a study with {count}"
+            )
 
 
 def _task_code(task: str | Task) -> str:

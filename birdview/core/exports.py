@@ -80,7 +80,7 @@ def export_json(
         _finding(volume, b, "user", None, None) for b in (record.user_boxes if record else ())
     ]
     study: dict = {
-        "study_key": record.study_key if record else volume.short_id,
+        "study_identity": record.study_identity if record else volume.identity,
         "series_description": (record.series_description if record else "")
         or str(volume.metadata.get("series_description", "")),
         "modality": volume.modality,

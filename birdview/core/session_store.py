@@ -1,16 +1,21 @@
 """Saving a study session (the questions, answers and boxes) to disk, and reading it back.
 
-A `SessionRecord` is plain, patient-free data: it names the study by a hash-like key (for
-example `Volume.short_id`), never by patient name, so its file name and content are safe to keep
-in an autosave folder. Writes are atomic: `save_atomic` writes a temporary file in the same
-folder, flushes it to disk and renames it over the old file, so a crash mid-save leaves the
-previous version intact.
+A `SessionRecord` belongs to exactly one study: it carries that study's identity
+(`Volume.identity`, a hash, never patient data), its file is named after that identity, and
+`save_session` / `load_session` refuse a record or a file of another study. This is what keeps
+one patient's conversation out of another patient's session, chat and exports.
+
+Writes are atomic: `write_atomic` writes a temporary file in the same folder, flushes it to disk
+and renames it over the old file, so a crash mid-save leaves the previous version intact.
+Reading never trusts the file: size, nesting, types and numbers are checked, and every problem
+comes out as one `ValueError` that names the file.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -21,36 +26,68 @@ from pathlib import Path
 from typing import Any
 
 from birdview.core.box import Box
-from birdview.core.volume import short_id
+from birdview.core.volume import Volume
 
 __all__ = [
     "SCHEMA_VERSION",
     "ModelInfo",
     "RecordedTurn",
     "SessionRecord",
+    "StudyRef",
     "box_from_dict",
     "box_to_dict",
     "default_session_dir",
+    "ensure_same_study",
     "load_record",
+    "load_session",
     "save_atomic",
+    "save_session",
     "session_path",
     "write_atomic",
 ]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: the record carries its study's identity; version 1 files (which could hold another
+# study's conversation, see `load_record`) are set aside, never shown.
+SCHEMA_VERSION = 2
 _FORMAT = "birdview-session"
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_IDENTITY = re.compile(r"^(series|content)-sha256:[0-9a-f]{64}$")
+# Far above any real session (3000 turns are ~1 MB); a bigger file is not read into memory.
+MAX_SESSION_BYTES = 64 * 1024**2
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Which model answered: its name, family ("bird", "qwen2-vl"...) and precision."""
+    """Which model answered: its name, family ("bird", "qwen2-vl"...), precision and the
+    SHA-256 of its checkpoint ("" when not known)."""
 
     name: str = ""
     family: str = ""
     precision: str = ""
+    checkpoint_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class StudyRef:
+    """The study a conversation belongs to: its identity (`Volume.identity`), the file or
+    folder it was opened from and its series description."""
+
+    identity: str
+    paths: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_identity(self.identity)
+        object.__setattr__(self, "paths", tuple(str(p) for p in self.paths))
+
+    @classmethod
+    def of(cls, volume: Volume) -> StudyRef:
+        return cls(
+            volume.identity,
+            tuple(s.path for s in volume.sources[:1]),
+            str(volume.metadata.get("series_description", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -78,7 +115,7 @@ class SessionRecord:
     """Everything needed to reopen a study session.
 
     Attributes:
-        study_key: a patient-free name of the study (e.g. `Volume.short_id`).
+        study_identity: `Volume.identity` of the study the conversation is about.
         study_paths: the files or folders the study was opened from.
         series_description: as in the DICOM header ("" when none).
         model: the model that answered.
@@ -87,7 +124,7 @@ class SessionRecord:
         user_boxes: boxes drawn by the user, not produced by the model.
     """
 
-    study_key: str
+    study_identity: str
     study_paths: tuple[str, ...] = ()
     series_description: str = ""
     model: ModelInfo = field(default_factory=ModelInfo)
@@ -97,9 +134,7 @@ class SessionRecord:
     user_boxes: tuple[Box, ...] = ()
 
     def __post_init__(self) -> None:
-        if not str(self.study_key):
-            raise ValueError("Unable to build a session record as the study key is empty")
-        object.__setattr__(self, "study_key", str(self.study_key))
+        _check_identity(self.study_identity)
         object.__setattr__(self, "study_paths", tuple(str(p) for p in self.study_paths))
         object.__setattr__(self, "turns", tuple(self.turns))
         object.__setattr__(self, "user_boxes", tuple(self.user_boxes))
@@ -109,13 +144,14 @@ class SessionRecord:
         data = {
             "format": _FORMAT,
             "schema_version": SCHEMA_VERSION,
-            "study_key": self.study_key,
+            "study_identity": self.study_identity,
             "study_paths": list(self.study_paths),
             "series_description": self.series_description,
             "model": {
                 "name": self.model.name,
                 "family": self.model.family,
                 "precision": self.model.precision,
+                "checkpoint_sha256": self.model.checkpoint_sha256,
             },
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -142,8 +178,8 @@ class SessionRecord:
         """The record written by `to_json`.
 
         Raises:
-            ValueError: the text is not JSON, not a BirdView session, of a newer schema, or
-                has missing or malformed fields.
+            ValueError: the text is not JSON, not a BirdView session, of another schema, too
+                deeply nested, or has missing, mistyped or non-finite fields.
         """
         try:
             data = json.loads(text)
@@ -152,47 +188,104 @@ class SessionRecord:
                 f"Unable to read the session as it is not valid JSON ({exc.msg} at line "
                 f"{exc.lineno})"
             ) from None
+        except RecursionError:
+            raise ValueError("Unable to read the session as it is nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer longer than Python converts
+            raise ValueError(f"Unable to read the session as {exc}") from None
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise ValueError("Unable to read the session as it is not a BirdView session file")
         version = data.get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
+        if version == 1:
+            raise ValueError(
+                "Unable to restore the session as it was saved by an older BirdView that did not "
+                "record which study it belongs to (such files could hold another study's "
+                "conversation)"
+            )
+        if version != SCHEMA_VERSION:
             raise ValueError(
                 f"Unable to read the session as its schema version {version!r} is not supported "
-                f"(this BirdView reads versions 1..{SCHEMA_VERSION})"
+                f"(this BirdView reads version {SCHEMA_VERSION})"
             )
         try:
-            model = data.get("model") or {}
-            return cls(
-                study_key=data["study_key"],
-                study_paths=tuple(data.get("study_paths", ())),
-                series_description=str(data.get("series_description", "")),
-                model=ModelInfo(
-                    str(model.get("name", "")),
-                    str(model.get("family", "")),
-                    str(model.get("precision", "")),
-                ),
-                created_at=str(data.get("created_at", "")),
-                updated_at=str(data.get("updated_at", "")),
-                turns=tuple(
-                    RecordedTurn(
-                        question=str(t["question"]),
-                        answer=str(t["answer"]),
-                        boxes=tuple(box_from_dict(b) for b in t.get("boxes", ())),
-                        task=str(t.get("task", "")),
-                        asked_at=str(t.get("asked_at", "")),
-                        plane=str(t.get("plane", "")),
-                        slice_index=int(t.get("slice_index", 0)),
-                        model_question=str(t.get("model_question", "")),
-                        region=box_from_dict(t["region"]) if t.get("region") else None,
-                    )
-                    for t in data.get("turns", ())
-                ),
-                user_boxes=tuple(box_from_dict(b) for b in data.get("user_boxes", ())),
-            )
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            return _record_from(data)
+        except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
             raise ValueError(
                 f"Unable to read the session as a field is missing or malformed ({exc!s})"
             ) from None
+
+
+def _record_from(data: Mapping[str, Any]) -> SessionRecord:
+    model = _field(data, "model", dict, {})
+    return SessionRecord(
+        study_identity=_field(data, "study_identity", str),
+        study_paths=tuple(_text(p) for p in _field(data, "study_paths", list, [])),
+        series_description=_field(data, "series_description", str, ""),
+        model=ModelInfo(
+            _field(model, "name", str, ""),
+            _field(model, "family", str, ""),
+            _field(model, "precision", str, ""),
+            _field(model, "checkpoint_sha256", str, ""),
+        ),
+        created_at=_field(data, "created_at", str, ""),
+        updated_at=_field(data, "updated_at", str, ""),
+        turns=tuple(_turn_from(t) for t in _field(data, "turns", list, [])),
+        user_boxes=tuple(box_from_dict(b) for b in _field(data, "user_boxes", list, [])),
+    )
+
+
+def _turn_from(data: object) -> RecordedTurn:
+    if not isinstance(data, dict):
+        raise TypeError(f"a turn is {type(data).__name__!r}, not an object")
+    region = _field(data, "region", (dict, type(None)), None)
+    if _field(data, "slice_index", int, 0) < 0:
+        raise ValueError(f"the slice index {data['slice_index']!r} is negative")
+    return RecordedTurn(
+        question=_field(data, "question", str),
+        answer=_field(data, "answer", str),
+        boxes=tuple(box_from_dict(b) for b in _field(data, "boxes", list, [])),
+        task=_field(data, "task", str, ""),
+        asked_at=_field(data, "asked_at", str, ""),
+        plane=_field(data, "plane", str, ""),
+        slice_index=_field(data, "slice_index", int, 0),
+        model_question=_field(data, "model_question", str, ""),
+        region=box_from_dict(region) if region else None,
+    )
+
+
+_MISSING = object()
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type | tuple, default: Any = _MISSING):
+    """``data[key]``, checked to be of ``kind`` (booleans are not numbers here)."""
+    if key not in data:
+        if default is _MISSING:
+            raise KeyError(f"{key!r} is missing")
+        return default
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+        raise TypeError(f"{key!r} is {type(value).__name__!r}")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"a path is {type(value).__name__!r}")
+    return value
+
+
+def _number(data: Mapping[str, Any], key: str) -> float:
+    value = _field(data, key, (int, float))
+    if not math.isfinite(value):
+        raise ValueError(f"{key!r} is {value!r}")
+    return float(value)
+
+
+def _check_identity(identity: object) -> None:
+    if not isinstance(identity, str) or not _IDENTITY.match(identity):
+        raise ValueError(
+            f"Unable to use {identity!r} as a study identity; expected the value of "
+            "Volume.identity"
+        )
 
 
 def box_to_dict(box: Box) -> dict[str, Any]:
@@ -211,21 +304,23 @@ def box_to_dict(box: Box) -> dict[str, Any]:
 
 
 def box_from_dict(data: Mapping[str, Any]) -> Box:
-    """The box written by `box_to_dict`.
+    """The box written by `box_to_dict`, its types and numbers checked.
 
     Raises:
         KeyError, TypeError, ValueError: a field is missing or invalid.
     """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"a box is {type(data).__name__!r}, not an object")
+    score = _field(data, "score", (int, float, type(None)), None)
+    if score is not None and not math.isfinite(score):
+        raise ValueError(f"'score' is {score!r}")
     return Box(
-        data["plane"],
-        data["slice_index"],
-        data["x1_px"],
-        data["y1_px"],
-        data["x2_px"],
-        data["y2_px"],
-        label=data.get("label", ""),
-        score=data.get("score"),
-        flags=tuple(data.get("flags", ())),
+        _field(data, "plane", str),
+        _field(data, "slice_index", int),
+        *(_number(data, key) for key in ("x1_px", "y1_px", "x2_px", "y2_px")),
+        label=_field(data, "label", str, ""),
+        score=score,
+        flags=tuple(_text(f) for f in _field(data, "flags", list, [])),
     )
 
 
@@ -275,7 +370,29 @@ def _fsync_dir(folder: Path) -> None:
 def save_atomic(record: SessionRecord, path: str | os.PathLike) -> None:
     """Write the record to ``path`` atomically (see `write_atomic`)."""
     write_atomic(path, record.to_json())
-    logger.debug("saved session %s (%d turns)", record.study_key, len(record.turns))
+    logger.debug("saved session %s (%d turns)", _short(record.study_identity), len(record.turns))
+
+
+def save_session(record: SessionRecord, base_dir: str | os.PathLike) -> Path:
+    """Write the record to its study's file in ``base_dir`` (named by `session_path`); returns
+    the path.
+
+    Raises:
+        ValueError: the file there belongs to another study (it is left as it is).
+        OSError: the file could not be written.
+    """
+    path = session_path(record.study_identity, base_dir)
+    try:
+        saved = load_record(path)
+    except (OSError, ValueError):
+        saved = None  # no file, or a damaged one: it is replaced
+    if saved is not None and saved.study_identity != record.study_identity:
+        raise ValueError(
+            f"Unable to save the session as {path.name!r} belongs to another study"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_atomic(record, path)
+    return path
 
 
 def load_record(path: str | os.PathLike) -> SessionRecord:
@@ -283,32 +400,69 @@ def load_record(path: str | os.PathLike) -> SessionRecord:
 
     Raises:
         FileNotFoundError: there is no file.
-        ValueError: the file is damaged or not a BirdView session.
+        ValueError: the file is damaged, too large, not a BirdView session or of an older
+            schema.
     """
-    raw = Path(path).read_bytes()
+    name = Path(path).name
+    with open(path, "rb") as file:
+        raw = file.read(MAX_SESSION_BYTES + 1)
+    if len(raw) > MAX_SESSION_BYTES:
+        raise ValueError(
+            f"Unable to read the session {name!r} as it is larger than "
+            f"{MAX_SESSION_BYTES // 1024**2} MB"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError(
-            f"Unable to read the session {Path(path).name!r} as it is not UTF-8 text"
-        ) from None
+        raise ValueError(f"Unable to read the session {name!r} as it is not UTF-8 text") from None
     try:
         return SessionRecord.from_json(text)
     except ValueError as exc:
-        raise ValueError(f"{exc} in {Path(path).name!r}") from None
+        raise ValueError(f"{exc} in {name!r}") from None
 
 
-def session_path(study_key: str, base_dir: str | os.PathLike) -> Path:
-    """Where the autosave of a study lives: ``base_dir/session-<key>.json``.
+def load_session(identity: str, base_dir: str | os.PathLike) -> SessionRecord | None:
+    """The saved session of the study ``identity`` (`Volume.identity`), or None if it has none.
 
-    A key that is not a short, file-name-safe token is hashed, so a file name never carries
-    anything but the key's hash.
+    Raises:
+        ValueError: the file is damaged, or it belongs to another study.
+        OSError: the file could not be read.
     """
-    key = str(study_key)
-    if not key:
-        raise ValueError("Unable to name a session file as the study key is empty")
-    name = key if _SAFE_KEY.match(key) and not key.startswith(".") else short_id(key)
-    return Path(base_dir) / f"session-{name}.json"
+    path = session_path(identity, base_dir)
+    try:
+        record = load_record(path)
+    except FileNotFoundError:
+        return None
+    if record.study_identity != identity:
+        raise ValueError(
+            f"Unable to restore the session {path.name!r} as it belongs to another study"
+        )
+    return record
+
+
+def ensure_same_study(record: SessionRecord, volume: Volume) -> None:
+    """Refuse to combine a conversation with a study it does not belong to.
+
+    Raises:
+        ValueError: ``record`` is about another study than ``volume``.
+    """
+    if record.study_identity != volume.identity:
+        raise ValueError(
+            f"Unable to use the session of study {_short(record.study_identity)} with study "
+            f"{_short(volume.identity)}: they are different studies"
+        )
+
+
+def session_path(identity: str, base_dir: str | os.PathLike) -> Path:
+    """Where the autosave of a study lives: ``base_dir/session-<16 hex digits>.json``, from
+    the study's identity (so a file name carries no patient data)."""
+    _check_identity(identity)
+    return Path(base_dir) / f"session-{_short(identity, 16)}.json"
+
+
+def _short(identity: str, digits: int = 8) -> str:
+    """The first hex digits of an identity's hash, for file names and logs."""
+    return identity.rpartition(":")[2][:digits]
 
 
 def default_session_dir() -> Path:

@@ -248,6 +248,9 @@ class Hello:
 
 @dataclass(frozen=True)
 class Loaded:
+    """A model is loaded. ``checkpoint_sha256`` names the weights that will answer (exports
+    record it); "" when it could not be computed."""
+
     request_id: str
     family: str
     model_type: str
@@ -256,6 +259,7 @@ class Loaded:
     notices: tuple[str, ...]
     seconds: float
     memory_bytes: int
+    checkpoint_sha256: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from birdview.core.geometry import Plane
 from birdview.core.model_input import render_for_model, volume_intensity_range
 from birdview.core.prompts import Task, grounding_question
 from birdview.core.session import Session
+from birdview.core.session_store import StudyRef
 from birdview.core.volume import Volume
 from birdview.inference.protocol import (
     AskReply,
@@ -88,7 +89,7 @@ class AssistantController(QObject):
         # The volume's model-input intensity range takes ~0.1 s on a CT: computed off the GUI
         # thread as soon as a volume opens, so the first question does not stall the window.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="birdview-range")
-        self._intensity: tuple[int, Future] | None = None
+        self._intensity: tuple[Volume, Future] | None = None
         self._created_at = ""
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
@@ -124,6 +125,7 @@ class AssistantController(QObject):
                     device=result.device,
                     memory_bytes=result.memory_bytes,
                     notices=result.notices,
+                    checkpoint_sha256=result.checkpoint_sha256,
                 )
             )
             logger.info("model ready: %s (%s on %s)", model_dir, result.precision, result.device)
@@ -253,73 +255,82 @@ class AssistantController(QObject):
     def _model_image(self, volume: Volume, plane: Plane, index: int) -> np.ndarray:
         """The slice as the model sees it, on one intensity range for the whole volume (what
         SA-Med2D did, and what the sweep uses too)."""
-        if self._intensity is None or self._intensity[0] != id(volume):
-            self._intensity = (id(volume), self._pool.submit(volume_intensity_range, volume))
+        if self._intensity is None or self._intensity[0] is not volume:
+            self._intensity = (volume, self._pool.submit(volume_intensity_range, volume))
         intensity_range = self._intensity[1].result()
         return render_for_model(volume, plane, index, intensity_range=intensity_range)
 
     # -- sessions ------------------------------------------------------------------------------
 
     def _on_volume_changed(self, *_: object) -> None:
-        self.save_now()  # the previous study's last changes
+        # The conversation still names the study it is about, so this saves it under that
+        # study's identity, whatever is open now.
+        self.save_now()
         for request_id in list(self._requests):
             self.bridge.cancel(request_id)
-        self._requests.clear()
+        self._requests.clear()  # answers still on their way belong to the old study: dropped
         volume = self.session.volume
         self._intensity = None
         if volume is not None:
-            self._intensity = (id(volume), self._pool.submit(volume_intensity_range, volume))
-        self.assistant.clear()
+            self._intensity = (volume, self._pool.submit(volume_intensity_range, volume))
+        self.assistant.clear(StudyRef.of(volume) if volume is not None else None)
         self._created_at = ""
         self._restore()
 
     def _restore(self) -> None:
+        """Bring back the saved conversation of the study just opened. A file that cannot be
+        read, or that is not this study's, is set aside and the study opens with an empty
+        chat; this runs inside the volume signal, so it must not raise."""
         volume = self.session.volume
-        path = self._session_file()
-        if volume is None or path is None or not path.exists():
+        if volume is None or self.session_dir is None:
             return
+        path = session_store.session_path(volume.identity, self.session_dir)
         try:
-            record = session_store.load_record(path)
+            record = session_store.load_session(volume.identity, self.session_dir)
+            if record is not None:
+                self.assistant.restore(record, volume)
         except (OSError, ValueError) as exc:
-            kept = path.with_name(path.name + ".unreadable")
-            os.replace(path, kept)
-            self.message.emit(f"The saved session could not be read ({exc}); kept as {kept.name}")
+            self._set_aside(path, exc)
             return
-        self.assistant.restore(record, volume)
-        self._created_at = record.created_at
-        count = len(record.turns)
-        self.message.emit(f"Restored the session of this study ({count} questions)")
+        if record is not None:
+            self._created_at = record.created_at
+            count = len(record.turns)
+            self.message.emit(f"Restored the session of this study ({count} questions)")
+
+    def _set_aside(self, path: Path, problem: Exception) -> None:
+        kept = path.with_name(path.name + ".unreadable")
+        try:
+            os.replace(path, kept)
+        except OSError as exc:
+            logger.warning("could not set aside a damaged session: %s", type(exc).__name__)
+            self.message.emit(f"The saved session could not be read and not be set aside: {exc}")
+            return
+        logger.warning("session set aside: %s", type(problem).__name__)
+        self.message.emit(
+            f"The saved session could not be restored ({problem}); it was kept as "
+            f"{kept.name} and the study opens with an empty conversation"
+        )
 
     def _schedule_save(self, *_: object) -> None:
         self._autosave.start()
 
     def save_now(self) -> None:
-        """Write the open study's session now (atomically), if it has anything to keep."""
+        """Write the conversation to its own study's session file now (atomically), if it has
+        anything to keep."""
         self._autosave.stop()
-        path = self._session_file()
         assistant = self.assistant
-        if path is None or not (assistant.turns or assistant.user_box):
+        if self.session_dir is None or assistant.study is None:
             return
-        volume = self.session.volume
-        record = assistant.to_record(
-            volume.short_id,
-            study_paths=[s.path for s in volume.sources[:1]],
-            series_description=str(volume.metadata.get("series_description", "")),
-            created_at=self._created_at,
-        )
+        if not (assistant.turns or assistant.user_box):
+            return
+        record = assistant.to_record(created_at=self._created_at)
         self._created_at = record.created_at
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            session_store.save_atomic(record, path)
-        except OSError as exc:
+            session_store.save_session(record, self.session_dir)
+        except (OSError, ValueError) as exc:
             logger.warning("autosave failed: %s", type(exc).__name__)
-            self.message.emit(f"The session could not be saved: {exc.strerror or exc}")
-
-    def _session_file(self) -> Path | None:
-        volume = self.session.volume
-        if volume is None or self.session_dir is None:
-            return None
-        return session_store.session_path(volume.short_id, self.session_dir)
+            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.message.emit(f"The session could not be saved: {text}")
 
 
 def _grounding(target: str) -> str:

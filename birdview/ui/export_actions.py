@@ -133,12 +133,7 @@ class Exporter:
     # -- internals -----------------------------------------------------------------------------
 
     def _record(self):
-        volume = self._session.volume
-        return self._assistant.to_record(
-            volume.short_id,
-            study_paths=[s.path for s in volume.sources[:1]],
-            series_description=str(volume.metadata.get("series_description", "")),
-        )
+        return self._assistant.to_record()
 
     def _turn_text(self, turn_id: int) -> str:
         turn = self._assistant.turn(turn_id)

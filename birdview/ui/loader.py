@@ -119,6 +119,7 @@ class StudyLoader(QObject):
         check_cancel(cancel)
         plane = geometry.acquisition_plane(raw)
         volume = geometry.to_canonical(raw)
+        volume.identity  # noqa: B018 - hashed here, off the GUI thread, before sessions need it
         check_cancel(cancel)
         return (volume, entry, plane)
 

@@ -8,7 +8,7 @@ from birdview.core.assistant import SWEEP_TASK, Assistant, ModelState, readable_
 from birdview.core.box import Box
 from birdview.core.geometry import Plane, to_canonical
 from birdview.core.io import load, scan
-from birdview.core.session_store import SessionRecord
+from birdview.core.session_store import SessionRecord, StudyRef
 from tests.conftest import REPO
 
 SAMPLE = REPO / "resources" / "samples" / "totalseg_ct"
@@ -110,6 +110,7 @@ def test_a_cancelled_sweep_says_how_far_it_got(ct):
 
 def test_round_trip_through_a_session_record(ct):
     assistant = Assistant()
+    assistant.clear(StudyRef.of(ct))
     assistant.set_model(ModelState("ready", model_dir="/models/bird-q25", family="qwen2_5_vl"))
     turn = assistant.begin("Where is the liver?", task="VG", slice_index=10)
     assistant.finish(turn.turn_id, answer="<box>", boxes=[liver()])
@@ -120,10 +121,12 @@ def test_round_trip_through_a_session_record(ct):
     assistant.finish(region.turn_id, answer="Liver", model_question="What is at <box>?")
     assistant.begin("still waiting")  # unfinished turns are not saved
     assistant.set_user_box(Box("axial", 10, 5, 5, 50, 50, label="drawn"))
-    record = SessionRecord.from_json(assistant.to_record("abc123").to_json())
+    record = SessionRecord.from_json(assistant.to_record().to_json())
     assert record.model.name == "bird-q25" and len(record.turns) == 3
+    assert record.study_identity == ct.identity
 
     restored = Assistant()
+    restored.clear(StudyRef.of(ct))
     restored.restore(record, ct)
     assert [t.question for t in restored.turns] == ["Where is the liver?", "colon", "What is this?"]
     boxless = restored.turns[2]  # no box to tell its slice: the record keeps it
@@ -156,3 +159,45 @@ def test_readable_answer_drops_markup_even_mid_stream():
 def test_the_drawn_box_must_be_a_box():
     with pytest.raises(TypeError):
         Assistant().set_user_box((1, 2, 3, 4))
+
+
+def _answered(volume, question: str = "Where is the liver?", box: Box | None = None) -> Assistant:
+    assistant = Assistant()
+    assistant.clear(StudyRef.of(volume))
+    turn = assistant.begin(question, task="VG", slice_index=10)
+    assistant.finish(turn.turn_id, answer="<box>", boxes=[box or liver()])
+    return assistant
+
+
+def test_a_record_names_the_study_of_its_conversation_not_the_one_open_now(ct):
+    assistant = _answered(ct)
+    other = ct.with_changes(voxels=ct.voxels[::-1])  # same geometry, other content
+    assistant.clear(StudyRef.of(other))
+    assert assistant.to_record().study_identity == other.identity != ct.identity
+    assert assistant.to_record().turns == ()  # clearing for a new study forgot the old turns
+
+
+def test_restore_refuses_another_studys_record_and_changes_nothing(ct):
+    record = _answered(ct).to_record()
+    other = ct.with_changes(voxels=ct.voxels[::-1])
+    assistant = _answered(other, "Where is the spleen?")
+    with pytest.raises(ValueError, match="different studies"):
+        assistant.restore(record, other)
+    # Open study and record agree, but the conversation is about another study.
+    with pytest.raises(ValueError, match="another study is open"):
+        assistant.restore(record, ct)
+    assert [t.question for t in assistant.turns] == ["Where is the spleen?"]
+
+
+def test_restore_refuses_boxes_on_slices_the_study_does_not_have(ct):
+    record = _answered(ct, box=liver(slice_index=99)).to_record()
+    assistant = Assistant()
+    assistant.clear(StudyRef.of(ct))
+    with pytest.raises(ValueError, match="axial slice 99 of a study with 20"):
+        assistant.restore(record, ct)
+    assert assistant.turns == ()
+
+
+def test_no_record_without_a_study():
+    with pytest.raises(ValueError, match="no study is open"):
+        Assistant().to_record()

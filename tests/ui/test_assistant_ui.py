@@ -131,7 +131,7 @@ def test_the_session_is_saved_and_restored_with_the_study(qtbot, make_main_windo
     liver = Box("axial", 10, 100, 120, 250, 300, label="liver")
     answer(first, "Where is the liver?", [liver])
     first.assistant.set_user_box(Box("axial", 10, 5, 5, 50, 50, label="drawn"))
-    path = session_path(first.session.volume.short_id, default_session_dir())
+    path = session_path(first.session.volume.identity, default_session_dir())
     qtbot.waitUntil(path.exists)  # autosaved without closing
     first.close()
     saved = load_record(path)
@@ -153,7 +153,7 @@ def test_the_session_is_saved_and_restored_with_the_study(qtbot, make_main_windo
 def test_an_unreadable_session_file_is_kept_aside_and_the_study_opens(qtbot, make_main_window):
     window = make_main_window()
     open_and_wait(qtbot, window, SAMPLE_CT)
-    path = session_path(window.session.volume.short_id, default_session_dir())
+    path = session_path(window.session.volume.identity, default_session_dir())
     window.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b'{"format": "birdview-session", "schema_version": 1, "tur')
