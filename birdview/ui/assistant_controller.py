@@ -284,6 +284,7 @@ class AssistantController(QObject):
         volume = self.session.volume
         if volume is None or self.session_dir is None:
             return
+        self._set_aside_version_1(volume)
         path = session_store.session_path(volume.identity, self.session_dir)
         try:
             record = session_store.load_session(volume.identity, self.session_dir)
@@ -310,6 +311,13 @@ class AssistantController(QObject):
             f"The saved session could not be restored ({problem}); it was kept as "
             f"{kept.name} and the study opens with an empty conversation"
         )
+
+    def _set_aside_version_1(self, volume: Volume) -> None:
+        """Sessions of BirdView's first release were named after `Volume.short_id` and could
+        hold another study's conversation: such a file is renamed, never shown."""
+        old = self.session_dir / f"session-{volume.short_id}.json"
+        if old.is_file():
+            self._set_aside(old, ValueError("it was saved by an older BirdView"))
 
     def _schedule_save(self, *_: object) -> None:
         self._autosave.start()

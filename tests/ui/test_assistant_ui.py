@@ -163,6 +163,29 @@ def test_an_unreadable_session_file_is_kept_aside_and_the_study_opens(qtbot, mak
     assert path.with_name(path.name + ".unreadable").exists() and not path.exists()
 
 
+def test_a_first_release_session_file_is_set_aside_unread(qtbot, make_main_window):
+    """Files of the first release were keyed by `Volume.short_id` and, through the study
+    switching bug, could hold another patient's conversation."""
+    window = make_main_window()
+    open_and_wait(qtbot, window, SAMPLE_CT)
+    old = default_session_dir() / f"session-{window.session.volume.short_id}.json"
+    window.close()
+    old.parent.mkdir(parents=True, exist_ok=True)
+    turn = {"question": "Where is the other patient's spleen?", "answer": "a", "boxes": []}
+    old.write_text(
+        json.dumps({"format": "birdview-session", "schema_version": 1, "study_key": "k",
+                    "turns": [turn]})
+    )  # fmt: skip
+    again = make_main_window()
+    messages: list[str] = []
+    again.controller.message.connect(messages.append)
+    open_and_wait(qtbot, again, SAMPLE_CT)
+    assert again.assistant.turns == () and not old.exists()
+    assert old.with_name(old.name + ".unreadable").exists()
+    assert any("older BirdView" in m for m in messages), messages
+    assert "spleen" not in again.chat_panel.transcript.toPlainText()
+
+
 def test_anonymised_exports_from_the_window_name_nobody(qtbot, make_main_window, tmp_path):
     window = make_main_window()
     open_and_wait(qtbot, window, MR_DICOM)
