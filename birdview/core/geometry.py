@@ -25,7 +25,7 @@ from enum import Enum
 
 import numpy as np
 
-from birdview.core.volume import Volume
+from birdview.core.volume import SliceSource, Volume
 
 __all__ = [
     "Plane",
@@ -34,8 +34,11 @@ __all__ = [
     "index_to_view",
     "orientation_letters",
     "pixel_size_mm",
+    "reading_position",
+    "reads_backwards",
     "slice_count",
     "slice_position_mm",
+    "slice_source",
     "to_canonical",
     "view_to_index",
 ]
@@ -62,6 +65,17 @@ class Plane(str, Enum):
 
 # The patient axis (0 = x, 1 = y, 2 = z in LPS) each plane's normal points along.
 _NORMAL_AXIS = {Plane.SAGITTAL: 0, Plane.CORONAL: 1, Plane.AXIAL: 2}
+
+# The index axis (0 = i, 1 = j, 2 = k) each plane's slices are numbered along.
+_SLICE_AXIS = {Plane.SAGITTAL: 0, Plane.CORONAL: 1, Plane.AXIAL: 2}
+
+# Radiology's reading order through a stack, as every PACS pages it: axial head to feet,
+# coronal front to back, sagittal patient right to left. In LPS: -z, +y, +x.
+_READING_DIRECTION_LPS = {
+    Plane.AXIAL: (0.0, 0.0, -1.0),
+    Plane.CORONAL: (0.0, 1.0, 0.0),
+    Plane.SAGITTAL: (1.0, 0.0, 0.0),
+}
 
 # Index-space unit vectors (i, j, k) of "screen right" and "screen down" in each plane.
 _SCREEN_AXES = {
@@ -205,6 +219,40 @@ def _checked_index(volume: Volume, plane: Plane, index: int) -> int:
             f"Unable to show {plane.value} slice {index!r} as the volume has slices 0..{count - 1}"
         )
     return int(index)
+
+
+def reads_backwards(volume: Volume, plane: Plane) -> bool:
+    """True when radiology's reading order through ``plane`` runs against the slice index, as
+    for the axial view of a canonical volume (k runs to the head; radiologists read from the
+    head down). Never for a volume without geometry: its slices read in file order."""
+    if not volume.has_geometry:
+        return False
+    plane = Plane(plane)
+    along_index = volume.direction[:, _SLICE_AXIS[plane]]
+    return float(along_index @ np.asarray(_READING_DIRECTION_LPS[plane])) < 0
+
+
+def reading_position(volume: Volume, plane: Plane, index: int) -> int:
+    """The 0-based place of slice ``index`` in radiology's reading order through ``plane``.
+
+    The mapping is its own inverse, so it also gives the slice index at a reading position.
+    Only what is shown and how the user pages depend on it; slice indices (cursor, boxes,
+    model input) stay in index order.
+    """
+    if reads_backwards(volume, plane):
+        return slice_count(volume, plane) - 1 - int(index)
+    return int(index)
+
+
+def slice_source(volume: Volume, plane: Plane, index: int) -> SliceSource | None:
+    """The acquired slice shown as slice ``index`` of ``plane``: None for a reformatted plane
+    (one the slices were not acquired in) or a volume without sources."""
+    plane = Plane(plane)
+    if _SLICE_AXIS[plane] != volume.source_axis or len(volume.sources) != slice_count(
+        volume, plane
+    ):
+        return None
+    return volume.sources[int(index)] if 0 <= int(index) < len(volume.sources) else None
 
 
 def pixel_size_mm(volume: Volume, plane: Plane) -> tuple[float, float]:

@@ -25,10 +25,17 @@ __all__ = ["SliceSource", "Volume", "short_id"]
 
 @dataclass(frozen=True)
 class SliceSource:
-    """Where one slice of a volume came from: a file, and a frame number for multi-frame files."""
+    """Where one slice of a volume came from: a file, and a frame number for multi-frame files.
+
+    DICOM slices also keep what identifies them to a radiologist: the file's (0020,0013)
+    Instance Number and (0020,1041) Slice Location, None when absent (and for the frames of a
+    multi-frame file, which share the file's Instance Number).
+    """
 
     path: str
     frame: int | None = None
+    instance_number: int | None = None
+    location_mm: float | None = None
 
 
 @dataclass(frozen=True, eq=False)

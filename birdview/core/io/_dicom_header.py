@@ -22,6 +22,7 @@ from birdview.core.io._dicom_file import (
     transfer_syntax,
 )
 from birdview.core.io._dicom_values import (
+    as_float,
     as_int,
     first,
     floats,
@@ -40,7 +41,8 @@ SCAN_TAGS = frozenset(
     tag_of(keyword)
     for keyword in (
         "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
-        "FrameOfReferenceUID", "Modality", "SeriesNumber", "InstanceNumber", "SeriesDescription",
+        "FrameOfReferenceUID", "Modality", "SeriesNumber", "InstanceNumber", "SliceLocation",
+        "SeriesDescription",
         "StudyDescription", "StudyDate", "SeriesDate", "SeriesTime", "PatientName", "PatientID",
         "BodyPartExamined", "Manufacturer", "InstitutionName", "ImagePositionPatient",
         "ImageOrientationPatient", "PixelSpacing", "ImagerPixelSpacing", "SliceThickness",
@@ -85,6 +87,7 @@ class Header:
     series_uid: str
     sop_instance: str
     instance_number: int | None
+    slice_location: float | None  # (0020,1041), in mm; shown, never used for sorting
     rows: int
     cols: int
     samples: int
@@ -139,6 +142,7 @@ def _header(path: str, ds: Dataset, pixels: PixelElement | None) -> Header:
         series_uid=raw_text(ds, "SeriesInstanceUID"),
         sop_instance=raw_text(ds, "SOPInstanceUID") or _meta_instance(ds),
         instance_number=as_int(raw(ds, "InstanceNumber")),
+        slice_location=as_float(raw(ds, "SliceLocation")),
         rows=rows,  # type: ignore[arg-type]
         cols=cols,  # type: ignore[arg-type]
         samples=uint(ds, "SamplesPerPixel") or 1,

@@ -127,7 +127,7 @@ def _plan(
 ) -> SeriesPlan:
     slices = stacked.slices
     return SeriesPlan(
-        sources=tuple(SliceSource(s.header.path, s.frame.frame) for s in slices),
+        sources=tuple(_source(s) for s in slices),
         transfer_syntaxes=tuple(s.header.transfer_syntax for s in slices),
         pixel_offsets=tuple(s.header.pixel_offset for s in slices),
         rescales=tuple(s.frame.rescale for s in slices),
@@ -146,6 +146,20 @@ def _plan(
         series_uid=first.series_uid,
         metadata={key: text for key, text in info.items() if key != "modality"},
         warnings=warnings,
+    )
+
+
+def _source(piece: Slice) -> SliceSource:
+    """A slice's file and frame, with its Instance Number and Slice Location for the overlay;
+    not for the frames of a multi-frame file, which share one Instance Number."""
+    header = piece.header
+    if header.is_multi_frame:
+        return SliceSource(header.path, piece.frame.frame)
+    return SliceSource(
+        header.path,
+        piece.frame.frame,
+        instance_number=header.instance_number,
+        location_mm=header.slice_location,
     )
 
 
