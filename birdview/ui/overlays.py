@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
 from birdview.core import geometry
 from birdview.core.geometry import Plane
 from birdview.core.session import Session
+from birdview.core.volume import SliceSource, Volume
 
 __all__ = ["PLANE_COLORS", "Overlay", "overlay_for", "paint_crosshair", "paint_overlay"]
 
@@ -64,8 +65,8 @@ def overlay_for(
         return Overlay()
     index = session.slice_index(plane)
     count = session.slice_count(plane)
-    position_mm = geometry.slice_position_mm(volume, plane, index)
-    slice_line = f"Im {index + 1}/{count}"
+    source = geometry.slice_source(volume, plane, index)
+    slice_line = _slice_line(volume, plane, index, count, source)
     if compact:
         return Overlay(
             title=plane.value.capitalize(),
@@ -88,9 +89,7 @@ def overlay_for(
             _text(description),
             f"{volume.modality} · {plane.value}" if volume.has_geometry else volume.modality,
         ),
-        bottom_left=_nonempty(
-            slice_line, f"Pos {position_mm:.1f} mm" if volume.has_geometry and count > 1 else ""
-        ),
+        bottom_left=_nonempty(slice_line, _position_line(volume, plane, index, count, source)),
         bottom_right=_nonempty(window.label() if window else "", f"Zoom {zoom * 100:.0f}%"),
         letters=geometry.orientation_letters(volume, plane),
     )
@@ -185,6 +184,29 @@ def _outlined_text(
         painter.drawText(baseline + QPointF(dx, dy), text)
     painter.setPen(color)
     painter.drawText(baseline, text)
+
+
+def _slice_line(
+    volume: Volume, plane: Plane, index: int, count: int, source: SliceSource | None
+) -> str:
+    """``Im <Instance Number> (n/N)`` for an acquired DICOM slice, else ``Slice n/N``; n counts
+    in radiology's reading order (axial from the head down), not in index order."""
+    n = geometry.reading_position(volume, plane, index) + 1
+    if source is not None and source.instance_number is not None:
+        return f"Im {source.instance_number} ({n}/{count})"
+    return f"Slice {n}/{count}"
+
+
+def _position_line(
+    volume: Volume, plane: Plane, index: int, count: int, source: SliceSource | None
+) -> str:
+    """The header's Slice Location of an acquired slice, else the slice's patient coordinate
+    along the plane's normal (LPS: z up, y back, x left)."""
+    if source is not None and source.location_mm is not None:
+        return f"Loc {source.location_mm:.1f} mm"
+    if not volume.has_geometry or count <= 1:
+        return ""
+    return f"Pos {geometry.slice_position_mm(volume, plane, index):.1f} mm"
 
 
 def _nonempty(*lines: str) -> list[str]:

@@ -4,7 +4,11 @@ Mouse: left-drag window/level (horizontal = width, vertical = level) — or, wit
 draws and edits the user's box —, left click moves the cursor (and picks the answer box under
 it), middle-drag pans, right-drag and Ctrl+wheel zoom, wheel scrolls, double-click asks to
 become the main view. Keys: arrows ±1, PgUp/PgDn ±10, Home/End, F fit, R reset, Delete
-removes the drawn box.
+removes the drawn box. Paging follows radiology's reading order, as in every PACS: Home shows
+the first slice (axial: the most cranial; coronal: the most anterior; sagittal: the patient's
+rightmost), and wheel towards the user, ↓, → and PgDn go on (axial: towards the feet). The
+session's slice indices keep their own order; only the paging maps onto it.
+The view reports the voxel under the mouse (``hovered``) for the status bar.
 Scene units are millimetres, so anisotropic pixels are drawn with the right aspect.
 """
 
@@ -76,6 +80,7 @@ class SliceView(QGraphicsView):
     """Shows the slice of ``plane`` through the session's cursor."""
 
     main_requested = Signal(object)  # Plane: the user double-clicked this view
+    hovered = Signal(object)  # (i, j, k) of the voxel under the mouse, or None off the image
 
     def __init__(
         self,
@@ -102,6 +107,7 @@ class SliceView(QGraphicsView):
         self._press: tuple[Qt.MouseButton, QPoint, Window | None] | None = None
         self._dragging = False
         self._wheel_rest = 0
+        self._hover_pos: QPoint | None = None  # where the mouse rests over the viewport
         self._font = QFont(self.font())
         self._font.setPixelSize(12 if compact else 14)
 
@@ -118,6 +124,7 @@ class SliceView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.viewport().setMouseTracking(True)  # move events without a button: the hover value
         self.setMinimumSize(120, 120)
         self._set_window_throttled = qthrottled(self._session.set_window, timeout=15, parent=self)
 
@@ -237,6 +244,8 @@ class SliceView(QGraphicsView):
 
     def _on_cursor_changed(self, *_: object) -> None:
         self.refresh()
+        if self._hover_pos is not None:  # a new slice under a resting mouse: a new value
+            self._report_hover(self._hover_pos)
 
     def _on_boxes_changed(self, *_: object) -> None:
         self.viewport().update()
@@ -353,17 +362,17 @@ class SliceView(QGraphicsView):
             steps = int(self._wheel_rest / _WHEEL_STEP)
             self._wheel_rest -= steps * _WHEEL_STEP
             if steps:
-                self._session.scroll(self._plane, -steps)  # wheel towards the user: next slice
+                self._page(-steps)  # wheel towards the user (negative delta): next slice
         event.accept()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key = event.key()
         if key in _KEY_STEPS and not event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self._session.scroll(self._plane, _KEY_STEPS[key])
+            self._page(_KEY_STEPS[key])
         elif key == Qt.Key.Key_Home:
-            self._session.set_slice(self._plane, 0)
+            self._page_to(0)
         elif key == Qt.Key.Key_End:
-            self._session.set_slice(self._plane, self._session.slice_count(self._plane) - 1)
+            self._page_to(self._session.slice_count(self._plane) - 1)
         elif key == Qt.Key.Key_F:
             self.fit()
         elif key == Qt.Key.Key_R:
@@ -385,6 +394,8 @@ class SliceView(QGraphicsView):
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._hover_pos = event.position().toPoint()
+        self._report_hover(self._hover_pos)
         if self._press is None:
             return
         button, start, window = self._press
@@ -427,10 +438,43 @@ class SliceView(QGraphicsView):
         self._dragging = False
         event.accept()
 
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        super().leaveEvent(event)
+        self._hover_pos = None
+        self.hovered.emit(None)
+
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.LeftButton:
             self.main_requested.emit(self._plane)
         event.accept()
+
+    def _page(self, steps: int) -> None:
+        """Go ``steps`` slices on in reading order (negative: back), clamped at the ends."""
+        volume = self._session.volume
+        if volume is None:
+            return
+        backwards = geometry.reads_backwards(volume, self._plane)
+        self._session.scroll(self._plane, -steps if backwards else steps)
+
+    def _page_to(self, position: int) -> None:
+        """Show the slice at 0-based ``position`` of the reading order."""
+        volume = self._session.volume
+        if volume is None:
+            return
+        index = geometry.reading_position(volume, self._plane, position)
+        self._session.set_slice(self._plane, index)
+
+    def _report_hover(self, pos: QPoint) -> None:
+        """Emit the voxel shown at viewport ``pos``, or None when no image pixel is there."""
+        ijk = self._view_to_index(pos)
+        volume = self._session.volume
+        if ijk is None or volume is None:
+            self.hovered.emit(None)
+            return
+        voxel = tuple(int(np.floor(v + 0.5)) for v in ijk)
+        n_k, n_j, n_i = volume.shape
+        inside = all(0 <= v < n for v, n in zip(voxel, (n_i, n_j, n_k), strict=True))
+        self.hovered.emit(voxel if inside else None)
 
     def _box_tool_active(self, button: Qt.MouseButton) -> bool:
         return (

@@ -20,6 +20,8 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 from superqt.utils import qdebounced
 
+from birdview.core import geometry
+from birdview.core.geometry import Plane
 from birdview.core.session import Session
 from birdview.core.volume import SliceSource
 from birdview.ui._observe import observe
@@ -28,6 +30,8 @@ __all__ = ["TagBrowser", "TagTableModel"]
 
 _COLUMNS = ("Tag", "Name", "VR", "Value")
 _CACHE_SIZE = 64
+# The plane whose slices run along index axis i, j, k.
+_PLANE_ALONG = (Plane.SAGITTAL, Plane.CORONAL, Plane.AXIAL)
 _MAX_VALUE_CHARS = 200
 
 Index = QModelIndex | QPersistentModelIndex
@@ -112,7 +116,9 @@ class TagBrowser(QWidget):
         source = volume.source_at(self._session.cursor_ijk)
         if source is not None and len(volume.sources) > 1:
             n = self._session.cursor_ijk[volume.source_axis]
-            return source, f"Slice {n + 1} of {len(volume.sources)}"
+            # Counted in reading order (axial from the head down), like the views' overlay.
+            place = geometry.reading_position(volume, _PLANE_ALONG[volume.source_axis], n)
+            return source, f"Slice {place + 1} of {len(volume.sources)}"
         if len(volume.sources) == 1:
             return volume.sources[0], "Single file"
         if entry is not None and entry.paths:

@@ -25,7 +25,7 @@ def test_open_dicom_folder_shows_preview_then_volume(qtbot, make_main_window) ->
     assert len(previews) == 1 and previews[0].shape == (512, 512)
     assert window.session.main_plane is Plane.AXIAL
     overlay = window.view_layout.main_view.overlay()
-    assert overlay.bottom_left[0] == "Im 11/20"
+    assert overlay.bottom_left[0] == "Im 276 (10/20)"  # the Instance Number; 10th from the head
     assert overlay.bottom_right[0] == window.session.window.label()
     assert window.view_layout.main_view.hasFocus() or not window.isActiveWindow()
     assert window.reporter.dialog is None
@@ -188,10 +188,12 @@ def test_tag_browser_follows_slice_and_filters(qtbot, make_main_window) -> None:
         return next(value for tag, _name, _vr, value in rows if tag == "(0020,0013)")
 
     first = instance_number()
-    assert browser.note.text() == "Slice 11 of 20"
-    window.session.scroll(Plane.AXIAL, 1)
+    assert first == "276"
+    assert browser.note.text() == "Slice 10 of 20"  # counted from the head, like the overlay
+    window.session.scroll(Plane.AXIAL, 1)  # index + 1: one slice towards the head
     qtbot.waitUntil(lambda: instance_number() != first)
-    assert browser.note.text() == "Slice 12 of 20"
+    assert instance_number() == "275"
+    assert browser.note.text() == "Slice 9 of 20"
     source = window.session.volume.sources[window.session.cursor_ijk[2]]
     assert browser._shown == source
     qtbot.keyClicks(browser.search, "slice thickness")
@@ -219,7 +221,7 @@ def test_click_in_axial_moves_other_views(qtbot, make_main_window) -> None:
     after = (session.slice_index(Plane.CORONAL), session.slice_index(Plane.SAGITTAL))
     assert after[0] < before[0] and after[1] > before[1]
     coronal = layout.small_views[Plane.CORONAL].overlay().bottom_left[0]
-    assert coronal == f"Im {after[0] + 1}/512"
+    assert coronal == f"Slice {after[0] + 1}/512"  # a reformat: no Instance Number
 
 
 def test_layout_is_remembered(qtbot, make_main_window) -> None:

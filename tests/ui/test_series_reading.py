@@ -31,7 +31,8 @@ def test_cine_frames_scroll_one_by_one(qtbot, make_main_window) -> None:
     shown = []
     for frame in range(8):
         assert session.slice_index(Plane.AXIAL) == frame
-        assert view.overlay().bottom_left[0] == f"Im {frame + 1}/8"
+        # frames of one file share its Instance Number: the place in the cine, not "Im"
+        assert view.overlay().bottom_left[0] == f"Slice {frame + 1}/8"
         expected = apply_window(np.asarray(volume.voxels[frame]), session.window)
         np.testing.assert_array_equal(view._buffer, expected)
         shown.append(view._buffer.copy())

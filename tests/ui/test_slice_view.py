@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from birdview.core.display import Window, default_window
-from birdview.core.geometry import Plane, pixel_size_mm
+from birdview.core.geometry import Plane, pixel_size_mm, slice_position_mm
 from birdview.core.session import Session
 from birdview.core.volume import Volume
 from birdview.ui.slice_view import SliceView, to_qimage
@@ -46,11 +46,17 @@ def _slice_line(view: SliceView) -> str:
     return view.overlay().bottom_left[0]
 
 
+def _z_mm(session: Session) -> float:
+    """The patient z (superior) of the axial slice on screen."""
+    return slice_position_mm(session.volume, Plane.AXIAL, session.slice_index(Plane.AXIAL))
+
+
 def test_shows_the_session_slice_and_overlays(view, session) -> None:
     count = session.slice_count(Plane.AXIAL)
     index = session.slice_index(Plane.AXIAL)
     overlay = view.overlay()
-    assert overlay.bottom_left[0] == f"Im {index + 1}/{count}"
+    # A NIfTI has no Instance Number: the place in reading order (from the head), not "Im".
+    assert overlay.bottom_left[0] == f"Slice {count - index}/{count}"
     assert overlay.bottom_left[1].startswith("Pos ") and overlay.bottom_left[1].endswith(" mm")
     assert overlay.bottom_right[0] == session.window.label()
     assert overlay.bottom_right[1].startswith("Zoom ")
@@ -58,37 +64,43 @@ def test_shows_the_session_slice_and_overlays(view, session) -> None:
     assert not view._item.pixmap().isNull()
 
 
-def test_wheel_and_keys_scroll(qtbot, view, session) -> None:
+def test_wheel_and_keys_scroll_from_head_to_feet(qtbot, view, session) -> None:
+    """As in every PACS: wheel towards the user, ↓, → and PgDn go towards the feet; Home is
+    the most cranial slice. The session's index (k runs to the head) goes down meanwhile."""
     centre = view.viewport().rect().center()
+    count = session.slice_count(Plane.AXIAL)
     start = session.slice_index(Plane.AXIAL)
+    z_start = _z_mm(session)
     wheel(view.viewport(), centre, -120)
-    assert session.slice_index(Plane.AXIAL) == start + 1
-    assert _slice_line(view).startswith(f"Im {start + 2}/")
+    assert session.slice_index(Plane.AXIAL) == start - 1 and _z_mm(session) < z_start
+    assert _slice_line(view) == f"Slice {count - start + 1}/{count}"
     wheel(view.viewport(), centre, 120)
     assert session.slice_index(Plane.AXIAL) == start
     qtbot.keyClick(view, Qt.Key.Key_Down)
-    assert session.slice_index(Plane.AXIAL) == start + 1
+    assert session.slice_index(Plane.AXIAL) == start - 1
     qtbot.keyClick(view, Qt.Key.Key_Up)
     qtbot.keyClick(view, Qt.Key.Key_Left)
-    assert session.slice_index(Plane.AXIAL) == start - 1
+    assert session.slice_index(Plane.AXIAL) == start + 1
     qtbot.keyClick(view, Qt.Key.Key_Right)
     qtbot.keyClick(view, Qt.Key.Key_PageDown)
-    assert session.slice_index(Plane.AXIAL) == start + 10
+    assert session.slice_index(Plane.AXIAL) == start - 10
     qtbot.keyClick(view, Qt.Key.Key_PageUp)
     assert session.slice_index(Plane.AXIAL) == start
     qtbot.keyClick(view, Qt.Key.Key_End)
-    last = session.slice_count(Plane.AXIAL)
-    assert session.slice_index(Plane.AXIAL) == last - 1
-    assert _slice_line(view) == f"Im {last}/{last}"
+    assert session.slice_index(Plane.AXIAL) == 0  # the most caudal slice
+    assert _slice_line(view) == f"Slice {count}/{count}"
     qtbot.keyClick(view, Qt.Key.Key_Home)
-    assert session.slice_index(Plane.AXIAL) == 0
-    assert _slice_line(view) == f"Im 1/{last}"
+    assert session.slice_index(Plane.AXIAL) == count - 1
+    assert _slice_line(view) == f"Slice 1/{count}"
+    top_z = max(slice_position_mm(session.volume, Plane.AXIAL, k) for k in range(count))
+    assert _z_mm(session) == pytest.approx(top_z)  # "Slice 1" is the most cranial
 
 
 def test_session_change_redraws_the_view(view, session) -> None:
     before = view._buffer.copy()
-    session.set_slice(Plane.AXIAL, 0)
-    assert _slice_line(view).startswith("Im 1/")
+    session.set_slice(Plane.AXIAL, 0)  # index 0: the most caudal slice, shown last
+    count = session.slice_count(Plane.AXIAL)
+    assert _slice_line(view) == f"Slice {count}/{count}"
     assert not np.array_equal(before, view._buffer)
     session.set_window(Window(0, 100))
     assert view.overlay().bottom_right[0] == "W 100 / L 0"
@@ -126,13 +138,14 @@ def test_click_moves_cursor_and_linked_views_follow(qtbot, session) -> None:
     click(main.viewport(), target)
     after = (session.slice_index(Plane.CORONAL), session.slice_index(Plane.SAGITTAL))
     assert after != before and after[0] < before[0] and after[1] < before[1]
+    # reformatted planes read front to back and right to left: the index order here
     assert (
         coronal.overlay().bottom_left[0]
-        == f"Im {after[0] + 1}/{session.slice_count(Plane.CORONAL)}"
+        == f"Slice {after[0] + 1}/{session.slice_count(Plane.CORONAL)}"
     )
     assert (
         sagittal.overlay().bottom_left[0]
-        == f"Im {after[1] + 1}/{session.slice_count(Plane.SAGITTAL)}"
+        == f"Slice {after[1] + 1}/{session.slice_count(Plane.SAGITTAL)}"
     )
     # the crosshair of the other views sits on the clicked voxel
     point = main._cursor_in_viewport()
