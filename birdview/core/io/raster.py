@@ -2,15 +2,15 @@
 
 Grey stays grey at its own bit depth, alpha is dropped, and colour images whose three channels
 are equal everywhere (BiomedParse stores its grey images as RGBA) become grey. Multi-page TIFFs
-become one slice per page when the pages agree in size and kind. The modality is guessed from a
-word in the file name ("CT", "MRI", "X-Ray", "fundus", ...), since pictures carry none.
+become one slice per page when the pages agree in size and kind. Every picture is modality "OT":
+its values are grey levels, not Hounsfield units, whatever its name says (a word like "CT" in
+the name stays visible as the series description). The trainer keeps its own name rules.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import struct
 import time
 import zlib
@@ -30,21 +30,6 @@ RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 # Modes kept as one grey channel at their own bit depth; LA loses its alpha.
 _GREY_MODES = {"L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
-
-# A word in the file name → DICOM modality code. Matched on whole words, in this order.
-_MODALITY_WORDS = (
-    (r"x[-_ ]?ray|xray|radiograph|cxr", "DX"),
-    (r"ct", "CT"),
-    (r"mri?|t1\w*|t2\w*|flair", "MR"),
-    (r"pet", "PT"),
-    (r"ultrasound|sonography|us", "US"),
-    (r"endoscop\w*|colonoscop\w*", "ES"),
-    (r"dermoscop\w*|dermatoscop\w*", "XC"),
-    (r"fundus", "OP"),
-    (r"oct", "OPT"),
-    (r"mammo\w*", "MG"),
-    (r"patholog\w*|histolog\w*", "SM"),
-)
 
 # What Pillow raises on damaged files: its own errors are OSError or SyntaxError, but its
 # decoders let others through on some corruptions.
@@ -81,7 +66,7 @@ def scan_raster(path: str) -> SeriesEntry:
         patient="",
         study="",
         description=name,
-        modality=modality_from_name(name),
+        modality="OT",
         n_slices=n_pages,
         paths=(path,),
     )
@@ -116,7 +101,7 @@ def load_raster(
     name = os.path.basename(path)
     volume = Volume(
         voxels=voxels,
-        modality=modality_from_name(name),
+        modality="OT",  # grey levels, not a calibrated scale: no HU, no CT presets
         # Pictures are already rendered for display: show them as stored, not re-windowed.
         window=(127.5, 255.0) if voxels.dtype == np.uint8 else None,
         metadata={"series_description": name},
@@ -134,15 +119,6 @@ def load_raster(
         time.perf_counter() - started,
     )
     return volume
-
-
-def modality_from_name(name: str) -> str:
-    """The DICOM modality a word in the file name names ("OT" when none does)."""
-    stem = name.lower()
-    for pattern, modality in _MODALITY_WORDS:
-        if re.search(rf"(?<![a-z0-9])(?:{pattern})(?![a-z0-9])", stem):
-            return modality
-    return "OT"
 
 
 # -- decoding -------------------------------------------------------------------------------
