@@ -78,11 +78,16 @@ def auto_window(values: np.ndarray, *, low_pct: float = 0.5, high_pct: float = 9
 
 
 def default_window(volume) -> Window:
-    """The window a study opens with: the header's if it has one, else percentiles."""
+    """The window a study opens with: the header's if it has one; for CT without one (NIfTI),
+    the soft-tissue window; else percentiles."""
     if volume.window is not None:
         return Window(*volume.window)
     if volume.is_rgb and volume.voxels.dtype == np.uint8:
         return Window(127.5, 255)
+    if volume.modality.upper() == "CT":
+        # Percentiles of a CT run from the air to the bone and wash the organs out; a body CT
+        # is read in the soft-tissue window first.
+        return PRESETS["Soft tissue"]
     return auto_window(volume.voxels)
 
 

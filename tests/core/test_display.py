@@ -8,7 +8,14 @@ import numpy as np
 import pydicom
 import pytest
 
-from birdview.core.display import PRESETS, Window, apply_window, auto_window, presets_for
+from birdview.core.display import (
+    PRESETS,
+    Window,
+    apply_window,
+    auto_window,
+    default_window,
+    presets_for,
+)
 from tests.conftest import shared
 
 # (width, level) as radiologists write them; a viewer once shipped lung as 150/-600.
@@ -30,6 +37,20 @@ def test_presets_are_the_standard_windows_in_key_order():
 def test_presets_only_for_ct():
     assert presets_for("CT") == PRESETS
     assert presets_for("MR") == {}
+
+
+def test_ct_without_a_header_window_opens_in_soft_tissue():
+    """Percentiles of a CT run from the air to the bone (about W 1300 / L -380 on the NIfTI
+    sample) and wash the organs out; the header's window still wins where there is one."""
+    from birdview.core.io.nifti import load_nifti, scan_nifti
+
+    ct = load_nifti(scan_nifti(str(shared("totalseg", "example_ct_sm.nii.gz"))))
+    assert ct.modality == "CT" and ct.window is None
+    assert default_window(ct) == PRESETS["Soft tissue"] == Window(40, 400)
+    assert auto_window(ct.voxels).width > 1000  # what it opened with before
+    assert default_window(ct.with_changes(window=(50.0, 350.0))) == Window(50, 350)
+    mr = ct.with_changes(modality="MR")
+    assert default_window(mr) == auto_window(mr.voxels)
 
 
 @pytest.fixture(scope="module")
