@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         loader.failed.connect(self._on_load_failed)
         loader.busy_changed.connect(self.status.set_busy)
         self.status.cancel_requested.connect(loader.cancel)
+        self.view_layout.hovered.connect(self.status.show_voxel)
         self.series_browser.series_requested.connect(self._on_series_requested)
         self.session.events.layout.connect(self.settings.set_layout)
         self.chat_panel.box_clicked.connect(self.show_box)

@@ -1,4 +1,4 @@
-"""`StatusBar`: messages, load progress with a Cancel button, and the value under the cursor."""
+"""`StatusBar`: messages, load progress with a Cancel button, and the value under the mouse."""
 
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.progress)
         self.addPermanentWidget(self.cancel_button)
         self.set_busy(False)
-        observe(self, session.events.cursor_ijk, self._on_cursor_changed)
-        observe(self, session.events.volume, self._on_cursor_changed)
+        observe(self, session.events.volume, self._on_volume_changed)
 
     def set_busy(self, busy: bool) -> None:
         """Show (busy) or hide the progress bar and the Cancel button."""
@@ -48,16 +47,22 @@ class StatusBar(QStatusBar):
             self.progress.setRange(0, total)
             self.progress.setValue(done)
 
-    def _on_cursor_changed(self, *_: object) -> None:
+    def show_voxel(self, ijk: tuple[int, int, int] | None) -> None:
+        """Show the value of voxel ``ijk`` of the open volume (the one under the mouse, fed by
+        the views' ``hovered``); None clears it."""
         volume = self._session.volume
-        if volume is None:
+        if volume is None or ijk is None:
             self.cursor_label.clear()
             return
-        i, j, k = self._session.cursor_ijk
+        i, j, k = ijk
         value = volume.voxels[k, j, i]
+        # Hounsfield units only where the values are calibrated: CT (pictures are "OT").
         unit = " HU" if volume.modality.upper() == "CT" else ""
         if volume.is_rgb:
             text = "RGB " + ", ".join(f"{v:.0f}" for v in value)
         else:
             text = f"{float(value):.6g}{unit}"
         self.cursor_label.setText(f"voxel ({i}, {j}, {k})  {text}")
+
+    def _on_volume_changed(self, *_: object) -> None:
+        self.cursor_label.clear()  # the mouse has not moved over the new volume yet

@@ -5,7 +5,7 @@ in one moves the others; double-clicking a small view makes its plane the main o
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from birdview.core.assistant import Assistant
@@ -19,6 +19,8 @@ __all__ = ["ViewLayout"]
 
 class ViewLayout(QWidget):
     """The central area of the main window."""
+
+    hovered = Signal(object)  # any view's `SliceView.hovered`: (i, j, k) under the mouse, or None
 
     def __init__(
         self, session: Session, assistant: Assistant | None = None, parent: QWidget | None = None
@@ -37,6 +39,8 @@ class ViewLayout(QWidget):
         for view in self.small_views.values():
             column_layout.addWidget(view)
             view.main_requested.connect(self._on_main_requested)
+        for view in (self.main_view, *self.small_views.values()):
+            view.hovered.connect(self.hovered)
 
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
         self._splitter.setHandleWidth(3)

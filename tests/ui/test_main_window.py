@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from birdview.core.display import PRESETS, Window
 from birdview.core.errors import LoadCancelled
 from birdview.core.geometry import Plane
-from tests.ui.helpers import CT_DICOM, CT_NIFTI, FUNDUS_RGB, open_and_wait
+from tests.conftest import shared
+from tests.ui.helpers import CT_DICOM, CT_NIFTI, FUNDUS_RGB, mouse, open_and_wait
 
 
 def test_open_dicom_folder_shows_preview_then_volume(qtbot, make_main_window) -> None:
@@ -267,3 +269,62 @@ def test_a_new_open_replaces_the_running_one(qtbot, make_main_window) -> None:
     qtbot.wait(200)
     assert loaded == ["nifti"] and window.session.entry.kind == "nifti"
     assert window.reporter.dialog is None
+
+
+# -- honest numbers ----------------------------------------------------------------------------
+
+
+def _hover(view, col: int, row: int) -> tuple[int, int]:
+    """Move the mouse, no button held, over about image pixel (col, row) of ``view``, and
+    return the pixel under the screen point it landed on (zoomed out, one screen pixel spans
+    more than one image pixel)."""
+    pos = view.image_to_viewport(col + 0.5, row + 0.5).toPoint()
+    no_button = Qt.MouseButton.NoButton
+    mouse(view.viewport(), QEvent.Type.MouseMove, pos, no_button, no_button)
+    x, y = view.viewport_to_image(QPointF(pos))
+    assert abs(x - col - 0.5) < 2 and abs(y - row - 0.5) < 2
+    return math.floor(x), math.floor(y)
+
+
+def test_status_bar_value_follows_the_mouse_not_the_click(qtbot, make_main_window) -> None:
+    window = make_main_window()
+    open_and_wait(qtbot, window, CT_DICOM)
+    session, view = window.session, window.view_layout.main_view
+    volume = session.volume
+    k = session.slice_index(Plane.AXIAL)
+    assert window.status.cursor_label.text() == ""  # the mouse has not been over the image
+    i, j = _hover(view, 40, 60)  # air outside the patient
+    value = volume.voxels[k, j, i]
+    assert window.status.cursor_label.text() == f"voxel ({i}, {j}, {k})  {value:.6g} HU"
+    centre = view.viewport().rect().center()
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    clicked = session.cursor_ijk
+    i, j = _hover(view, 256, 330)  # the mouse moves on after the click: the value goes with it
+    assert clicked != (i, j, k) and volume.voxels[k, j, i] != volume.voxels[clicked[::-1]]
+    value = volume.voxels[k, j, i]
+    assert window.status.cursor_label.text() == f"voxel ({i}, {j}, {k})  {value:.6g} HU"
+
+
+def test_a_png_named_ct_is_not_ct(qtbot, make_main_window) -> None:
+    """No Hounsfield units and no CT presets on a picture, whatever its name says."""
+    window = make_main_window()
+    open_and_wait(qtbot, window, shared("biomedparse_demo", "demo", "00_CT_lung.png"))
+    session, view = window.session, window.view_layout.main_view
+    assert session.volume.modality == "OT"
+    before = session.window
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_3)  # the lung preset on a CT
+    assert session.window == before
+    assert not any(a.isEnabled() for a in window.menuBar().preset_actions)
+    i, j = _hover(view, 300, 300)
+    text = window.status.cursor_label.text()
+    assert text.startswith(f"voxel ({i}, {j}, 0)") and "HU" not in text
+    assert "OT" in view.overlay().top_right
+
+
+def test_nifti_ct_opens_in_the_soft_tissue_window(qtbot, make_main_window) -> None:
+    window = make_main_window()
+    open_and_wait(qtbot, window, CT_NIFTI)
+    assert window.session.volume.modality == "CT" and window.session.volume.window is None
+    assert window.session.window == PRESETS["Soft tissue"]
+    assert window.view_layout.main_view.overlay().bottom_right[0] == "W 400 / L 40"
