@@ -21,7 +21,7 @@ from birdview.core import session_store
 from birdview.core.assistant import SWEEP_TASK, Assistant, ModelState
 from birdview.core.geometry import Plane
 from birdview.core.model_input import render_for_model, volume_intensity_range
-from birdview.core.prompts import Task, grounding_question
+from birdview.core.prompts import Task, check_question_length, grounding_question
 from birdview.core.session import Session
 from birdview.core.session_store import StudyRef
 from birdview.core.volume import Volume
@@ -140,7 +140,7 @@ class AssistantController(QObject):
         """Ask about the slice in the main view (or the drawn box's slice when the question
         refers to it); returns the new turn's id, or None when nothing can be asked."""
         volume = self.session.volume
-        if volume is None or not self.assistant.model.ready:
+        if volume is None or not self.assistant.model.ready or not self._fits(question):
             return None
         region = self.assistant.user_box if use_region else None
         if use_region and region is None:
@@ -174,6 +174,8 @@ class AssistantController(QObject):
         volume = self.session.volume
         if volume is None or not self.assistant.model.ready or not target.strip():
             return None
+        if not self._fits(target):
+            return None
         plane = Plane(plane or self.session.main_plane)
         question = _grounding(target)
         turn = self.assistant.begin(question, task=SWEEP_TASK, plane=plane)
@@ -186,6 +188,16 @@ class AssistantController(QObject):
             return turn.turn_id
         self._requests[request_id] = (turn.turn_id, time.monotonic())
         return turn.turn_id
+
+    def _fits(self, question: str) -> bool:
+        """Whether the question is short enough to ask; if not, the status bar says why and
+        the typed text stays in the box to be shortened."""
+        try:
+            check_question_length(question.strip())
+        except ValueError as exc:
+            self.message.emit(str(exc))
+            return False
+        return True
 
     def cancel(self) -> None:
         """Stop every question still being answered."""

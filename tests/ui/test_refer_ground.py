@@ -123,6 +123,21 @@ def test_find_in_volume_finds_the_colon_slices(window, taught_model):
     assert window.session.slice_index(Plane.AXIAL) == turn.boxes[0].slice_index
 
 
+def test_a_pasted_120_kb_question_is_refused_at_once_and_kept_to_shorten(window):
+    turns = window.assistant.turns
+    window.chat_panel.input.setText("Where is the liver? " * 6000)  # 120 KB, a pasted report
+    typed = window.chat_panel.input.text()
+    started = time.monotonic()
+    for button in (window.chat_panel.ask_button, window.chat_panel.sweep_button):
+        button.click()
+        assert "the limit is 4,000" in window.statusBar().currentMessage()
+        window.statusBar().clearMessage()
+    assert time.monotonic() - started < 2.0
+    assert window.assistant.turns == turns and not window.assistant.busy
+    assert window.chat_panel.input.text() == typed  # nothing lost
+    window.chat_panel.input.clear()
+
+
 def test_cancel_stops_a_volume_sweep_and_keeps_what_it_found(window):
     window.chat_panel.input.setText("colon")
     window.chat_panel.sweep_button.click()
