@@ -223,7 +223,8 @@ def test_click_in_axial_moves_other_views(qtbot, make_main_window) -> None:
     after = (session.slice_index(Plane.CORONAL), session.slice_index(Plane.SAGITTAL))
     assert after[0] < before[0] and after[1] > before[1]
     coronal = layout.small_views[Plane.CORONAL].overlay().bottom_left[0]
-    assert coronal == f"Slice {after[0] + 1}/512"  # a reformat: no Instance Number
+    assert coronal == f"{after[0] + 1}/512"  # a reformat: no Instance Number
+    assert layout.small_views[Plane.AXIAL].overlay().bottom_left == ["Im 276"]
 
 
 def test_layout_is_remembered(qtbot, make_main_window) -> None:

@@ -140,17 +140,16 @@ def test_click_moves_cursor_and_linked_views_follow(qtbot, session) -> None:
     assert after != before and after[0] < before[0] and after[1] < before[1]
     # reformatted planes read front to back and right to left: the index order here
     assert (
-        coronal.overlay().bottom_left[0]
-        == f"Slice {after[0] + 1}/{session.slice_count(Plane.CORONAL)}"
+        coronal.overlay().bottom_left[0] == f"{after[0] + 1}/{session.slice_count(Plane.CORONAL)}"
     )
     assert (
-        sagittal.overlay().bottom_left[0]
-        == f"Slice {after[1] + 1}/{session.slice_count(Plane.SAGITTAL)}"
+        sagittal.overlay().bottom_left[0] == f"{after[1] + 1}/{session.slice_count(Plane.SAGITTAL)}"
     )
     # the crosshair of the other views sits on the clicked voxel
     point = main._cursor_in_viewport()
     assert abs(point.x() - target.x()) <= main.zoom() and abs(point.y() - target.y()) <= main.zoom()
-    assert axial.overlay().bottom_left == main.overlay().bottom_left[:1]
+    # the small views say the same, shorter: "15/30" for "Slice 15/30"
+    assert axial.overlay().bottom_left == [main.overlay().bottom_left[0].removeprefix("Slice ")]
     # double-click a small view: it becomes the main plane
     qtbot.mouseDClick(
         coronal.viewport(), Qt.MouseButton.LeftButton, pos=coronal.viewport().rect().center()
