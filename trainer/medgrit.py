@@ -27,7 +27,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import posixpath
 import re
+import reprlib
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer._json_stream import iter_json_list
+from trainer._json_stream import iter_json_list, read_json
 
 __all__ = [
     "MODALITIES",
@@ -69,7 +71,10 @@ _IMG_RE = re.compile(r"<img>(.*?)</img>", re.DOTALL)
 # "Picture 1: <img>...</img>" and the line break after it; a bare <img>...</img> as well.
 _PICTURE_RE = re.compile(r"(?:Picture\s*\d+\s*:\s*)?<img>.*?</img>[ \t]*\n?", re.DOTALL)
 _BOX_RE = re.compile(r"<box>(.*?)</box>", re.DOTALL)
-_COORDS_RE = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*,\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)")
+# At most 9 digits: int() refuses strings past 4300 digits with a ValueError of its own.
+_COORDS_RE = re.compile(
+    r"\(\s*(\d{1,9})\s*,\s*(\d{1,9})\s*\)\s*,\s*\(\s*(\d{1,9})\s*,\s*(\d{1,9})\s*\)"
+)
 
 
 # -- names ----------------------------------------------------------------------------------
@@ -137,9 +142,10 @@ def task_of(question: str) -> str | None:
 
 
 def find_image(image: str, images_dir: str | os.PathLike) -> Path | None:
-    """The file an ``<img>`` path names: ``images_dir/image`` for a relative path, else
-    ``images_dir/<file name>`` (Med-GRIT's paths point into the authors' folders), else the
-    path itself when it is absolute and exists; None when none of them is a file."""
+    """The file an ``<img>`` path names, always inside ``images_dir``: ``images_dir/image``
+    for a relative path, else ``images_dir/<file name>`` (Med-GRIT's absolute paths point into
+    the authors' folders); None when neither is a file, or when a relative path climbs out of
+    the folder ("../../etc/passwd"): the files of the data never name what is read outside it."""
     return ImageFolder(images_dir).find(image)
 
 
@@ -152,19 +158,26 @@ class ImageFolder:
         self._names: set[str] | None = None
 
     def find(self, image: str) -> Path | None:
-        image = str(image).strip()
-        if not image:
+        text = str(image).strip().replace("\\", "/")
+        if not text or self.escapes(text):
             return None
-        path = Path(image)
-        name = image.replace("\\", "/").rsplit("/", 1)[-1]
-        if not path.is_absolute() and "/" in image.replace("\\", "/"):
-            if (self.folder / path).is_file():
-                return self.folder / path
+        name = text.rsplit("/", 1)[-1]
+        if not posixpath.isabs(text) and "/" in text:
+            inner = self.folder / posixpath.normpath(text)
+            if inner.is_file():
+                return inner
         if name in self._listing():
             return self.folder / name
-        if path.is_absolute() and path.is_file():
-            return path
         return None
+
+    @staticmethod
+    def escapes(image: str) -> bool:
+        """Whether a relative ``<img>`` path leads out of the folder ("../x.png",
+        "a/../../x.png"). Absolute paths do not: they are looked up by file name only."""
+        text = str(image).strip().replace("\\", "/")
+        if posixpath.isabs(text):
+            return False
+        return posixpath.normpath(text).split("/", 1)[0] == ".."
 
     def _listing(self) -> set[str]:
         if self._names is None:
@@ -234,7 +247,9 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        return f"item {self.index} ({self.item_id!r}): {self.reason}"
+        if self.index < 0:  # about the file as a whole
+            return self.reason
+        return f"item {self.index} ({_short(self.item_id)}): {self.reason}"
 
 
 @dataclass
@@ -287,8 +302,10 @@ def validate(
     not two strings), a first question without ``<img>``, an image missing from
     ``images_dir`` (see `find_image`), an unknown modality, an empty question or answer, and
     a malformed box (not ``(x1,y1),(x2,y2)`` integers within 0–1000 with x1 < x2, y1 < y2, or
-    an unclosed ``<box>``). A file that stops being valid JSON ends the check with one
-    problem at the item where reading failed.
+    an unclosed ``<box>``), and an image path that climbs out of ``images_dir``
+    (``../../etc/passwd``: reported, never opened). A file that stops being valid JSON ends
+    the check with one problem at the item where reading failed; a list without items is a
+    problem too (index -1: the file as a whole).
 
     A modality is unknown when it is neither one of `MODALITIES` nor in
     ``extra_modalities`` (e.g. ``("pathology", "oct")``, or `card_extra_modalities` of a
@@ -296,12 +313,12 @@ def validate(
     `Report.modalities`.
 
     Raises:
-        FileNotFoundError: the file or the images folder does not exist.
+        FileNotFoundError: the file or the images folder does not exist, or the file is a
+            folder.
     """
     if not Path(images_dir).is_dir():
-        raise FileNotFoundError(
-            f"Unable to validate as the images folder '{images_dir}' does not exist"
-        )
+        cause = "is a file, not a folder" if Path(images_dir).exists() else "does not exist"
+        raise FileNotFoundError(f"Unable to validate as the images folder '{images_dir}' {cause}")
     report = Report()
     finder = ImageFolder(images_dir)
     allowed = frozenset(MODALITIES) | _names(extra_modalities)
@@ -320,6 +337,9 @@ def validate(
         for reason in _check_item(item, finder, report, allowed):
             report.problems.append(Problem(index, _id(item), reason))
         index += 1
+    if not report.items and not report.problems:
+        where = f"'{items_or_path}'" if items is not None else "the list"
+        report.problems.append(Problem(-1, "", f"no items: {where} is an empty list"))
     logger.info("validated %d items: %d problems", report.items, len(report.problems))
     return report
 
@@ -338,11 +358,12 @@ def card_extra_modalities(card: str | os.PathLike) -> tuple[str, ...]:
     if path.is_dir():
         path = path / "data_card.json"
     if not path.is_file():
-        raise FileNotFoundError(f"Unable to read the data card '{path}' as it does not exist")
+        cause = "is a folder, not a file" if path.exists() else "does not exist"
+        raise FileNotFoundError(f"Unable to read the data card '{path}' as it {cause}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"Unable to read the data card '{path}' as it is not JSON: {exc}") from exc
+        data = read_json(path)
+    except ValueError as exc:
+        raise ValueError(f"Unable to read the data card as it is not JSON: {exc}") from exc
     extra = data.get("extra_modalities") if isinstance(data, dict) else None
     if not isinstance(extra, list) or not all(isinstance(m, str) for m in extra):
         raise ValueError(
@@ -360,7 +381,25 @@ def _names(modalities: Iterable[str]) -> frozenset[str]:
 
 
 def _id(item: Any) -> str:
-    return str(item.get("id", "")) if isinstance(item, dict) else ""
+    if not isinstance(item, dict):
+        return ""
+    item_id = item.get("id", "")
+    return item_id if isinstance(item_id, str) else _short(item_id)
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut short: a hostile file's id or path may be megabytes long."""
+    return _REPR.repr(value)
+
+
+def _repr() -> reprlib.Repr:
+    shortened = reprlib.Repr()  # keyword arguments only from Python 3.12
+    shortened.maxstring = shortened.maxother = 240  # any real image name fits
+    shortened.maxlevel = 3
+    return shortened
+
+
+_REPR = _repr()
 
 
 def _check_item(
@@ -371,7 +410,7 @@ def _check_item(
     reasons = []
     item_id = item.get("id")
     if not isinstance(item_id, str) or not item_id.strip():
-        reasons.append(f"bad structure: 'id' is {item_id!r}, not a non-empty string")
+        reasons.append(f"bad structure: 'id' is {_short(item_id)}, not a non-empty string")
     conversations = item.get("conversations")
     if not isinstance(conversations, list) or not conversations:
         return [*reasons, "bad structure: 'conversations' is not a non-empty list"]
@@ -412,7 +451,7 @@ def _box_problems(text: str) -> list[str]:
 def _box_error(content: str) -> str | None:
     match = _COORDS_RE.fullmatch(content.strip())
     if match is None:
-        return f"{content!r} is not (x1,y1),(x2,y2) with integer coordinates"
+        return f"{_short(content)} is not (x1,y1),(x2,y2) with integer coordinates"
     x1, y1, x2, y2 = (int(v) for v in match.groups())
     if max(x1, y1, x2, y2) > GRID:
         return f"{content!r} reaches beyond the 0–{GRID} grid"
@@ -432,7 +471,9 @@ def _check_image(
     report.modalities[modality] += 1
     reasons = []
     if modality not in allowed:
-        reasons.append(f"unknown modality {modality!r} (from the image name {image!r})")
-    if finder.find(image) is None:
-        reasons.append(f"image {image!r} not found in '{finder.folder}'")
+        reasons.append(f"unknown modality {_short(modality)} (from the image name {_short(image)})")
+    if finder.escapes(image):
+        reasons.append(f"image {_short(image)} points outside '{finder.folder}' (not opened)")
+    elif finder.find(image) is None:
+        reasons.append(f"image {_short(image)} not found in '{finder.folder}'")
     return reasons

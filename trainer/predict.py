@@ -53,7 +53,7 @@ __all__ = ["PredictStats", "predict", "predict_with", "question_for_family", "re
 logger = logging.getLogger(__name__)
 
 SizePx = tuple[float, float]
-_PAIR = r"\(\s*(\d+)\s*,\s*(\d+)\s*\)"
+_PAIR = r"\(\s*(\d{1,9})\s*,\s*(\d{1,9})\s*\)"  # int() refuses 4300+ digits
 _BOX_RE = re.compile(rf"<box>\s*{_PAIR}\s*,\s*{_PAIR}\s*</box>")
 _QWEN2_VL_TAGS = {
     "<|object_ref_start|>": "<ref>",
@@ -142,17 +142,19 @@ def predict(
     """Load the checkpoint (`birdview.inference.loader.load_checkpoint`) and run
     `predict_with`.
 
+    The inputs are read and checked first, so a broken test file is refused in a moment,
+    not after the model has loaded.
+
     Raises:
         ModelLoadError: the checkpoint cannot be loaded.
         and what `predict_with` raises.
     """
-    from birdview.inference.engine import Engine
+    inputs = _read_inputs(data, images_dir, out, batch_size)
+    from birdview.inference.engine import Engine  # torch: after the checks
     from birdview.inference.loader import load_checkpoint
 
     loaded = load_checkpoint(model_dir, adapter_dir=adapter_dir, precision=precision, device=device)
-    return predict_with(
-        Engine(loaded), data, images_dir, out, batch_size=batch_size, progress=progress
-    )
+    return _answer_all(Engine(loaded), inputs, batch_size, progress)
 
 
 def predict_with(
@@ -169,23 +171,54 @@ def predict_with(
     Consecutive items with the same token budget share a batch.
 
     Raises:
-        ValueError: ``batch_size`` is below 1, or ``data`` or ``out`` cannot be read.
-        FileNotFoundError: an item's image is not in ``images_dir`` (rows of earlier
-            batches are kept; run ``birdview-train validate`` to list every such item).
+        ValueError: ``batch_size`` is below 1, ``data`` holds no items, or ``data`` or
+            ``out`` cannot be read.
+        FileNotFoundError: ``data`` or ``images_dir`` does not exist, ``out`` is a folder, or
+            an item's image is not in ``images_dir`` (rows of earlier batches are kept; run
+            ``birdview-train validate`` to list every such item).
         InferenceError: generation failed.
     """
+    inputs = _read_inputs(data, images_dir, out, batch_size)
+    return _answer_all(engine, inputs, batch_size, progress)
+
+
+@dataclass
+class _Inputs:
+    """A test file's items, checked, and what its output already holds."""
+
+    items: list[Any]
+    folder: ImageFolder
+    out: Path
+    done: Counter
+    started: float
+
+
+def _read_inputs(data, images_dir, out, batch_size: int) -> _Inputs:
     if batch_size < 1:
         raise ValueError(f"Unable to predict as batch_size {batch_size!r} is below 1")
     started = time.perf_counter()
-    items = read_items(data)
+    if not Path(images_dir).is_dir():
+        raise FileNotFoundError(
+            f"Unable to predict as the images folder '{images_dir}' does not exist"
+        )
     out_path = Path(out)
-    done = _rows_done(out_path)
-    pending = _pending(items, done)
+    if out_path.is_dir():
+        raise FileNotFoundError(
+            f"Unable to write predictions to '{out}' as it is a folder, not a file"
+        )
+    items = read_items(data)
+    if not items:
+        raise ValueError(f"Unable to predict as '{data}' holds no items")
+    return _Inputs(items, ImageFolder(images_dir), out_path, _rows_done(out_path), started)
+
+
+def _answer_all(engine: Any, inputs: _Inputs, batch_size: int, progress: bool) -> PredictStats:
+    items, out_path, folder = inputs.items, inputs.out, inputs.folder
+    pending = _pending(items, inputs.done)
     skipped = len(items) - len(pending)
     logger.info("%d items, %d already answered, %d to go", len(items), skipped, len(pending))
     bar = _progress_bar(len(items), skipped, progress)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    folder = ImageFolder(images_dir)
     generated = 0
     try:
         with open(out_path, "a", encoding="utf-8") as stream:
@@ -198,7 +231,7 @@ def predict_with(
                 bar.update(len(rows))
     finally:
         bar.close()
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - inputs.started
     logger.info("wrote %d rows to %s in %.1f s", generated, out_path, seconds)
     return PredictStats(len(items), skipped, generated, seconds)
 
@@ -212,12 +245,12 @@ def _rows_done(path: Path) -> Counter:
     good_end = 0
     for line in data.splitlines(keepends=True):
         try:
-            row = json.loads(line) if line.strip() else None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            row = _row(line)
+        except ValueError as exc:
             if good_end + len(line) < len(data):
                 raise ValueError(
-                    f"Unable to resume '{path}' as a line in it is not JSON (byte {good_end}); "
-                    "move the file away to start again"
+                    f"Unable to resume '{path}' as the line at byte {good_end} is not a JSON "
+                    "object; move the file away to start again"
                 ) from exc
             break
         if not line.endswith(b"\n"):
@@ -230,6 +263,23 @@ def _rows_done(path: Path) -> Counter:
         with open(path, "r+b") as stream:
             stream.truncate(good_end)
     return done
+
+
+def _row(line: bytes) -> dict[str, Any] | None:
+    """A JSONL line as a row; None for a blank line.
+
+    Raises:
+        ValueError: the line is not a UTF-8 JSON object (or nests too deeply to parse).
+    """
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+    if not isinstance(row, dict):
+        raise ValueError("not a JSON object")
+    return row
 
 
 def _pending(items: list[Any], done: Counter) -> list[tuple[int, dict[str, Any]]]:

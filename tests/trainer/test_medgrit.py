@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -113,6 +114,20 @@ def test_images_are_found_by_relative_path_or_by_name(images):
     assert find_image("sub/inner.png", images) == images / "sub" / "inner.png"
 
 
+def test_image_paths_never_lead_out_of_the_folder(tmp_path, images):
+    outside = tmp_path / "secret.png"
+    shutil.copy(images / CT, outside)
+    (images / "sub").mkdir()
+
+    assert find_image("../secret.png", images) is None  # exists, but outside
+    assert find_image("sub/../../secret.png", images) is None
+    assert find_image(str(outside), images) is None  # absolute: by name only, not there
+    assert find_image(f"sub/../{CT}", images) == images / CT  # stays inside
+    shutil.copy(images / CT, images / "secret.png")
+    assert find_image(str(outside), images) == images / "secret.png"  # the name, inside
+    assert find_image("../secret.png", images) is None  # never by name when it climbs out
+
+
 # -- reading and writing --------------------------------------------------------------------
 
 
@@ -141,6 +156,62 @@ def test_broken_json_is_refused_with_where(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValueError, match=message):
         read_items(path)
+
+
+def hostile(tmp_path, name: str, content: str | bytes):
+    """A real broken file."""
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+DEEP = 100_000  # far past Python's recursion limit
+
+
+@pytest.mark.parametrize(
+    ("content", "exception", "message"),
+    [
+        ("[" * DEEP + "]" * DEEP, ValueError, "item 0 nests lists or objects more than 64 deep"),
+        ('[{"id": "a"}, {"c": ' + "[" * DEEP + "]" * DEEP + "}]", ValueError, "item 1 nests"),
+        ("[" + "[" * 70 + "]" * 70 + "]", ValueError, "item 0 nests"),  # parses, too deep
+        ('[{"id": "café"}]'.encode("latin-1"), ValueError, "not UTF-8 text .byte 0xe9"),
+        ("", ValueError, "it is empty, not a JSON list"),
+    ],
+)
+def test_hostile_json_is_refused_naming_the_file(tmp_path, content, exception, message):
+    path = hostile(tmp_path, "hostile.json", content)
+    with pytest.raises(exception, match=f"Unable to read '{re.escape(str(path))}' as .*{message}"):
+        read_items(path)
+
+
+def test_a_folder_where_the_file_should_be_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"'{re.escape(str(tmp_path))}' as it is a folder"):
+        read_items(tmp_path)
+    with pytest.raises(FileNotFoundError, match="as it does not exist"):
+        read_items(tmp_path / "none.json")
+
+
+def test_an_endless_item_is_cut_off(tmp_path, monkeypatch):
+    monkeypatch.setattr(json_stream, "MAX_ITEM_CHARS", 100)
+    monkeypatch.setattr(json_stream, "_CHUNK_CHARS", 16)
+    path = hostile(tmp_path, "endless.json", '[1, "' + "a" * 10_000)
+    with pytest.raises(ValueError, match="item 1 is not valid JSON within 100 characters"):
+        read_items(path)
+
+
+def test_small_json_files_are_read_or_refused_naming_the_file(tmp_path):
+    assert json_stream.read_json(hostile(tmp_path, "ok.json", '{"a": [1]}')) == {"a": [1]}
+    for name, content, message in [
+        ("deep.json", "[" * DEEP + "]" * DEEP, "nests lists or objects"),
+        ("latin.json", '{"a": "é"}'.encode("latin-1"), "not UTF-8 text"),
+        ("bad.json", "{nope", "not JSON .character 1"),
+    ]:
+        path = re.escape(str(hostile(tmp_path, name, content)))
+        with pytest.raises(ValueError, match=f"Unable to read '{path}' .*{message}"):
+            json_stream.read_json(tmp_path / name)
 
 
 def test_empty_list_and_whitespace(tmp_path):
@@ -236,6 +307,37 @@ def test_validation_stops_with_one_problem_where_the_json_breaks(tmp_path, image
 
     assert report.items == 3
     assert [(p.index, p.reason.split(":")[0]) for p in report.problems] == [(3, "bad structure")]
+
+
+def test_validation_refuses_paths_out_of_the_folder_without_opening_them(tmp_path, images):
+    (tmp_path / "passwd").write_text("root:x:0:0")  # what "../passwd" would reach
+    items = [GOOD[0], item("../passwd", "Where is the liver?", "<box>(1,2),(3,4)</box>")]
+
+    report = validate(items, images, extra_modalities=["passwd"])
+
+    assert [str(p) for p in report.problems] == [
+        f"item 1 ('passwd'): image '../passwd' points outside '{images}' (not opened)"
+    ]
+
+
+def test_validation_finds_no_items_a_problem(tmp_path, images):
+    path = hostile(tmp_path, "test_vg.json", "[]")
+    report = validate(path, images)
+    assert not report.ok and report.items == 0
+    assert [str(p) for p in report.problems] == [f"no items: '{path}' is an empty list"]
+    assert not validate([], images).ok
+
+
+def test_validation_keeps_hostile_values_short(images):
+    huge = {"id": "x" * 1_000_000, "conversations": [[f"<img>{CT}</img> Where?", "<box>"]]}
+    nested = {"id": [[[[["deep"]]]]], "conversations": [[f"<img>{CT}</img> Where?", "x"]]}
+    digits = item(CT, "Where?", f"<box>({'9' * 5000},1),(2,2)</box>")  # int() refuses these
+
+    report = validate([huge, nested, digits], images)
+
+    assert {p.index for p in report.problems} == {0, 1, 2}
+    assert all(len(str(p)) < 800 for p in report.problems)
+    assert "is not (x1,y1),(x2,y2) with integer coordinates" in str(report.problems[-1])
 
 
 def test_validate_command_exit_codes(tmp_path, images, capsys):

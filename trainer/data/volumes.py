@@ -16,7 +16,6 @@ y from anterior to posterior, z from inferior to superior).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -29,6 +28,7 @@ import numpy as np
 from birdview.core.geometry import Plane, extract_slice, pixel_size_mm, slice_count, to_canonical
 from birdview.core.model_input import render_for_model, volume_intensity_range
 from birdview.core.volume import Volume, short_id
+from trainer._json_stream import read_json
 from trainer.data.names import file_prefix, modality_from_dicom, modality_from_words
 from trainer.data.sources import (
     LabelMask,
@@ -272,7 +272,7 @@ def _class_sections(root: Path) -> list[dict]:
     path = root / "classes.json"
     if not path.is_file():
         return []
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read_json(path)
     return [v for v in data.values() if isinstance(v, dict)] if isinstance(data, dict) else []
 
 
@@ -287,7 +287,8 @@ def class_names(root: Path, label_file: str, option: str | None) -> dict[int, st
             return _value_names(section["labels"])
     dataset = root / "dataset.json"
     if dataset.is_file():
-        labels = json.loads(dataset.read_text(encoding="utf-8")).get("labels")
+        data = read_json(dataset)
+        labels = data.get("labels") if isinstance(data, dict) else None
         if isinstance(labels, dict):
             return _value_names(labels)
     return None
@@ -295,7 +296,10 @@ def class_names(root: Path, label_file: str, option: str | None) -> dict[int, st
 
 def _parse_labels_option(option: str) -> dict[int, str]:
     if Path(option).is_file():
-        return _value_names(json.loads(Path(option).read_text(encoding="utf-8")))
+        mapping = read_json(option)
+        if not isinstance(mapping, dict):
+            raise ValueError(f"Unable to read labels from '{option}' as it is not a JSON object")
+        return _value_names(mapping)
     names = {}
     for piece in option.split(","):
         value, sep, name = piece.partition(":")

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainer._json_stream import open_text
 from trainer.evaluation._captions import CAPTION_METRICS, caption_scores
 from trainer.evaluation._rules import clean_response, roc_correct, vg_hits
 from trainer.medgrit import MODALITIES, modality_of
@@ -85,24 +86,32 @@ def read_predictions(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of a prediction JSONL file (`trainer.predict` writes them).
 
     Raises:
-        ValueError: a line is not a JSON object with "annotation", "response" and "image"
-            (or "id").
+        FileNotFoundError: there is no such file, or it is a folder.
+        ValueError: the file is not UTF-8, or a line is not a JSON object with "annotation",
+            "response" and "image" (or "id").
     """
-    rows = []
-    with open(path, encoding="utf-8") as stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(
-                    f"Unable to read predictions from '{path}' as line {number} is not JSON "
-                    f"({exc.msg})"
-                ) from exc
-            _check_row(row, path, number)
-            rows.append(row)
-    return rows
+    with open_text(path) as stream:
+        try:
+            return [_read_row(line, path, n) for n, line in enumerate(stream, 1) if line.strip()]
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"Unable to read predictions from '{path}' as it is not UTF-8 text"
+            ) from exc
+
+
+def _read_row(line: str, path: Any, number: int) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"Unable to read predictions from '{path}' as line {number} is not JSON ({exc.msg})"
+        ) from exc
+    except RecursionError as exc:
+        raise ValueError(
+            f"Unable to read predictions from '{path}' as line {number} nests too deeply"
+        ) from exc
+    _check_row(row, path, number)
+    return row
 
 
 def _check_row(row: Any, path: Any, number: int) -> None:

@@ -28,6 +28,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from trainer._json_stream import read_json
+
 __all__ = [
     "METADATA_FILE",
     "RECIPE_FILE",
@@ -80,8 +82,8 @@ def read_metadata(folder: str | os.PathLike) -> dict[str, Any]:
     """The folder's ``birdview.json``, or {} when it has none or it cannot be read."""
     path = Path(folder) / METADATA_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = read_json(path)
+    except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -100,8 +102,8 @@ def data_summary(train_json: Path, items: int) -> dict[str, Any]:
     card = train_json.parent / "data_card.json"
     if card.is_file():
         try:
-            summary["card"] = json.loads(card.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            summary["card"] = read_json(card)
+        except (OSError, ValueError):
             logger.warning("could not read %s", card)
     return summary
 
