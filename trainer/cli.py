@@ -7,6 +7,11 @@ birdview-train predict --model DIR [--adapter DIR] --data TEST.json --images DIR
 birdview-train evaluate --task vg|roc|rc|mia PRED.jsonl [--json] [--plot OUT.png]
 birdview-train fit --config RECIPE [--override KEY=VALUE ...] [--resume]
 birdview-train merge --base DIR --adapter DIR --out DIR
+
+A command refuses what it cannot use (a missing, broken or hostile input, an output folder it
+must not touch) with one line naming the file and the cause, exit status 2 and no traceback
+(``-v`` adds it). Inputs are checked before torch and transformers are imported, so a refusal
+takes a moment, not the 15 s those imports cost.
 """
 
 from __future__ import annotations
@@ -37,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (OSError, ValueError) as exc:  # how the trainer refuses inputs (STYLE.md, Errors)
+        logger.error("%s", exc, exc_info=args.verbose)
+        return 2
 
 
 def _add_tiny(commands) -> None:
@@ -173,17 +182,9 @@ def _run_validate(args: argparse.Namespace) -> int:
     from trainer.medgrit import card_extra_modalities, validate
 
     allowed = [name.strip() for value in args.allow_modality for name in value.split(",")]
-    try:
-        if args.data_card:
-            allowed += card_extra_modalities(args.data_card)
-    except (FileNotFoundError, ValueError) as exc:
-        logger.error("%s", exc)
-        return 2
-    try:
-        report = validate(args.file, args.images, extra_modalities=allowed)
-    except FileNotFoundError as exc:
-        logger.error("%s", exc)
-        return 2
+    if args.data_card:
+        allowed += card_extra_modalities(args.data_card)
+    report = validate(args.file, args.images, extra_modalities=allowed)
     print(report.summary())
     for problem in report.problems:
         print(problem)
@@ -209,19 +210,24 @@ def _add_predict(commands) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    from birdview.inference.errors import InferenceError  # light: no torch at import
     from trainer.predict import predict
 
-    stats = predict(
-        args.model,
-        args.data,
-        args.images,
-        args.out,
-        adapter_dir=args.adapter,
-        batch_size=args.batch_size,
-        precision=args.precision,
-        device=args.device,
-        progress=not args.no_progress,
-    )
+    try:
+        stats = predict(
+            args.model,
+            args.data,
+            args.images,
+            args.out,
+            adapter_dir=args.adapter,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+    except InferenceError as exc:
+        logger.error("%s", exc, exc_info=args.verbose)
+        return 2
     logger.info(
         "%d items: %d answered now, %d already done (%.1f s)",
         stats.items,
@@ -248,11 +254,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     from trainer.evaluation import evaluate_file, format_scores, plot_scores
 
-    try:
-        scores = evaluate_file(args.predictions, args.task)
-    except (FileNotFoundError, ValueError) as exc:
-        logger.error("%s", exc)
-        return 2
+    scores = evaluate_file(args.predictions, args.task)
     if args.json:
         print(json.dumps(scores.to_dict(), indent=2))
     else:
@@ -293,19 +295,13 @@ def _run_fit(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) != 0:
         logging.getLogger().setLevel(logging.WARNING)  # under torchrun, rank 0 reports
     from trainer.fit.recipe import load_recipe
+    from trainer.fit.start import check_start
 
-    try:
-        recipe = load_recipe(args.config, args.overrides)
-    except (FileNotFoundError, ValueError) as exc:
-        logger.error("%s", exc)
-        return 2
+    recipe = load_recipe(args.config, args.overrides)
+    start = check_start(recipe, resume=args.resume)  # before torch: a refusal takes a moment
     from trainer.fit.run import fit
 
-    try:
-        result = fit(recipe, resume=args.resume, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as exc:
-        logger.error("%s", exc, exc_info=args.verbose)
-        return 2
+    result = fit(recipe, resume=args.resume, progress=not args.no_progress, start=start)
     logger.info("%d steps, last loss %s: %s", result.steps, result.loss, result.out)
     _leave_process_group()
     return 0
@@ -337,11 +333,7 @@ def _run_merge(args: argparse.Namespace) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from trainer.fit.merge import merge_adapter
 
-    try:
-        out = merge_adapter(args.base, args.adapter, args.out)
-    except (FileNotFoundError, ValueError) as exc:
-        logger.error("%s", exc)
-        return 2
+    out = merge_adapter(args.base, args.adapter, args.out)
     logger.info("wrote %s", out)
     return 0
 

@@ -110,11 +110,15 @@ def build_tiny(
     memory and speed checks on a GPU.
 
     Raises:
-        ValueError: ``family`` is not one of `FAMILIES`.
+        ValueError: ``family`` is not one of `FAMILIES`, or ``out_dir`` is a file.
     """
     if family not in FAMILIES:
         raise ValueError(
             f"Unable to build a tiny model as family {family!r} is not one of {list(FAMILIES)}"
+        )
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ValueError(
+            f"Unable to build a tiny model in '{out_dir}' as it is a file, not a folder"
         )
     import torch
     from transformers import AutoModelForImageTextToText

@@ -18,9 +18,7 @@ prompt the app's engine asks with, followed by the answers as assistant turns.
 from __future__ import annotations
 
 import logging
-import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ import numpy as np
 from birdview.core.box_codecs import CODECS, BoxCodec
 from birdview.core.prompts import Conversation, Turn, to_messages
 from trainer.fit.collate import encode_conversation
-from trainer.medgrit import ImageFolder, image_of, question_text, read_items
+from trainer.fit.samples import Sample, read_samples
 from trainer.predict import question_for_family
 
 __all__ = [
@@ -46,61 +44,6 @@ logger = logging.getLogger(__name__)
 SizePx = tuple[float, float]
 # A run of Med-GRIT box markup: labelled or bare boxes, back to back.
 _RUN_RE = re.compile(r"(?:(?:<ref>[^<]*</ref>)?(?:\s*<box>[^<]*</box>)+)+")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One Med-GRIT item: its id, its image file and its (question, answer) turns in
-    Med-GRIT text, the first question without its ``Picture 1: <img>..</img>`` part."""
-
-    item_id: str
-    image: Path
-    turns: tuple[tuple[str, str], ...]
-
-
-def read_samples(
-    path: str | os.PathLike, images_dir: str | os.PathLike, *, max_items: int = 0
-) -> list[Sample]:
-    """The items of a Med-GRIT file whose image is found in ``images_dir``, in file order
-    (the first ``max_items`` when above 0). Items without their image or with malformed turns
-    are skipped with a warning that counts them (``birdview-train validate`` lists them).
-
-    Raises:
-        FileNotFoundError: there is no such file.
-        ValueError: the file is not a JSON list, or no item is usable.
-    """
-    folder = ImageFolder(images_dir)
-    samples: list[Sample] = []
-    skipped = 0
-    for item in read_items(path):
-        sample = _sample(item, folder)
-        if sample is None:
-            skipped += 1
-            continue
-        samples.append(sample)
-        if max_items and len(samples) == max_items:
-            break
-    if skipped:
-        logger.warning("skipped %d items of %s (image missing or malformed turns)", skipped, path)
-    if not samples:
-        raise ValueError(
-            f"Unable to train on '{path}' as none of its items is usable with images from "
-            f"'{images_dir}'; run 'birdview-train validate' on it"
-        )
-    return samples
-
-
-def _sample(item: Any, folder: ImageFolder) -> Sample | None:
-    try:
-        image = folder.find(image_of(item))
-        conversations = item["conversations"]
-        turns = tuple((str(q), str(a)) for q, a in conversations)
-    except (ValueError, KeyError, TypeError):
-        return None
-    if image is None or not turns:
-        return None
-    turns = ((question_text(turns[0][0]), turns[0][1]), *turns[1:])
-    return Sample(str(item.get("id", "")), image, turns)
 
 
 # -- boxes in the family's format -----------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trainer.fit.checkpoint import read_metadata, write_metadata
 
-__all__ = ["merge_adapter"]
+__all__ = ["check_merge", "merge_adapter"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,24 +28,17 @@ def merge_adapter(
 
     Raises:
         FileNotFoundError: ``base`` has no config.json or ``adapter`` no adapter_config.json.
-        ValueError: ``out`` is not empty, or the adapter does not fit the base.
+        ValueError: ``out`` is a file or a folder that is not empty, or the adapter does not
+            fit the base.
     """
+    base, adapter, out = Path(base), Path(adapter), Path(out)
+    check_merge(base, adapter, out)  # before the heavy imports: a refusal takes a moment
     import torch
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from birdview.core.box_codecs import family_of
 
-    base, adapter, out = Path(base), Path(adapter), Path(out)
-    if not (base / "config.json").is_file():
-        raise FileNotFoundError(f"Unable to merge as the base '{base}' has no config.json")
-    if not (adapter / "adapter_config.json").is_file():
-        raise FileNotFoundError(
-            f"Unable to merge as '{adapter}' has no adapter_config.json; choose the output "
-            "folder of a bird-lora or bird-qlora run"
-        )
-    if out.is_dir() and any(out.iterdir()):
-        raise ValueError(f"Unable to merge into '{out}' as the folder is not empty")
     model = AutoModelForImageTextToText.from_pretrained(
         base, local_files_only=True, use_safetensors=True, dtype=torch.float32
     )
@@ -77,3 +70,18 @@ def merge_adapter(
     )
     logger.info("merged '%s' into '%s': wrote %s", adapter, base, out)
     return out
+
+
+def check_merge(base: Path, adapter: Path, out: Path) -> None:
+    """What `merge_adapter` checks before it loads anything (same Raises)."""
+    if not (base / "config.json").is_file():
+        raise FileNotFoundError(f"Unable to merge as the base '{base}' has no config.json")
+    if not (adapter / "adapter_config.json").is_file():
+        raise FileNotFoundError(
+            f"Unable to merge as '{adapter}' has no adapter_config.json; choose the output "
+            "folder of a bird-lora or bird-qlora run"
+        )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"Unable to merge into '{out}' as it is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise ValueError(f"Unable to merge into '{out}' as the folder is not empty")

@@ -36,7 +36,8 @@ def load_for_training(
 
     Raises:
         FileNotFoundError: ``model.base`` is not a folder.
-        ValueError: the recipe asks for something this base or machine cannot do.
+        ValueError: the recipe asks for something this base or machine cannot do, or a
+            weights file is damaged.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -63,13 +64,27 @@ def load_for_training(
     if model_cfg.method == "qlora":
         kwargs["quantization_config"] = _nf4(dtype)
         kwargs["device_map"] = {"": _local_device()}
-    model = AutoModelForImageTextToText.from_pretrained(weights or base, **kwargs)
+    model = _from_pretrained(AutoModelForImageTextToText, weights or base, kwargs)
     if model_cfg.method == "full":
         _freeze(model, model_cfg)
     else:
         model = _with_lora(model, model_cfg)
     logger.info("trainable parameters: %s", trainable_summary(model))
     return model, processor
+
+
+def _from_pretrained(auto_class: Any, folder: str | os.PathLike, kwargs: dict[str, Any]) -> Any:
+    """The model in ``folder``; a damaged weights file is refused in one line, not with
+    the safetensors traceback (the app's loader does the same)."""
+    from safetensors import SafetensorError
+
+    try:
+        return auto_class.from_pretrained(folder, **kwargs)
+    except SafetensorError as exc:
+        raise ValueError(
+            f"Unable to load the model in '{folder}' as a weights file cannot be read "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); copy it again"
+        ) from exc
 
 
 def part_of(name: str) -> str:

@@ -179,13 +179,11 @@ def load_recipe(config: str | Path, overrides: typing.Sequence[str] = ()) -> Rec
 
     Raises:
         FileNotFoundError: no such file and no shipped recipe of that name.
-        ValueError: the YAML is not a mapping, a key is unknown, a value has the wrong type,
-            or an override is not ``key=value``.
+        ValueError: the file is not UTF-8 YAML, the YAML is not a mapping, a key is unknown, a
+            value has the wrong type, or an override is not ``key=value``.
     """
-    import yaml
-
     path = _recipe_path(config)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ValueError(f"Unable to read the recipe '{path}' as it is not a YAML mapping")
     data.setdefault("name", path.stem)
@@ -253,6 +251,25 @@ def _recipe_path(config: str | Path) -> Path:
     )
 
 
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"Unable to read the recipe '{path}' as it is not UTF-8 text") from exc
+    except yaml.YAMLError as exc:
+        raise ValueError(f"Unable to read the recipe '{path}' as {_yaml_problem(exc)}") from exc
+    except RecursionError as exc:
+        raise ValueError(f"Unable to read the recipe '{path}' as it nests too deeply") from exc
+
+
+def _yaml_problem(exc: Exception) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark is not None else ""
+    return f"it is not YAML ({getattr(exc, 'problem', None) or 'unreadable'}{where})"
+
+
 def _apply_override(data: dict[str, Any], override: str) -> None:
     import yaml
 
@@ -262,8 +279,8 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
         raise ValueError(f"Unable to apply the override {override!r} as it is not key=value")
     try:
         value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
+    except (yaml.YAMLError, RecursionError):
+        value = text  # refused below as a string of the wrong type, if it is not one
     parts = key.split(".")
     if len(parts) == 1:
         data[key] = value

@@ -1,6 +1,7 @@
 """``birdview-train fit``: a Qwen-VL-family base + Med-GRIT data → a checkpoint BirdView loads.
 
-`fit` reads top to bottom: check the output folder, load the base with the recipe's freeze
+`fit` reads top to bottom: check everything that can be checked without torch
+(`trainer.fit.start`), open the output folder, load the base with the recipe's freeze
 policy or adapters, turn the Med-GRIT items into conversations in the base family's box format,
 choose padding or packing, hand everything to transformers' `Trainer`, and save the checkpoint
 with its processor and ``birdview.json``. Because the loop is the Trainer's, the same recipe
@@ -20,18 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from birdview.core.box_codecs import family_of
+from trainer._json_stream import read_json
 from trainer.fit.callbacks import HeldOutEval, MetricsLog, ThroughputTrainer
-from trainer.fit.checkpoint import (
-    RECIPE_FILE,
-    data_summary,
-    git_sha,
-    latest_checkpoint,
-    write_metadata,
-)
+from trainer.fit.checkpoint import data_summary, git_sha, latest_checkpoint, write_metadata
 from trainer.fit.collate import PackCollator, PadCollator
-from trainer.fit.dataset import ConversationDataset, read_samples
+from trainer.fit.dataset import ConversationDataset
 from trainer.fit.model import can_pack, load_for_training, rope_index_of
-from trainer.fit.recipe import Recipe, load_recipe, recipe_to_dict, recipe_to_yaml
+from trainer.fit.recipe import Recipe, recipe_to_dict
+from trainer.fit.start import Start, accumulation, check_start, open_out, world_size
 
 __all__ = ["FitResult", "fit"]
 
@@ -51,28 +48,32 @@ class FitResult:
     eval: dict[str, Any]
 
 
-def fit(recipe: Recipe, *, resume: bool = False, progress: bool = True) -> FitResult:
+def fit(
+    recipe: Recipe, *, resume: bool = False, progress: bool = True, start: Start | None = None
+) -> FitResult:
     """Train as ``recipe`` says and save the checkpoint to ``recipe.out``.
 
     ``resume``: continue the run in ``recipe.out`` from its latest checkpoint (the recipe must
-    be the one it was started with); without it the folder must be new or empty.
+    be the one it was started with); without it the folder must be new, empty, or left by a
+    start that saved no checkpoint (`trainer.fit.start`). ``start``: what `check_start`
+    returned for this recipe, when the caller has checked it already.
 
     Raises:
         FileNotFoundError: the base, the training file or its images are missing.
-        ValueError: the recipe cannot run here, or the output folder is not new (no
-            ``resume``) or holds another recipe's run.
+        ValueError: the recipe cannot run here, or the output folder holds a run with a
+            checkpoint (no ``resume``) or another recipe's run.
     """
     import transformers
 
-    train_json, images = _data_paths(recipe)
-    out = _prepare_out(recipe, resume)
+    start = start or check_start(recipe, resume=resume)
+    out, train_json, images, samples = start.out, start.train_json, start.images, start.samples
+    open_out(recipe, out)
     checkpoint = latest_checkpoint(out) if resume else None
     transformers.set_seed(recipe.train.seed)
     model, processor = load_for_training(
         recipe.model, recipe.data, weights=_weights(checkpoint, recipe)
     )
     family = family_of(model.config.model_type)
-    samples = read_samples(train_json, images, max_items=recipe.data.max_items)
     dataset = ConversationDataset(samples, processor, family, recipe.data.max_length)
     pad_id = processor.tokenizer.pad_token_id
     collator = _collator(recipe, model, pad_id)
@@ -155,7 +156,7 @@ def training_arguments(recipe: Recipe, out: Path, *, progress: bool = True) -> A
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=train.per_device_batch,
-        gradient_accumulation_steps=_accumulation(recipe),
+        gradient_accumulation_steps=accumulation(recipe),
         num_train_epochs=train.epochs,
         max_steps=train.max_steps,
         learning_rate=train.lr,
@@ -177,45 +178,13 @@ def training_arguments(recipe: Recipe, out: Path, *, progress: bool = True) -> A
         data_seed=train.seed,
         report_to=_reporters(out),
         use_cpu=not cuda,
-        ddp_backend="gloo" if not cuda and _world_size() > 1 else None,
+        ddp_backend="gloo" if not cuda and world_size() > 1 else None,
         ddp_find_unused_parameters=False,
         dataloader_num_workers=train.workers,
         remove_unused_columns=False,
         disable_tqdm=not progress,
         deepspeed=train.deepspeed or None,
     )
-
-
-def _prepare_out(recipe: Recipe, resume: bool) -> Path:
-    """The output folder, checked, with the resolved recipe written to it (main process)."""
-    if not recipe.out:
-        raise ValueError(
-            "Unable to start a run as no output folder is set; pass --override out=DIR"
-        )
-    out = Path(recipe.out)
-    saved = out / RECIPE_FILE
-    main = _is_main()
-    if resume:
-        if not saved.is_file():
-            raise ValueError(
-                f"Unable to resume the run in '{out}' as it holds no {RECIPE_FILE}; start it "
-                "without --resume"
-            )
-        difference = _first_difference(recipe_to_dict(load_recipe(saved)), recipe_to_dict(recipe))
-        if difference:
-            raise ValueError(
-                f"Unable to resume the run in '{out}' as its recipe differs at {difference}; "
-                "resume with the same recipe and overrides"
-            )
-    elif main and out.is_dir() and any(out.iterdir()):
-        raise ValueError(
-            f"Unable to start a run in '{out}' as the folder is not empty; pass --resume to "
-            "continue the run in it, or choose another out"
-        )
-    if main:
-        (out / "logs").mkdir(parents=True, exist_ok=True)
-        saved.write_text(recipe_to_yaml(recipe), encoding="utf-8")
-    return out
 
 
 def _check_deepspeed(trainer: Any) -> None:
@@ -242,19 +211,6 @@ def _weights(checkpoint: Path | None, recipe: Recipe) -> Path | None:
         return None  # restored from their own sharded states
     logger.info("loading the weights of %s (transformers issue #43701)", checkpoint.name)
     return checkpoint
-
-
-def _data_paths(recipe: Recipe) -> tuple[Path, Path]:
-    train = Path(recipe.data.train)
-    if not recipe.data.train or not train.is_file():
-        raise FileNotFoundError(
-            f"Unable to train as data.train {recipe.data.train!r} is not a file; pass "
-            "--override data.train=TRAIN.json (birdview-train build-data writes one)"
-        )
-    images = Path(recipe.data.images) if recipe.data.images else train.parent
-    if not images.is_dir():
-        raise FileNotFoundError(f"Unable to train as the images folder '{images}' does not exist")
-    return train, images
 
 
 def _eval_files(recipe: Recipe, train_json: Path) -> list[Path]:
@@ -290,21 +246,10 @@ def _pack_capacity(recipe: Recipe) -> int:
     return recipe.data.max_length * (recipe.train.per_device_batch if varlen else 1)
 
 
-def _accumulation(recipe: Recipe) -> int:
-    per_step = recipe.train.per_device_batch * _world_size()
-    if recipe.train.batch_size % per_step:
-        raise ValueError(
-            f"Unable to make batches of train.batch_size {recipe.train.batch_size} from "
-            f"train.per_device_batch {recipe.train.per_device_batch} on {_world_size()} "
-            "processes; choose a batch size divisible by their product"
-        )
-    return recipe.train.batch_size // per_step
-
-
 def _batches(recipe: Recipe) -> str:
     return (
-        f"{recipe.train.per_device_batch} per device × {_accumulation(recipe)} accumulated × "
-        f"{_world_size()} processes, {'packed' if recipe.data.pack else 'padded'}"
+        f"{recipe.train.per_device_batch} per device × {accumulation(recipe)} accumulated × "
+        f"{world_size()} processes, {'packed' if recipe.data.pack else 'padded'}"
     )
 
 
@@ -322,33 +267,11 @@ def _sharded(recipe: Recipe) -> bool:
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
         return True
     if recipe.train.deepspeed:
-        import json
-
-        config = json.loads(Path(recipe.train.deepspeed).read_text(encoding="utf-8"))
+        config = read_json(recipe.train.deepspeed)  # a JSON object: checked at the start
         return int(config.get("zero_optimization", {}).get("stage", 0)) == 3
     return False
-
-
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _is_main() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _last_loss(history: list[dict[str, Any]]) -> float | None:
     losses = [entry["loss"] for entry in history if "loss" in entry]
     return float(losses[-1]) if losses else None
-
-
-def _first_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            found = _first_difference(a, b, f"{prefix}{key}.")
-            if found:
-                return found
-        elif a != b:
-            return f"{prefix}{key} ({a!r} then, {b!r} now)"
-    return ""
