@@ -376,14 +376,56 @@ def test_card_names_sources_licences_and_skips(built_3d):
     assert "Data card" in (built_3d / "DATA_CARD.md").read_text()
 
 
-def test_cli_writes_the_command_into_the_card(tmp_path):
+def test_cli_writes_the_command_into_the_card(tmp_path, caplog):
     out = tmp_path / "cli"
     argv = ["build-data", str(shared("sammed2d_demo")), "--out", str(out), "--seed", "3"]
     assert main(argv) == 0
     card = json.loads((out / "data_card.json").read_text())
     assert "--seed 3" in card["command"] and card["settings"]["seed"] == 3
-    with pytest.raises(ValueError, match="not empty"):
-        main(argv)
+    assert main(argv) == 2
+    assert f"Unable to build into '{out}' as it is not empty" in caplog.text
+
+
+def unlabelled_source(folder: Path) -> Path:
+    """A BiomedParse-style source whose only mask is empty, and an image with no mask."""
+    (folder / "train").mkdir(parents=True)
+    (folder / "train_mask").mkdir()
+    grey = np.full((32, 32), 90, np.uint8)
+    Image.fromarray(grey).save(folder / "train" / "01_CT_abdomen.png")
+    Image.fromarray(grey).save(folder / "train" / "02_CT_abdomen.png")
+    Image.fromarray(np.zeros_like(grey)).save(folder / "train_mask" / "01_CT_abdomen_liver.png")
+    return folder
+
+
+def test_no_usable_labels_say_where_and_leave_nothing_behind(tmp_path):
+    source = unlabelled_source(tmp_path / "source")
+    out = tmp_path / "out"
+
+    for _ in range(2):  # the same refusal again: nothing of the first blocks the second
+        with pytest.raises(ValueError) as refused:
+            build(tmp_path, "out", [str(source)])
+        assert str(refused.value) == (
+            f"Unable to build a dataset as no usable labels were found in '{source}' (masks2d: "
+            "every object under 16 px (1); no masks (1)); nothing was written"
+        )
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["source"]
+
+    out.mkdir()  # an empty folder given as --out is fine, before and after a failure
+    with pytest.raises(ValueError, match="no usable labels"):
+        build(tmp_path, "out", [str(source)])
+    assert out.is_dir() and not any(out.iterdir())
+    build(tmp_path, "out", [str(shared("sammed2d_demo"))])  # the rerun, its cause fixed
+    assert (out / "data_card.json").is_file() and any((out / "images").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "source"]
+
+
+def test_a_file_is_refused_as_out_or_as_a_source(tmp_path):
+    afile = tmp_path / "afile.json"
+    afile.write_text("[]")
+    with pytest.raises(ValueError, match="build into '.*afile.json' as it is a file"):
+        build_dataset([str(shared("sammed2d_demo"))], afile, BuildSettings())
+    with pytest.raises(ValueError, match="as '.*afile.json' is a file, not a folder"):
+        build(tmp_path, "x", [f"masks2d:{afile}"])
 
 
 def test_bad_sources_are_refused(tmp_path):

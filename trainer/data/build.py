@@ -11,6 +11,10 @@ The steps, each deterministic under the seed:
 4. ``train.json``, ``test_vg.json``, ``test_roc.json``, ``test_rc.json``,
    ``test_mia.json``, then ``data_card.json`` and ``DATA_CARD.md``.
 
+Everything is written into a hidden sibling of ``--out`` that takes its name only once the
+build is complete: a build that fails (no usable label, a broken source) leaves nothing
+behind, and the same command runs again as soon as its cause is fixed.
+
 Images without any object (slices of a volume where no label is present) are kept with
 probability ``negative_rate`` and then carry one not-present question; images with objects get
 one with the same probability, asking for a label known to be absent from them.
@@ -21,6 +25,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,12 +128,26 @@ def build_dataset(
     """Build the dataset from ``sources`` (``[KIND:]PATH[?options]``) into ``out``.
 
     Raises:
-        ValueError: a source is unusable, ``out`` is not empty, two images get one name, or
-            no image was found at all.
+        ValueError: a source is unusable, ``out`` is a file or a folder that is not empty, two
+            images get one name, or no source gave an image with a usable label.
     """
     specs = [parse_source(text) for text in sources]  # every source checked before writing
-    result = BuildResult(Path(out))
-    _prepare(result.out)
+    target = Path(out)
+    _check_out(target)
+    result = BuildResult(_work_folder(target))
+    try:
+        _build(result, specs, settings, command)
+    except BaseException:
+        shutil.rmtree(result.out, ignore_errors=True)
+        raise
+    _move_into_place(result.out, target)
+    result.out = target
+    return result
+
+
+def _build(
+    result: BuildResult, specs: list[SourceSpec], settings: BuildSettings, command: str
+) -> None:
     names: set[str] = set()
     for index, spec in enumerate(specs):
         report = SourceReport(spec.text, spec.kind, spec.dataset, read_licence(spec))
@@ -139,18 +159,47 @@ def build_dataset(
                 result.records.append(record)
         logger.info("%s: %d images (%s)", spec.text, report.images, spec.kind)
     if not result.records:
-        raise ValueError("Unable to build a dataset as the sources gave no image with a label")
+        raise ValueError(_no_usable_labels(result.sources))
     result.records.sort(key=lambda r: r.facts.name)
     result.test_patients = split_patients(result.records, settings)
     _compose(result, settings)
     _write(result, settings, command)
-    return result
 
 
-def _prepare(out: Path) -> None:
-    if out.exists() and any(out.iterdir()):
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"Unable to build into '{out}' as it is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
         raise ValueError(f"Unable to build into '{out}' as it is not empty")
-    (out / "images").mkdir(parents=True, exist_ok=True)
+
+
+def _work_folder(out: Path) -> Path:
+    """A new hidden folder beside ``out`` (same file system, so the final rename is atomic)."""
+    parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    (work / "images").mkdir()
+    return work
+
+
+def _move_into_place(work: Path, out: Path) -> None:
+    if out.is_dir():
+        out.rmdir()  # empty (checked before the build); a folder is not renamed over another
+    os.rename(work, out)
+
+
+def _no_usable_labels(sources: list[SourceReport]) -> str:
+    """Where no usable label was found, and why each source's images were left out."""
+    parts = []
+    for report in sources:
+        skipped = sorted(report.skipped.items(), key=lambda kv: -kv[1])
+        reasons = "; ".join(f"{reason} ({count})" for reason, count in skipped[:3])
+        more = f"; {len(skipped) - 3} more reasons" if len(skipped) > 3 else ""
+        parts.append(f"'{report.text}' ({report.kind}: {reasons or 'no images found'}{more})")
+    return (
+        f"Unable to build a dataset as no usable labels were found in {', '.join(parts)}; "
+        "nothing was written"
+    )
 
 
 def _images(

@@ -29,7 +29,6 @@ and the labels known to be absent from it (negatives are drawn only from those).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -41,6 +40,7 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
+from trainer._json_stream import read_json
 from trainer.data.names import file_prefix, modality_from_words
 
 __all__ = [
@@ -137,8 +137,8 @@ def parse_source(text: str) -> SourceSpec:
     """``[KIND:]PATH[?key=value&...]`` → `SourceSpec`, detecting the kind when not given.
 
     Raises:
-        ValueError: the path does not exist, an option is unknown, or the kind cannot be
-            detected.
+        ValueError: the path does not exist or is not a folder, an option is unknown, or the
+            kind cannot be detected.
     """
     kind, rest = None, str(text)
     head, sep, tail = rest.partition(":")
@@ -148,6 +148,8 @@ def parse_source(text: str) -> SourceSpec:
     path = Path(path_text)
     if not path.exists():
         raise ValueError(f"Unable to use source {text!r} as the path {path_text!r} does not exist")
+    if not path.is_dir():
+        raise ValueError(f"Unable to use source {text!r} as {path_text!r} is a file, not a folder")
     options = dict(parse_qsl(query, keep_blank_values=False))
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
@@ -336,8 +338,8 @@ def _json_pairs(index: Path, root: Path) -> list[tuple[Path, Path]]:
     """(image, mask) pairs of an image2label (image → [masks]) or label2image (mask → image)
     index; its paths are relative to the folder above ``root`` (SA-Med2D's convention)."""
     try:
-        data = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(index)
+    except (OSError, ValueError):  # not an index after all: pairs are then found by name
         return []
     if not isinstance(data, dict):
         return []
