@@ -16,11 +16,13 @@ from birdview.core.box import Box
 from birdview.core.box_codecs import CODECS, BoxCodec
 
 __all__ = [
+    "MAX_QUESTION_CHARS",
     "Conversation",
     "Task",
     "Turn",
     "analysis_question",
     "caption_question",
+    "check_question_length",
     "grounding_question",
     "max_new_tokens",
     "question_for",
@@ -29,6 +31,12 @@ __all__ = [
 ]
 
 SizePx = tuple[float, float]
+
+# Med-GRIT's questions are under 300 characters, and a report paragraph pasted into the chat a
+# few thousand; 4,000 characters (about 1,000 tokens) holds both with room. Every character is
+# prompt the model must read, so far longer questions only cost: one of 120 KB ran for minutes
+# and took gigabytes before this limit.
+MAX_QUESTION_CHARS = 4000
 
 
 class Task(str, Enum):
@@ -47,6 +55,20 @@ class Task(str, Enum):
     @property
     def needs_region(self) -> bool:
         return self in (Task.ROC, Task.RC)
+
+
+def check_question_length(question: str) -> str:
+    """``question`` unchanged when it fits `MAX_QUESTION_CHARS`.
+
+    Raises:
+        ValueError: it is longer; the message gives its length and the limit.
+    """
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ValueError(
+            f"Unable to ask as the question is {len(question):,} characters long and the limit "
+            f"is {MAX_QUESTION_CHARS:,}; shorten it, or ask about one finding at a time"
+        )
+    return question
 
 
 def grounding_question(target: str) -> str:

@@ -11,7 +11,8 @@ pixels. A question may hold ``{region}`` where the ``--box`` goes (see `engine`)
 does; a frozen (packaged) viewer, which has no torch of its own, always does.
 
 Exit codes: 0 answered, 1 the model failed, 2 bad input (unreadable image or checkpoint, a
-slice or box out of range), always with a one-line message.
+slice or box out of range, a question over `prompts.MAX_QUESTION_CHARS`), always with a
+one-line message.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import sys
 
 from birdview.core.errors import BirdViewError
-from birdview.core.prompts import Task
+from birdview.core.prompts import Task, check_question_length
 from birdview.inference.errors import InferenceError, ModelLoadError
 
 __all__ = ["main"]
@@ -79,11 +80,12 @@ def _ask(args: argparse.Namespace) -> int:
     from birdview.core.box import Box
     from birdview.core.model_input import render_for_model
 
+    check_question_length(args.question)  # before anything slow is read or loaded
+    if not args.question.strip() and args.task is None:
+        raise ValueError("Unable to ask as there is no question; give one or --task")
     volume, plane, index = _slice(args)
     image = render_for_model(volume, plane, index)
     region = Box(plane, index, *args.box) if args.box else None
-    if not args.question.strip() and args.task is None:
-        raise ValueError("Unable to ask as there is no question; give one or --task")
     if args.worker or getattr(sys, "frozen", False):
         return _ask_worker(args, image, region, plane, index)
 

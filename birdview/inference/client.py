@@ -28,6 +28,7 @@ import numpy as np
 
 from birdview.core.box import Box
 from birdview.core.geometry import Plane
+from birdview.core.prompts import check_question_length
 from birdview.core.volume import Volume
 from birdview.inference._client_process import (
     WorkerProcess,
@@ -211,7 +212,13 @@ class InferenceClient:
     ) -> RequestHandle:
         """Ask about one (rows, cols, 3) uint8 image (`model_input.render_for_model`);
         streamed text goes to ``on_token``; the result is `AskReply` or `WorkerFailure`.
-        ``plane`` and ``slice_index`` say where the image came from; the boxes carry them."""
+        ``plane`` and ``slice_index`` say where the image came from; the boxes carry them.
+
+        Raises:
+            ValueError: the question is longer than `prompts.MAX_QUESTION_CHARS` (nothing is
+                sent).
+        """
+        check_question_length(question)
         request = AskRequest(
             image_rgb,
             question,
@@ -237,7 +244,13 @@ class InferenceClient:
     ) -> RequestHandle:
         """Ground ``question`` on every slice along ``plane``; progress goes to ``on_progress``
         as (done, total); the result is `SweepReply` (partial with ``cancelled=True`` after a
-        cancel) or `WorkerFailure`."""
+        cancel) or `WorkerFailure`.
+
+        Raises:
+            ValueError: the question is longer than `prompts.MAX_QUESTION_CHARS` (nothing is
+                sent).
+        """
+        check_question_length(question)
         request = SweepRequest.from_volume(
             volume, question, plane, batch_size=batch_size, max_new_tokens=max_new_tokens
         )

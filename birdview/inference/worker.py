@@ -258,6 +258,7 @@ class _Worker:
     def _ask(self, request: AskRequest) -> AskReply:
         from birdview.core.prompts import Conversation, Turn
 
+        question = _checked_question(request.question)
         engine = self._require_engine()
         if not isinstance(request.image_rgb, np.ndarray):
             raise BadRequest(f"Unable to answer as the image is a {type(request.image_rgb)}")
@@ -265,7 +266,7 @@ class _Worker:
         stream = TokenStream(lambda text: self.send(Token(rid, text)))
         answer = engine.ask(
             request.image_rgb,
-            request.question,
+            question,
             region=request.region,
             task=request.task,
             history=Conversation(tuple(Turn(q, a) for q, a in request.history)),
@@ -288,6 +289,7 @@ class _Worker:
         )
 
     def _sweep(self, request: SweepRequest) -> SweepReply:
+        question = _checked_question(request.question)
         engine = self._require_engine()
         try:
             volume = request.to_volume()
@@ -296,7 +298,7 @@ class _Worker:
         rid = request.request_id
         results = engine.sweep(
             volume,
-            request.question,
+            question,
             request.plane,
             batch_size=int(request.batch_size),
             progress=lambda done, total: self.send(SweepProgress(rid, int(done), int(total))),
@@ -312,3 +314,13 @@ class _Worker:
         if engine is None:
             raise BadRequest("Unable to answer as no model is loaded; send a LoadRequest first")
         return engine
+
+
+def _checked_question(question: str) -> str:
+    """The client checks the length too; this guards against other senders."""
+    from birdview.core.prompts import check_question_length
+
+    try:
+        return check_question_length(str(question))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc

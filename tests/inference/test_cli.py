@@ -8,9 +8,15 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
+from birdview.core.prompts import MAX_QUESTION_CHARS
 from tests.conftest import REPO, shared
 from tests.inference.conftest import LIVER_PX, QUESTION
+
+IMAGE = shared("sammed2d_demo", "data_demo", "images", "s0114_111.png")
+# How we call it: in this process, and through the model worker as the viewer does.
+MODES = {"in-process": (), "worker": ("--worker",)}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -60,3 +66,24 @@ def test_ask_slice_out_of_range_exits_2(tiny_checkpoints):
 
     assert done.returncode == 2
     assert "the axial plane has slices 0 to 29" in done.stderr
+
+
+def _one_line_error(done: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a refused ask (exit 2, no traceback), without its prefix."""
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("birdview ask: error: ")
+    return line.removeprefix("birdview ask: error: ")
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_too_long_question_is_refused_before_the_model_loads(tmp_path, mode):
+    """The model folder does not exist: the question is refused before it is looked at."""
+    question = "Where is the liver? " * 6000  # 120 KB
+    done = _run(*MODES[mode], "--model", str(tmp_path / "none"), "--image", str(IMAGE), question)
+
+    assert _one_line_error(done) == (
+        "Unable to ask as the question is 120,000 characters long and the limit is "
+        f"{MAX_QUESTION_CHARS:,}; shorten it, or ask about one finding at a time"
+    )

@@ -19,10 +19,21 @@ import numpy as np
 import pytest
 
 from birdview.core.box import Box
+from birdview.core.prompts import MAX_QUESTION_CHARS
 from birdview.core.volume import Volume
+from birdview.inference._client_process import spawn_worker, stop_worker
 from birdview.inference.client import InferenceClient
 from birdview.inference.errors import WorkerCrashedError, WorkerTimeoutError
-from birdview.inference.protocol import AskReply, Loaded, Status, SweepReply, WorkerConfig
+from birdview.inference.protocol import (
+    AskReply,
+    AskRequest,
+    Loaded,
+    Status,
+    SweepReply,
+    SweepRequest,
+    WorkerConfig,
+    WorkerFailure,
+)
 
 # Long enough that a cancel, a kill or a stop lands mid-answer (about 6 ms a token here).
 LONG_ANSWER = 2000
@@ -165,6 +176,38 @@ def test_bad_request_is_refused_and_the_worker_goes_on(client, image):
     reply = client.ask(image, "Where?", max_new_tokens=SHORT_ANSWER).result(60)
     assert isinstance(reply, AskReply)
     assert client.pid == pid
+
+
+def test_a_too_long_question_is_refused_before_it_is_sent(client, image):
+    with pytest.raises(ValueError, match=f"limit is {MAX_QUESTION_CHARS:,}; shorten it"):
+        client.ask(image, "Where? " * MAX_QUESTION_CHARS)
+    volume = Volume(np.zeros((2, 8, 8), np.int16), spacing_mm=(1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="characters long and the limit is"):
+        client.sweep(volume, "x" * (MAX_QUESTION_CHARS + 1), "axial")
+    at_the_limit = ("Where is the liver? " * MAX_QUESTION_CHARS)[:MAX_QUESTION_CHARS]
+    reply = client.ask(image, at_the_limit, max_new_tokens=2).result(60)
+    assert isinstance(reply, AskReply), reply
+
+
+def test_the_worker_refuses_a_too_long_question_from_any_sender():
+    """Defence in depth: a sender that skips the client's check gets a bad_request."""
+    worker = spawn_worker(start_timeout_s=60.0)
+    try:
+        too_long = "x" * (MAX_QUESTION_CHARS + 1)
+        volume = Volume(np.zeros((2, 8, 8), np.int16), spacing_mm=(1.0, 1.0, 1.0))
+        requests = [
+            AskRequest(np.zeros((8, 8, 3), np.uint8), too_long),
+            SweepRequest.from_volume(volume, too_long, "axial"),
+        ]
+        for request in requests:
+            worker.connection.send(request)
+            assert worker.connection.poll(60)
+            failure = worker.connection.recv()
+            assert isinstance(failure, WorkerFailure)
+            assert (failure.request_id, failure.kind) == (request.request_id, "bad_request")
+            assert failure.message.startswith("Unable to ask as the question is 4,001 characters")
+    finally:
+        stop_worker(worker.process, worker.connection, timeout_s=10.0)
 
 
 def test_sweep_reports_progress_and_one_result_per_slice(client):
