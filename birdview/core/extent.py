@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from birdview.core.box import Box
-from birdview.core.geometry import Plane
+from birdview.core.geometry import Plane, slice_span_name
 from birdview.core.volume import Volume
 
 __all__ = ["Extent", "extent_of", "projection_on"]
@@ -30,8 +30,9 @@ class Extent:
 
     Attributes:
         plane: the plane swept.
-        first_slice, last_slice: the slice range with a finding (inclusive).
+        first_slice, last_slice: the slice range with a finding (inclusive), as indices.
         n_slices: slices with at least one box (≤ last - first + 1 when there are gaps).
+        span: that range as people name it, in reading order ("Im 267–277", "slices 3–9").
         ijk_min, ijk_max: the bounding box in continuous voxel indices (outer voxel faces).
         lps_min_mm, lps_max_mm: the same box's corners mapped to LPS mm, min and max per axis.
         size_mm: its size along the volume's i, j and k axes, in mm.
@@ -46,18 +47,14 @@ class Extent:
     lps_min_mm: tuple[float, float, float]
     lps_max_mm: tuple[float, float, float]
     size_mm: tuple[float, float, float]
+    span: str
 
     def summary(self) -> str:
         """One line for people: slice range, size, and where it lies."""
-        span = (
-            f"slice {self.first_slice + 1}"
-            if self.first_slice == self.last_slice
-            else f"slices {self.first_slice + 1}–{self.last_slice + 1}"
-        )
         gaps = self.last_slice - self.first_slice + 1 - self.n_slices
         gap_text = f" ({gaps} without a finding in between)" if gaps else ""
         size = " × ".join(f"{v:.0f}" for v in self.size_mm)
-        where = f"{self.plane.value} {span}{gap_text}"
+        where = f"{self.plane.value} {self.span}{gap_text}"
         return f"{where}; extent {size} mm (R-L × A-P × I-S)"
 
 
@@ -97,6 +94,7 @@ def extent_of(volume: Volume, boxes: Iterable[Box]) -> Extent | None:
         lps_min_mm=tuple(float(v) for v in lps.min(axis=0)),
         lps_max_mm=tuple(float(v) for v in lps.max(axis=0)),
         size_mm=tuple(float(v) for v in size),
+        span=slice_span_name(volume, plane, slices[0], slices[-1]),
     )
 
 

@@ -37,8 +37,10 @@ __all__ = [
     "reading_position",
     "reads_backwards",
     "slice_count",
+    "slice_name",
     "slice_position_mm",
     "slice_source",
+    "slice_span_name",
     "to_canonical",
     "view_to_index",
 ]
@@ -253,6 +255,28 @@ def slice_source(volume: Volume, plane: Plane, index: int) -> SliceSource | None
     ):
         return None
     return volume.sources[int(index)] if 0 <= int(index) < len(volume.sources) else None
+
+
+def slice_name(volume: Volume, plane: Plane, index: int) -> str:
+    """How people name slice ``index`` of ``plane``: "Im 276" (its Instance Number) for an
+    acquired DICOM slice, else "slice 10", counted in reading order as the views count."""
+    source = slice_source(volume, plane, index)
+    if source is not None and source.instance_number is not None:
+        return f"Im {source.instance_number}"
+    return f"slice {reading_position(volume, plane, index) + 1}"
+
+
+def slice_span_name(volume: Volume, plane: Plane, first: int, last: int) -> str:
+    """The slices ``first``..``last`` of ``plane`` named as `slice_name` does, in reading
+    order: "Im 267–277", "slices 3–9", or one name when they are the same slice."""
+    ends = sorted({int(first), int(last)}, key=lambda i: reading_position(volume, plane, i))
+    names = [slice_name(volume, plane, i) for i in ends]
+    if len(names) == 1:
+        return names[0]
+    (kind_a, _, a), (kind_b, _, b) = (name.rpartition(" ") for name in names)
+    if kind_a == kind_b:
+        return f"{'slices' if kind_a == 'slice' else kind_a} {a}–{b}"
+    return f"{names[0]} to {names[1]}"
 
 
 def pixel_size_mm(volume: Volume, plane: Plane) -> tuple[float, float]:

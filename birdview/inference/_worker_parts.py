@@ -80,11 +80,14 @@ def failure_for(request_id: str, exc: BaseException) -> WorkerFailure:
     if _is_oom(exc):
         logger.error("out of memory: %s", type(exc).__name__)
         return WorkerFailure(request_id, "oom", f"Out of memory ({text}){_OOM_HINT}")
+    # A checkpoint that cannot load and a malformed request are the user's to fix and go back
+    # as data, which the viewer (or `birdview ask`) shows: log them for the record only, not
+    # on stderr, or the terminal shows the same message twice.
     if isinstance(exc, ModelLoadError):
-        logger.error("load failed: %s", exc)
+        logger.info("load failed: %s", exc)
         return WorkerFailure(request_id, "load", str(exc))
     if isinstance(exc, BadRequest):
-        logger.warning("bad request: %s", exc)
+        logger.info("bad request: %s", exc)
         return WorkerFailure(request_id, "bad_request", str(exc))
     if isinstance(exc, (ValueError, TypeError)) and not isinstance(exc, ArithmeticError):
         # The engine and loader raise these for input they cannot use.

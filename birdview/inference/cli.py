@@ -10,9 +10,9 @@ pixels. A question may hold ``{region}`` where the ``--box`` goes (see `engine`)
 ``--worker`` asks through the model worker process (`client.InferenceClient`), as the viewer
 does; a frozen (packaged) viewer, which has no torch of its own, always does.
 
-Exit codes: 0 answered, 1 the model failed, 2 bad input (unreadable image or checkpoint, a
-slice or box out of range, a question over `prompts.MAX_QUESTION_CHARS`), always with a
-one-line message.
+Exit codes: 0 answered, 1 the model failed, 2 bad input (unreadable image, a missing or
+damaged checkpoint, a slice or box out of range, a question over
+`prompts.MAX_QUESTION_CHARS`), always with a one-line message.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _ask_worker(args: argparse.Namespace, image, region, plane, index) -> int:
     with InferenceClient() as client:
         loaded = client.load(config).result()
         if isinstance(loaded, WorkerFailure):
-            raise loaded.to_exception()
+            raise _error(loaded)
         for notice in loaded.notices:
             logger.warning("%s", notice)
         answer = client.ask(
@@ -138,7 +138,7 @@ def _ask_worker(args: argparse.Namespace, image, region, plane, index) -> int:
             slice_index=index,
         ).result()
     if isinstance(answer, WorkerFailure):
-        raise answer.to_exception()
+        raise _error(answer)
     if args.json:
         name = os.path.basename(os.path.normpath(args.model))
         print(json.dumps(_report(answer, loaded, name), indent=2))
@@ -147,14 +147,18 @@ def _ask_worker(args: argparse.Namespace, image, region, plane, index) -> int:
     return 0
 
 
+def _error(failure) -> InferenceError:
+    """The failure as an exception of its kind (which sets the exit code), with its message
+    alone: the "[kind]" prefix of `WorkerFailure.to_exception` means nothing to a user."""
+    return type(failure.to_exception())(failure.message)
+
+
 def _slice(args: argparse.Namespace):
     from birdview.core import geometry, io
-    from birdview.core.errors import VolumeReadError
 
     catalog = io.scan(args.image)
     if not catalog.entries:
-        why = f" ({catalog.problems[0].message})" if catalog.problems else ""
-        raise VolumeReadError(f"Unable to read '{args.image}' as it holds no image{why}")
+        raise _no_image(args.image, catalog.problems)
     volume = geometry.to_canonical(io.load(catalog.entries[0]))
     plane = geometry.Plane(args.plane) if args.plane else geometry.acquisition_plane(volume)
     count = geometry.slice_count(volume, plane)
@@ -165,6 +169,21 @@ def _slice(args: argparse.Namespace):
             f"0 to {count - 1}"
         )
     return volume, plane, index
+
+
+def _no_image(image: str, problems) -> BirdViewError:
+    """The error for a path with no readable image: the reader's own message when the path
+    is the one file that failed, else a summary naming the first failure."""
+    from birdview.core.errors import VolumeReadError
+
+    if not problems:
+        return VolumeReadError(image, "it holds no image BirdView can read")
+    first = problems[0]
+    prefix = f"Unable to read {first.path!r} as "
+    if len(problems) == 1 and first.message.startswith(prefix):
+        return VolumeReadError(first.path, first.message[len(prefix) :])
+    more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
+    return VolumeReadError(image, f"it holds no readable image: {first.message}{more}")
 
 
 def _report(answer, loaded, name: str | None = None) -> dict:

@@ -4,6 +4,10 @@ Always offline and safetensors only: a checkpoint folder is opened with ``local_
 and ``use_safetensors``, and a folder holding only pickled weights (``*.bin``, ``*.pt``) is
 refused, because unpickling runs arbitrary code. Remote code runs only when the caller asks.
 
+A damaged checkpoint (a safetensors file cut short, a config.json that is not JSON or holds a
+value of the wrong type) is reported as "Unable to load the checkpoint at '<dir>' as it is
+damaged: <cause>", never as transformers' own traceback.
+
 Precision: ``nf4`` (4-bit bitsandbytes with double quantisation) and ``int8`` quantise the
 language model only; the vision tower, its merger/projector and ``lm_head`` stay unquantised.
 ``auto`` is nf4 on CUDA and fp32 on the CPU (these CPUs have no fast bf16).
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from birdview.core.box_codecs import family_of
+from birdview.inference._checkpoint_files import safetensors_problem, weight_files
 from birdview.inference.errors import ModelLoadError
 
 __all__ = ["PRECISIONS", "DEVICES", "LoadedModel", "load_checkpoint", "quantised_module_names"]
@@ -36,6 +41,7 @@ DEVICES = ("auto", "cpu", "cuda")
 _SKIPPED_PARTS = ("visual", "vision_tower", "multi_modal_projector", "merger")
 _UNQUANTISED = [*_SKIPPED_PARTS, *(f".*{part}" for part in _SKIPPED_PARTS), "lm_head"]
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+_RESTORE = "; restore it from the original checkpoint"
 
 
 @dataclass
@@ -77,8 +83,10 @@ def load_checkpoint(
 
     Raises:
         ModelLoadError: the folder is missing, has no config.json or no safetensors weights,
-            holds only pickled weights, is not a supported Qwen-VL family, the adapter was made
-            for another base model, the device is missing, or memory ran out.
+            holds only pickled weights, is damaged (a weights file cut short, a config.json
+            that is not JSON or holds a wrong-typed value), is not a supported Qwen-VL family,
+            the adapter was made for another base model, the device is missing, or memory ran
+            out.
         ValueError: ``precision`` or ``device`` is not one of `PRECISIONS` / `DEVICES`.
     """
     started = time.perf_counter()
@@ -87,20 +95,23 @@ def load_checkpoint(
     _check_choice("precision", precision, PRECISIONS)
     _check_choice("device", device, DEVICES)
     folder = Path(model_dir)
+    adapter = None if adapter_dir is None else Path(adapter_dir)
     config = _read_config(folder)
+    if adapter is not None:
+        _check_adapter_files(adapter)
     model_type = str(config.get("model_type", ""))
     family = _family(folder, model_type, trust_remote_code)
     notices: list[str] = []
     device = _resolve_device(folder, device, notices)
     if precision == "auto":
         precision = "nf4" if device == "cuda" else "fp32"
+    _check_config_values(folder, trust_remote_code)
     processor = _load_processor(folder, trust_remote_code)
     model = _load_model(folder, precision, device, trust_remote_code)
-    name = folder.name
-    if adapter_dir is not None:
-        model = _load_adapter(model, folder, config, Path(adapter_dir))
-        name = f"{folder.name} + {Path(adapter_dir).name}"
+    if adapter is not None:
+        model = _load_adapter(model, folder, config, adapter)
     model.eval()
+    name = folder.name if adapter is None else f"{folder.name} + {adapter.name}"
     seconds = time.perf_counter() - started
     logger.info("loaded a %s model (%s, %s) in %.2f s", model_type, precision, device, seconds)
     return LoadedModel(
@@ -128,6 +139,17 @@ def _fail(folder: Path, reason: str) -> ModelLoadError:
     return ModelLoadError(f"Unable to load a model from '{folder}' as {reason}")
 
 
+def _damaged(folder: Path, cause: str, what: str = "checkpoint") -> ModelLoadError:
+    return ModelLoadError(f"Unable to load the {what} at '{folder}' as it is damaged: {cause}")
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """An error's message on one line, cut at ``limit`` characters (a config value may be
+    long)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _read_config(folder: Path) -> dict[str, Any]:
     if not folder.exists():
         raise _fail(folder, "the folder does not exist")
@@ -137,11 +159,15 @@ def _read_config(folder: Path) -> dict[str, Any]:
     if not config_path.is_file():
         raise _fail(folder, "it has no config.json; choose a Hugging Face checkpoint folder")
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise _fail(folder, f"its config.json cannot be read ({exc})") from exc
+    try:
+        config = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _damaged(folder, f"config.json is not valid JSON ({exc}){_RESTORE}") from exc
     if not isinstance(config, dict):
-        raise _fail(folder, "its config.json is not a JSON object")
+        raise _damaged(folder, f"config.json is not a JSON object{_RESTORE}")
     _check_weights(folder)
     return config
 
@@ -149,6 +175,7 @@ def _read_config(folder: Path) -> dict[str, Any]:
 def _check_weights(folder: Path) -> None:
     names = [p.name for p in folder.iterdir() if p.is_file()]
     if any(n.endswith(".safetensors") for n in names):
+        _check_whole(folder, "checkpoint")
         return
     pickled = sorted(n for n in names if n.endswith(_PICKLE_SUFFIXES))
     if pickled:
@@ -158,6 +185,42 @@ def _check_weights(folder: Path) -> None:
             "convert them to safetensors first",
         )
     raise _fail(folder, "it holds no weights (*.safetensors)")
+
+
+def _check_whole(folder: Path, what: str) -> None:
+    """Every safetensors file in ``folder`` is as long as its header says (milliseconds: only
+    the headers are read), so a file cut short is named before transformers opens it."""
+    for path in weight_files(folder):
+        try:
+            problem = safetensors_problem(path)
+        except OSError as exc:
+            raise _fail(folder, f"{path.name} cannot be read ({exc})") from exc
+        if problem is not None:
+            raise _damaged(folder, f"{problem}; copy or download it again", what)
+
+
+def _check_adapter_files(adapter: Path) -> None:
+    if not (adapter / "adapter_config.json").is_file():
+        raise _fail(adapter, "it has no adapter_config.json; choose a peft adapter folder")
+    if not (adapter / "adapter_model.safetensors").is_file():
+        raise _fail(adapter, "it holds no adapter_model.safetensors (pickled adapters refused)")
+    _check_whole(adapter, "adapter")
+
+
+def _check_config_values(folder: Path, trust_remote_code: bool) -> None:
+    """transformers checks config.json's types (``"hidden_size": "big"``); say so plainly."""
+    from huggingface_hub.errors import StrictDataclassError
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(
+            folder, local_files_only=True, trust_remote_code=trust_remote_code
+        )
+    except StrictDataclassError as exc:
+        cause = _one_line(exc.__cause__ or exc)
+        raise _damaged(folder, f"config.json holds an invalid value ({cause}){_RESTORE}") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _fail(folder, f"transformers could not read its config.json ({exc})") from exc
 
 
 def _family(folder: Path, model_type: str, trust_remote_code: bool) -> str:
@@ -212,6 +275,7 @@ def _load_processor(folder: Path, trust_remote_code: bool) -> Any:
 
 def _load_model(folder: Path, precision: str, device: str, trust_remote_code: bool) -> Any:
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForImageTextToText
 
     kwargs: dict[str, Any] = {
@@ -231,10 +295,16 @@ def _load_model(folder: Path, precision: str, device: str, trust_remote_code: bo
             model = model.to(device)
     except torch.cuda.OutOfMemoryError as exc:
         raise _out_of_memory(folder, precision) from exc
+    except SafetensorError as exc:  # damage the header check cannot see
+        cause = f"a weights file cannot be read ({_one_line(exc)}); copy or download it again"
+        raise _damaged(folder, cause) from exc
     except RuntimeError as exc:
         if "out of memory" in str(exc).lower():
             raise _out_of_memory(folder, precision) from exc
         raise _fail(folder, f"transformers could not build it ({exc})") from exc
+    except ArithmeticError as exc:  # e.g. a config.json with "num_attention_heads": 0
+        reason = f"transformers could not build it from config.json ({type(exc).__name__}: {exc})"
+        raise _fail(folder, reason) from exc
     except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
         raise _fail(folder, f"transformers could not read it ({exc})") from exc
     model.generation_config.do_sample = False
@@ -264,15 +334,15 @@ def _out_of_memory(folder: Path, precision: str) -> ModelLoadError:
 
 def _load_adapter(model: Any, folder: Path, config: dict[str, Any], adapter: Path) -> Any:
     from peft import PeftModel
+    from safetensors import SafetensorError
 
-    if not (adapter / "adapter_config.json").is_file():
-        raise _fail(adapter, "it has no adapter_config.json; choose a peft adapter folder")
-    if not (adapter / "adapter_model.safetensors").is_file():
-        raise _fail(adapter, "it holds no adapter_model.safetensors (pickled adapters refused)")
     base_name = _adapter_base(adapter)
     _check_adapter_base(folder, config, adapter, base_name)
     try:
         return PeftModel.from_pretrained(model, adapter, is_trainable=False)
+    except SafetensorError as exc:
+        cause = f"its weights cannot be read ({_one_line(exc)}); copy or download it again"
+        raise _damaged(adapter, cause, "adapter") from exc
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise _fail(
             adapter,

@@ -26,9 +26,12 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import qthrottled
 
+from birdview.core import geometry
 from birdview.core.assistant import Assistant, ChatTurn, PlacedBox, readable_answer
 from birdview.core.exports import NOTICE, box_colour
+from birdview.core.geometry import Plane
 from birdview.core.prompts import Task
+from birdview.core.volume import Volume
 from birdview.ui._observe import observe
 from birdview.ui.assistant_controller import AssistantController
 
@@ -186,7 +189,7 @@ class ChatPanel(QWidget):
         self.hint.setText(_hint(assistant))
         bar = self.transcript.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 4
-        self.transcript.setHtml(chat_html(assistant))
+        self.transcript.setHtml(chat_html(assistant, self._controller.session.volume))
         if at_bottom:
             self.transcript.moveCursor(QTextCursor.MoveOperation.End)
             bar.setValue(bar.maximum())
@@ -230,15 +233,16 @@ def _hint(assistant: Assistant) -> str:
 # -- the transcript as HTML ------------------------------------------------------------------
 
 
-def chat_html(assistant: Assistant) -> str:
-    """The conversation as rich text for a QTextBrowser (escaped; links "box:<turn>:<n>")."""
+def chat_html(assistant: Assistant, volume: Volume | None = None) -> str:
+    """The conversation as rich text for a QTextBrowser (escaped; links "box:<turn>:<n>");
+    slices are named as the views name them when the conversation's ``volume`` is given."""
     placed = assistant.placed_boxes()
     by_turn: dict[int, list[PlacedBox]] = {}
     for p in placed:
         by_turn.setdefault(p.turn_id, []).append(p)
     family = assistant.model.family
     parts = [
-        _turn_html(t, by_turn.get(t.turn_id, []), family, assistant.selected)
+        _turn_html(t, by_turn.get(t.turn_id, []), family, assistant.selected, volume)
         for t in assistant.turns
     ]
     if not parts:
@@ -249,13 +253,33 @@ def chat_html(assistant: Assistant) -> str:
     return "".join(parts)
 
 
+def _slice_name(volume: Volume | None, plane: Plane, index: int) -> str:
+    """As the views name the slice ("Im 276", "slice 10")."""
+    if volume is None:
+        return f"slice {index + 1}"
+    return geometry.slice_name(volume, plane, index)
+
+
+def _reading_order(volume: Volume | None, placed: list[PlacedBox]) -> list[PlacedBox]:
+    """Boxes in the order their slices are read (axial: from the head down)."""
+    if volume is None:
+        return sorted(placed, key=lambda p: p.box.slice_index)
+    return sorted(
+        placed, key=lambda p: geometry.reading_position(volume, p.box.plane, p.box.slice_index)
+    )
+
+
 def _turn_html(
-    turn: ChatTurn, placed: list[PlacedBox], family: str, selected: tuple[int, int] | None
+    turn: ChatTurn,
+    placed: list[PlacedBox],
+    family: str,
+    selected: tuple[int, int] | None,
+    volume: Volume | None,
 ) -> str:
     where = (
         f"{turn.plane.value} · all slices"
         if turn.is_sweep
-        else f"{turn.plane.value} · slice {turn.slice_index + 1}"
+        else f"{turn.plane.value} · {_slice_name(volume, turn.plane, turn.slice_index)}"
     )
     region = " · about the drawn box" if turn.region is not None else ""
     out = [
@@ -265,9 +289,9 @@ def _turn_html(
     ]
     out.append(f"<p style='margin-top:2px; margin-left:10px'>{_answer_html(turn, family)}</p>")
     if placed and not turn.is_sweep:
-        out.append(_box_list_html(placed, selected))
+        out.append(_box_list_html(placed, selected, volume))
     elif placed:
-        out.append(_sweep_boxes_html(turn, placed, selected))
+        out.append(_sweep_boxes_html(turn, placed, selected, volume))
     return "".join(out)
 
 
@@ -304,32 +328,38 @@ def _swatch(colour: int) -> str:
     return f"<span style='color:#{r:02x}{g:02x}{b:02x}'>■</span>"
 
 
-def _box_list_html(placed: list[PlacedBox], selected: tuple[int, int] | None) -> str:
+def _box_list_html(
+    placed: list[PlacedBox], selected: tuple[int, int] | None, volume: Volume | None
+) -> str:
     items = []
     for p in placed:
         label = html.escape(p.box.label or "(unnamed)")
         mark = "<b>" if selected == (p.turn_id, p.index) else ""
         end = "</b>" if mark else ""
         size = f"{p.box.width_px:.0f}×{p.box.height_px:.0f} px"
+        where = _slice_name(volume, p.box.plane, p.box.slice_index)
         items.append(
             f"{_swatch(p.colour)} <a href='box:{p.turn_id}:{p.index}'>{mark}{label}{end}</a> "
-            f"<span style='color:gray'>slice {p.box.slice_index + 1}, {size}</span>"
+            f"<span style='color:gray'>{where}, {size}</span>"
         )
     return "<p style='margin-left:20px; margin-top:0'>" + "<br>".join(items) + "</p>"
 
 
 def _sweep_boxes_html(
-    turn: ChatTurn, placed: list[PlacedBox], selected: tuple[int, int] | None
+    turn: ChatTurn,
+    placed: list[PlacedBox],
+    selected: tuple[int, int] | None,
+    volume: Volume | None,
 ) -> str:
-    """A sweep's slices as links: the first, middle and last slice with a finding."""
-    ordered = sorted(placed, key=lambda p: p.box.slice_index)
+    """A sweep's slices as links: the first, middle and last slice with a finding, in the
+    order the slices are read."""
+    ordered = _reading_order(volume, placed)
     picks = {0: "first", len(ordered) // 2: "middle", len(ordered) - 1: "last"}
     links = []
-    for n, name in sorted(picks.items()):
+    for n, pick in sorted(picks.items()):
         p = ordered[n]
-        links.append(
-            f"<a href='box:{p.turn_id}:{p.index}'>{name} (slice {p.box.slice_index + 1})</a>"
-        )
+        where = _slice_name(volume, p.box.plane, p.box.slice_index)
+        links.append(f"<a href='box:{p.turn_id}:{p.index}'>{pick} ({where})</a>")
     extent = turn.extent
     details = ""
     if extent is not None:

@@ -94,7 +94,7 @@ def test_a_sweep_summarises_its_extent(ct):
     assistant.finish_sweep(turn.turn_id, ct, boxes)
     done = assistant.turn(turn.turn_id)
     assert done.extent.first_slice == 4 and done.extent.last_slice == 8
-    assert done.answer.startswith("Found on axial slices 5–9")
+    assert done.answer.startswith("Found on axial Im 278–282")  # indices 8..4, head first
     assert done.extent.size_mm[2] == pytest.approx(5 * ct.spacing_mm[2])
 
 

@@ -87,8 +87,13 @@ def test_no_boxes_no_extent_and_mixed_planes_refused(ct_and_labels):
         extent_of(ct, mixed)
 
 
-def test_summary_names_the_slices_one_based_and_the_gaps(ct_and_labels):
+def test_summary_names_the_slices_as_the_views_do_and_the_gaps(ct_and_labels):
+    """Acquired axial slices by Instance Number, head first (index 6 is Im 280, index 2 Im
+    284); reformatted coronal slices counted one-based, front to back."""
     ct, _ = ct_and_labels
-    boxes = [Box("axial", n, 10, 10, 20, 30) for n in (2, 3, 6)]
-    text = extent_of(ct, boxes).summary()
-    assert "slices 3–7" in text and "2 without a finding" in text
+    axial = extent_of(ct, [Box("axial", n, 10, 10, 20, 30) for n in (2, 3, 6)]).summary()
+    assert axial.startswith("axial Im 280–284 (2 without a finding in between)"), axial
+    coronal = extent_of(ct, [Box("coronal", n, 10, 10, 20, 15) for n in (2, 6)]).summary()
+    assert coronal.startswith("coronal slices 3–7 (3 without"), coronal
+    one = extent_of(ct, [Box("axial", 19, 10, 10, 20, 30)]).summary()
+    assert one.startswith("axial Im 267;"), one

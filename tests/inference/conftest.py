@@ -6,7 +6,9 @@ model factory, transformers runs offline, and sockets refuse to connect.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -65,6 +67,35 @@ def tiny_checkpoints(tmp_path_factory, no_network) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("tiny")
     return {family: build_tiny(family, root / family, seed=0) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def damaged(tiny_checkpoints, tmp_path_factory) -> dict[str, Path]:
+    """Copies of the tiny qwen3_vl checkpoint with real damage: "truncated" (model.safetensors
+    cut to half its length, as an interrupted copy leaves it) and "wrong_type" (config.json
+    with ``"hidden_size": "big"``)."""
+    base = tiny_checkpoints["qwen3_vl"]
+    root = tmp_path_factory.mktemp("damaged")
+    truncated = Path(shutil.copytree(base, root / "truncated"))
+    weights = truncated / "model.safetensors"
+    os.truncate(weights, weights.stat().st_size // 2)
+    wrong_type = Path(shutil.copytree(base, root / "wrong_type"))
+    config = json.loads((wrong_type / "config.json").read_text())
+    config["text_config"]["hidden_size"] = "big"
+    (wrong_type / "config.json").write_text(json.dumps(config))
+    return {"truncated": truncated, "wrong_type": wrong_type}
+
+
+# What each damage must say (the folder is named before it).
+DAMAGE_MESSAGES = {
+    "truncated": (
+        r"as it is damaged: model\.safetensors is cut short \([\d,]+ of its [\d,]+ bytes\)"
+    ),
+    "wrong_type": (
+        r"as it is damaged: config\.json holds an invalid value "
+        r"\(Field 'hidden_size' expected int, got str \(value: 'big'\)\)"
+    ),
+}
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from birdview.core.prompts import MAX_QUESTION_CHARS
 from tests.conftest import REPO, shared
-from tests.inference.conftest import LIVER_PX, QUESTION
+from tests.inference.conftest import DAMAGE_MESSAGES, LIVER_PX, QUESTION
 
 IMAGE = shared("sammed2d_demo", "data_demo", "images", "s0114_111.png")
 # How we call it: in this process, and through the model worker as the viewer does.
@@ -50,8 +52,7 @@ def test_ask_json_gives_the_taught_box_in_slice_pixels(finetuned):
 
 
 def test_ask_bad_input_exits_2_with_one_line(tmp_path):
-    image = shared("sammed2d_demo", "data_demo", "images", "s0114_111.png")
-    done = _run("--model", str(tmp_path / "none"), "--image", str(image), QUESTION)
+    done = _run("--model", str(tmp_path / "none"), "--image", str(IMAGE), QUESTION)
 
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
@@ -75,6 +76,32 @@ def _one_line_error(done: subprocess.CompletedProcess) -> str:
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("birdview ask: error: ")
     return line.removeprefix("birdview ask: error: ")
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_unreadable_image_names_the_file_and_why(tiny_checkpoints, tmp_path, mode):
+    junk = tmp_path / "scan.dcm"
+    junk.write_bytes(b"not an image")
+    started = time.monotonic()
+    done = _run(
+        *MODES[mode], "--model", str(tiny_checkpoints["qwen3_vl"]), "--image", str(junk), "Q"
+    )
+
+    assert _one_line_error(done) == f"Unable to read '{junk}' as it is not a DICOM file"
+    assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("damage", sorted(DAMAGE_MESSAGES))
+def test_damaged_checkpoint_names_the_folder_and_why(damaged, damage, mode):
+    folder = damaged[damage]
+    started = time.monotonic()
+    done = _run(*MODES[mode], "--model", str(folder), "--image", str(IMAGE), QUESTION)
+
+    where = re.escape(str(folder))
+    expected = rf"Unable to load the checkpoint at '{where}' {DAMAGE_MESSAGES[damage]}; .*"
+    assert re.fullmatch(expected, _one_line_error(done))
+    assert time.monotonic() - started < 60
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))

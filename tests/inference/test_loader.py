@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from birdview.inference.engine import Engine
 from birdview.inference.errors import ModelLoadError
 from birdview.inference.loader import load_checkpoint, quantised_module_names
-from tests.inference.conftest import FAMILIES
+from tests.inference.conftest import DAMAGE_MESSAGES, FAMILIES
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -124,6 +125,47 @@ def test_adapter_that_does_not_fit_is_refused(tiny_checkpoints, qwen2_adapter, t
 
     with pytest.raises(ModelLoadError, match="'someone/another-model'"):
         load_checkpoint(tiny_checkpoints["qwen3_vl"], adapter_dir=tmp_path)
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE_MESSAGES))
+def test_a_damaged_checkpoint_is_named_with_its_cause(damaged, damage):
+    folder = damaged[damage]
+    expected = (
+        rf"^Unable to load the checkpoint at '{re.escape(str(folder))}' {DAMAGE_MESSAGES[damage]}"
+    )
+
+    with pytest.raises(ModelLoadError, match=expected):
+        load_checkpoint(folder, device="cpu")
+
+
+def test_weights_cut_inside_their_header(tiny_checkpoints, tmp_path):
+    shutil.copytree(tiny_checkpoints["qwen3_vl"], tmp_path, dirs_exist_ok=True)
+    with open(tmp_path / "model.safetensors", "r+b") as weights:
+        weights.truncate(100)
+
+    with pytest.raises(ModelLoadError, match=r"damaged: model\.safetensors is cut short or not a"):
+        load_checkpoint(tmp_path, device="cpu")
+
+
+def test_config_that_is_not_json(tiny_checkpoints, tmp_path):
+    shutil.copytree(tiny_checkpoints["qwen3_vl"], tmp_path, dirs_exist_ok=True)
+    text = (tmp_path / "config.json").read_text()
+    (tmp_path / "config.json").write_text(text[: len(text) // 2])
+
+    with pytest.raises(ModelLoadError, match=r"damaged: config\.json is not valid JSON \("):
+        load_checkpoint(tmp_path, device="cpu")
+
+
+def test_a_damaged_adapter_is_named(tiny_checkpoints, qwen2_adapter, tmp_path):
+    shutil.copytree(qwen2_adapter, tmp_path, dirs_exist_ok=True)
+    weights = tmp_path / "adapter_model.safetensors"
+    with open(weights, "r+b") as file:
+        file.truncate(weights.stat().st_size - 10)
+
+    with pytest.raises(
+        ModelLoadError, match=rf"^Unable to load the adapter at '{re.escape(str(tmp_path))}' as it"
+    ):
+        load_checkpoint(tiny_checkpoints["qwen2_vl"], adapter_dir=tmp_path, device="cpu")
 
 
 def test_loading_measures_itself(tiny_checkpoints):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from birdview.inference.protocol import (
     WorkerConfig,
     WorkerFailure,
 )
+from tests.inference.conftest import DAMAGE_MESSAGES
 
 # Long enough that a cancel, a kill or a stop lands mid-answer (about 6 ms a token here).
 LONG_ANSWER = 2000
@@ -208,6 +210,26 @@ def test_the_worker_refuses_a_too_long_question_from_any_sender():
             assert failure.message.startswith("Unable to ask as the question is 4,001 characters")
     finally:
         stop_worker(worker.process, worker.connection, timeout_s=10.0)
+
+
+def test_a_damaged_checkpoint_fails_the_load_with_its_cause(damaged):
+    client = InferenceClient(timeout_s=30.0, load_timeout_s=120.0, start_timeout_s=60.0)
+    client.start()
+    try:
+        for damage, message in sorted(DAMAGE_MESSAGES.items()):
+            folder = damaged[damage]
+            started = time.monotonic()
+            failure = client.load(WorkerConfig(str(folder), device="cpu")).result(120)
+            assert time.monotonic() - started < 30
+            assert isinstance(failure, WorkerFailure), failure
+            assert failure.kind == "load"
+            assert re.match(
+                rf"Unable to load the checkpoint at '{re.escape(str(folder))}' {message}",
+                failure.message,
+            )
+        assert isinstance(client.status(), Status)  # the worker lives on
+    finally:
+        client.shutdown()
 
 
 def test_sweep_reports_progress_and_one_result_per_slice(client):

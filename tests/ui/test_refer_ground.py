@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor
 
 from birdview.core.box import Box
 from birdview.core.exports import box_colour
-from birdview.core.geometry import Plane
+from birdview.core.geometry import Plane, slice_name
 from birdview.ui.settings import Settings
 from tests.conftest import REPO
 from tests.ui.taught import TaughtModel
@@ -79,7 +79,8 @@ def test_find_draws_the_answer_box_on_the_slice(window, taught_model):
     assert box.label == "liver" and box.slice_index == taught_model.liver_slice
     assert box.edges_px == pytest.approx(taught_model.liver_box_px, abs=GRID_PX)
     wait_for(lambda: "liver" in window.chat_panel.transcript.toPlainText().lower())
-    assert f"slice {taught_model.liver_slice + 1}" in window.chat_panel.transcript.toPlainText()
+    name = slice_name(window.session.volume, Plane.AXIAL, taught_model.liver_slice)
+    assert name.startswith("Im ") and name in window.chat_panel.transcript.toPlainText()
 
     # The box is on screen, in its colour, where its left edge is.
     view = window.view_layout.main_view
@@ -116,8 +117,8 @@ def test_find_in_volume_finds_the_colon_slices(window, taught_model):
         min(taught_model.colon_slices),
         max(taught_model.colon_slices),
     )
-    first, last = extent.first_slice + 1, extent.last_slice + 1
-    wait_for(lambda: f"slices {first}–{last}" in window.chat_panel.transcript.toPlainText())
+    assert extent.span.startswith("Im ")  # named as the overlay names the slices
+    wait_for(lambda: extent.span in window.chat_panel.transcript.toPlainText())
     # Clicking the sweep's "first" link brings that slice.
     window.chat_panel.box_clicked.emit(turn.turn_id, 0)
     assert window.session.slice_index(Plane.AXIAL) == turn.boxes[0].slice_index
