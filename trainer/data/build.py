@@ -330,5 +330,11 @@ def _write(result: BuildResult, settings: BuildSettings, command: str) -> None:
     from trainer.medgrit import write_items
 
     for name, items in result.items.items():
+        if not items:
+            logger.warning(
+                "%s has no items: no dataset has a case for it (a dataset of one case stays in "
+                "train); 'birdview-train validate' reports it as a problem",
+                name,
+            )
         write_items(result.out / name, items)
     card.write_card(result, settings, command)
