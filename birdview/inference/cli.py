@@ -13,6 +13,9 @@ does; a frozen (packaged) viewer, which has no torch of its own, always does.
 Exit codes: 0 answered, 1 the model failed, 2 bad input (unreadable image, a missing or
 damaged checkpoint, a slice or box out of range, a question over
 `prompts.MAX_QUESTION_CHARS`), always with a one-line message.
+
+``--json`` prints ``text`` as a person reads it (`assistant.readable_answer`: box markup
+replaced by labels) and ``raw`` as the model generated it.
 """
 
 from __future__ import annotations
@@ -187,14 +190,18 @@ def _no_image(image: str, problems) -> BirdViewError:
 
 
 def _report(answer, loaded, name: str | None = None) -> dict:
+    from birdview.core.assistant import readable_answer
+
     boxes = [
         {"label": b.label, "x1": b.x1_px, "y1": b.y1_px, "x2": b.x2_px, "y2": b.y2_px}
         for b in answer.boxes
     ]
     return {
-        "text": answer.text,
+        "text": readable_answer(answer.text, loaded.family),
+        "raw": answer.text,
         "boxes": boxes,
         "model": loaded.name if name is None else name,
+        "checkpoint_sha256": loaded.checkpoint_sha256,
         "precision": loaded.precision,
         "device": loaded.device,
         "seconds": round(answer.seconds, 3),

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from birdview.core.box_codecs import family_of
-from birdview.inference._checkpoint_files import safetensors_problem, weight_files
+from birdview.inference._checkpoint_files import (
+    BackgroundHash,
+    hashed_files,
+    safetensors_problem,
+    weight_files,
+)
 from birdview.inference.errors import ModelLoadError
 
 __all__ = ["PRECISIONS", "DEVICES", "LoadedModel", "load_checkpoint", "quantised_module_names"]
@@ -58,6 +63,8 @@ class LoadedModel:
         notices: things the user should know ("No CUDA device: running on the CPU").
         name: the checkpoint folder's name (plus the adapter's), for display.
         load_seconds: how long loading took.
+        checkpoint_sha256: SHA-256 of config.json and the safetensors files (and the
+            adapter's), see `_checkpoint_files.checkpoint_sha256`; "" if unreadable.
     """
 
     model: Any
@@ -69,6 +76,7 @@ class LoadedModel:
     notices: list[str] = field(default_factory=list)
     name: str = ""
     load_seconds: float = 0.0
+    checkpoint_sha256: str = ""
 
 
 def load_checkpoint(
@@ -101,21 +109,28 @@ def load_checkpoint(
         _check_adapter_files(adapter)
     model_type = str(config.get("model_type", ""))
     family = _family(folder, model_type, trust_remote_code)
-    notices: list[str] = []
-    device = _resolve_device(folder, device, notices)
-    if precision == "auto":
-        precision = "nf4" if device == "cuda" else "fp32"
-    _check_config_values(folder, trust_remote_code)
-    processor = _load_processor(folder, trust_remote_code)
-    model = _load_model(folder, precision, device, trust_remote_code)
-    if adapter is not None:
-        model = _load_adapter(model, folder, config, adapter)
+    # Hashing reads every byte (seconds for a large checkpoint): overlap it with the load.
+    hashing = BackgroundHash(hashed_files(folder, adapter))
+    try:
+        notices: list[str] = []
+        device = _resolve_device(folder, device, notices)
+        if precision == "auto":
+            precision = "nf4" if device == "cuda" else "fp32"
+        _check_config_values(folder, trust_remote_code)
+        processor = _load_processor(folder, trust_remote_code)
+        model = _load_model(folder, precision, device, trust_remote_code)
+        if adapter is not None:
+            model = _load_adapter(model, folder, config, adapter)
+    except BaseException:
+        hashing.cancel()
+        raise
     model.eval()
     name = folder.name if adapter is None else f"{folder.name} + {adapter.name}"
+    digest = hashing.result()
     seconds = time.perf_counter() - started
     logger.info("loaded a %s model (%s, %s) in %.2f s", model_type, precision, device, seconds)
     return LoadedModel(
-        model, processor, family, model_type, precision, device, notices, name, seconds
+        model, processor, family, model_type, precision, device, notices, name, seconds, digest
     )
 
 

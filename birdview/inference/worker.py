@@ -253,6 +253,7 @@ class _Worker:
             notices=tuple(str(n) for n in getattr(loaded, "notices", ())),
             seconds=seconds,
             memory_bytes=memory,
+            checkpoint_sha256=str(loaded.checkpoint_sha256),
         )
 
     def _ask(self, request: AskRequest) -> AskReply:

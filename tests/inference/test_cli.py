@@ -12,7 +12,9 @@ import time
 import numpy as np
 import pytest
 
+from birdview.core.assistant import readable_answer
 from birdview.core.prompts import MAX_QUESTION_CHARS
+from birdview.inference._checkpoint_files import checkpoint_sha256, hashed_files
 from tests.conftest import REPO, shared
 from tests.inference.conftest import DAMAGE_MESSAGES, LIVER_PX, QUESTION
 
@@ -38,17 +40,30 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_ask_json_gives_the_taught_box_in_slice_pixels(finetuned):
-    image = shared("sammed2d_demo", "data_demo", "images", "s0114_111.png")
-    done = _run("--model", str(finetuned("qwen3_vl")), "--image", str(image), "--json", QUESTION)
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_ask_json_gives_the_taught_box_in_slice_pixels(finetuned, mode):
+    model = finetuned("qwen3_vl")
+    done = _run(*MODES[mode], "--model", str(model), "--image", str(IMAGE), "--json", QUESTION)
 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert set(report) == {"text", "boxes", "model", "precision", "device", "seconds"}
+    assert set(report) == {
+        "text", "raw", "boxes", "model", "checkpoint_sha256", "precision", "device", "seconds"
+    }  # fmt: skip
     assert (report["precision"], report["device"]) == ("fp32", "cpu")
     (box,) = report["boxes"]
     assert box["label"] == "liver"
     assert np.allclose([box[k] for k in ("x1", "y1", "x2", "y2")], LIVER_PX, atol=0.3)
+    assert report["checkpoint_sha256"] == checkpoint_sha256(hashed_files(model))
+
+
+def test_ask_json_text_is_readable_and_raw_is_as_generated(finetuned):
+    done = _run("--model", str(finetuned("qwen3_vl")), "--image", str(IMAGE), "--json", QUESTION)
+
+    report = json.loads(done.stdout)
+    assert "bbox_2d" in report["raw"]  # Qwen3-VL's JSON box markup, as generated
+    assert report["text"] == readable_answer(report["raw"], "qwen3_vl")
+    assert not re.search(r"bbox_2d|```|<\|", report["text"])  # the box itself is in "boxes"
 
 
 def test_ask_bad_input_exits_2_with_one_line(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -9,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+from birdview.inference._checkpoint_files import checkpoint_sha256, hashed_files
 from birdview.inference.engine import Engine
 from birdview.inference.errors import ModelLoadError
 from birdview.inference.loader import load_checkpoint, quantised_module_names
@@ -166,6 +168,45 @@ def test_a_damaged_adapter_is_named(tiny_checkpoints, qwen2_adapter, tmp_path):
         ModelLoadError, match=rf"^Unable to load the adapter at '{re.escape(str(tmp_path))}' as it"
     ):
         load_checkpoint(tiny_checkpoints["qwen2_vl"], adapter_dir=tmp_path, device="cpu")
+
+
+def test_checkpoint_sha256_follows_the_content(tiny_checkpoints, tmp_path):
+    """Same files elsewhere: same hash. Same shapes, other weights (another seed): another."""
+    from trainer.tiny import build_tiny
+
+    base = tiny_checkpoints["qwen3_vl"]
+    copy = shutil.copytree(base, tmp_path / "copy")
+    reseeded = build_tiny("qwen3_vl", tmp_path / "seed1", seed=1)
+    assert (reseeded / "config.json").read_bytes() == (base / "config.json").read_bytes()
+
+    first = load_checkpoint(base, device="cpu").checkpoint_sha256
+    assert len(first) == 64 and int(first, 16) >= 0
+    assert load_checkpoint(copy, device="cpu").checkpoint_sha256 == first
+    assert load_checkpoint(reseeded, device="cpu").checkpoint_sha256 != first
+    other_family = load_checkpoint(tiny_checkpoints["qwen2_vl"], device="cpu").checkpoint_sha256
+    assert other_family not in ("", first)
+
+
+def test_checkpoint_sha256_is_over_names_sizes_and_bytes(tiny_checkpoints, qwen2_adapter):
+    """The definition, written out, so a record's hash can be checked by anyone."""
+    base = tiny_checkpoints["qwen2_vl"]
+    expected = hashlib.sha256()
+    files = [
+        ("config.json", base / "config.json"),
+        ("model.safetensors", base / "model.safetensors"),
+    ]
+    files += [
+        ("adapter/adapter_config.json", qwen2_adapter / "adapter_config.json"),
+        ("adapter/adapter_model.safetensors", qwen2_adapter / "adapter_model.safetensors"),
+    ]
+    for name, path in files:
+        data = path.read_bytes()
+        expected.update(f"{name}\0{len(data)}\0".encode() + data)
+
+    loaded = load_checkpoint(base, adapter_dir=qwen2_adapter, device="cpu")
+
+    assert loaded.checkpoint_sha256 == expected.hexdigest()
+    assert checkpoint_sha256(hashed_files(base)) != expected.hexdigest()  # the adapter counts
 
 
 def test_loading_measures_itself(tiny_checkpoints):

@@ -22,6 +22,7 @@ import pytest
 from birdview.core.box import Box
 from birdview.core.prompts import MAX_QUESTION_CHARS
 from birdview.core.volume import Volume
+from birdview.inference._checkpoint_files import checkpoint_sha256, hashed_files
 from birdview.inference._client_process import spawn_worker, stop_worker
 from birdview.inference.client import InferenceClient
 from birdview.inference.errors import WorkerCrashedError, WorkerTimeoutError
@@ -178,6 +179,13 @@ def test_bad_request_is_refused_and_the_worker_goes_on(client, image):
     reply = client.ask(image, "Where?", max_new_tokens=SHORT_ANSWER).result(60)
     assert isinstance(reply, AskReply)
     assert client.pid == pid
+
+
+def test_loaded_names_the_checkpoint_by_its_sha256(client, config):
+    expected = checkpoint_sha256(hashed_files(Path(config.model_dir)))
+
+    assert client.loaded.checkpoint_sha256 == expected
+    assert len(expected) == 64
 
 
 def test_a_too_long_question_is_refused_before_it_is_sent(client, image):
