@@ -429,7 +429,9 @@ def readable_answer(text: str, family: str = "") -> str:
     special tokens removed, also mid-stream."""
     codec = CODECS.get(family)
     if codec is not None:
-        parsed = codec.parse(text, (1000, 1000), plane=Plane.AXIAL, slice_index=0)
+        # Only the text is kept, so any sizes do; pixel-unit families need the model's too.
+        size = (1000, 1000)
+        parsed = codec.parse(text, size, plane=Plane.AXIAL, slice_index=0, model_size_px=size)
         text = parsed.text_without_boxes
         if parsed.boxes:
             text = _DANGLING.sub(lambda m: f"{m.group(1)} the box shown{m.group(2) or '.'}", text)

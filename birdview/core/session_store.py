@@ -18,8 +18,8 @@ import logging
 import math
 import os
 import re
+import secrets
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,16 +327,18 @@ def box_from_dict(data: Mapping[str, Any]) -> Box:
 # -- files ----------------------------------------------------------------------------------
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes | str, *, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
 
     Writes a temporary file in the same folder, flushes and fsyncs it, renames it over
-    ``path`` and (on POSIX) fsyncs the folder so the rename itself is durable.
+    ``path`` and (on POSIX) fsyncs the folder so the rename itself is durable. The file gets
+    ``mode`` less the umask, as `open` does: private (0600) by default, since sessions hold
+    patient data; exports pass 0o666 to get the user's normal permissions (0644 usually).
     """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     folder = path.parent
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = _create_temp(folder, path.name, mode)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(payload)
@@ -350,6 +352,20 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
             pass
         raise
     _fsync_dir(folder)
+
+
+def _create_temp(folder: Path, name: str, mode: int) -> tuple[int, str]:
+    """A new, exclusive temporary file next to ``name``, created with ``mode`` (the kernel
+    applies the umask; `tempfile.mkstemp` would always make it 0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp_name = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp_name, flags, mode), tmp_name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"Unable to create a temporary file for {name!r} in its folder")
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -1,7 +1,10 @@
 """The File → Export actions: pick a file, call `birdview.core.exports`, report the outcome.
 
-Exports are anonymised when the user asked for it (File → Export → Anonymise exports) and
-always in presenter mode. Every export carries the research-use notice (the core writes it).
+Every export is made from the assistant's record of the conversation (`Assistant.to_record`),
+which the core checks against the open study. Exports are anonymised when the user asked for
+it (File → Export → Anonymise exports) and always in presenter mode. The save dialog opens in
+the folder of the last export, else the study's folder, else the home folder — never the
+working directory, which is wherever the app happened to be started.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from birdview.core import exports
+from birdview.core import exports, exports_sr
 from birdview.core.assistant import Assistant
 from birdview.core.session import Session
+from birdview.ui.settings import Settings
 
 __all__ = ["Exporter"]
 
@@ -23,9 +27,11 @@ logger = logging.getLogger(__name__)
 
 
 class Exporter:
-    """Writes the open study's findings; ``ask_path`` is a file dialog (replaceable in tests).
+    """Writes the open study's conversation; ``ask_path`` is a file dialog (replaceable in
+    tests: it gets the title, the suggested path and the file filter).
 
     Args:
+        settings: remembers the folder of the last export.
         anonymise: tells whether identity must be left out right now.
         report: shows a message (status bar) after an export.
         report_error: shows an error (dialog).
@@ -37,18 +43,18 @@ class Exporter:
         session: Session,
         assistant: Assistant,
         *,
+        settings: Settings,
         anonymise: Callable[[], bool],
         report: Callable[[str], None],
         report_error: Callable[[str, str], None],
-        folder: Callable[[], str] = os.getcwd,
     ) -> None:
         self._parent = parent
         self._session = session
         self._assistant = assistant
+        self._settings = settings
         self._anonymise = anonymise
         self._report = report
         self._report_error = report_error
-        self._folder = folder
         self.ask_path: Callable[[str, str, str], str] = self._dialog
 
     def anonymised(self) -> bool:
@@ -62,9 +68,7 @@ class Exporter:
             return None
         plane = session.main_plane
         index = session.slice_index(plane)
-        path = self.ask_path(
-            "Export annotated PNG", self._name(f"{plane.value}-{index + 1}.png"), "PNG (*.png)"
-        )
+        path = self._ask("Export annotated PNG", f"{plane.value}-{index + 1}.png", "PNG (*.png)")
         if not path:
             return None
         placed = self._assistant.boxes_on(plane, index)
@@ -78,33 +82,33 @@ class Exporter:
             "PNG",
             path,
             lambda: exports.export_png(
+                self._assistant.to_record(),
                 volume,
-                plane,
-                index,
-                session.window,
-                boxes,
                 path,
-                anonymise=self.anonymised(),
+                plane=plane,
+                slice_index=index,
+                window=session.window,
+                boxes=boxes,
                 colours=colours,
+                anonymise=self.anonymised(),
                 zoom=2.0 if min(volume.shape[1:3]) < 300 else 1.0,
             ),
         )
 
     def json(self) -> str | None:
-        """Every box with the question and answer that produced it, in px, voxels and mm."""
+        """Every question and answer, and every box in px, voxels and mm."""
         volume = self._session.volume
         if volume is None:
             return None
-        path = self.ask_path(
-            "Export findings as JSON", self._name("findings.json"), "JSON (*.json)"
-        )
+        path = self._ask("Export findings as JSON", "findings.json", "JSON (*.json)")
         if not path:
             return None
-        record = self._record()
         return self._write(
             "JSON",
             path,
-            lambda: exports.export_json(record, volume, path, anonymise=self.anonymised()),
+            lambda: exports.export_json(
+                self._assistant.to_record(), volume, path, anonymise=self.anonymised()
+            ),
         )
 
     def dicom_sr(self) -> str | None:
@@ -112,37 +116,48 @@ class Exporter:
         volume = self._session.volume
         if volume is None:
             return None
-        items = [(p.box, self._turn_text(p.turn_id)) for p in self._assistant.placed_boxes()]
-        if self._assistant.user_box is not None:
-            items.append((self._assistant.user_box, "Region drawn by the user"))
-        if not items:
-            self._report_error("Nothing to export", "There are no boxes to write into a DICOM SR.")
+        answered = any(turn.finished for turn in self._assistant.turns)
+        if not answered and self._assistant.user_box is None:
+            self._report_error(
+                "Nothing to export",
+                "There are no answers and no drawn region to write into a DICOM SR.",
+            )
             return None
-        path = self.ask_path("Export DICOM SR", self._name("sr.dcm"), "DICOM (*.dcm)")
+        path = self._ask("Export DICOM SR", "sr.dcm", "DICOM (*.dcm)")
         if not path:
             return None
-        model = self._assistant.model.info().name or "BirdView"
         return self._write(
             "DICOM SR",
             path,
-            lambda: exports.export_dicom_sr(
-                volume, items, path, anonymise=self.anonymised(), model_name=model
+            lambda: exports_sr.export_dicom_sr(
+                self._assistant.to_record(), volume, path, anonymise=self.anonymised()
             ),
         )
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _record(self):
-        return self._assistant.to_record()
-
-    def _turn_text(self, turn_id: int) -> str:
-        turn = self._assistant.turn(turn_id)
-        return f"Q: {turn.question}\nA: {turn.answer}" if turn is not None else ""
-
-    def _name(self, suffix: str) -> str:
+    def _ask(self, title: str, suffix: str, file_filter: str) -> str:
+        """The path the user picked (remembering its folder), or "" when cancelled."""
         volume = self._session.volume
         stem = f"birdview-{volume.short_id}-" if volume is not None else "birdview-"
-        return str(Path(self._folder()) / f"{stem}{suffix}")
+        path = self.ask_path(title, str(self.start_folder() / f"{stem}{suffix}"), file_filter)
+        if path:
+            self._settings.set_export_directory(os.path.dirname(os.path.abspath(path)))
+        return path
+
+    def start_folder(self) -> Path:
+        """Where the save dialog opens: the last export's folder, else the study's, else
+        home."""
+        last = self._settings.export_directory()
+        if last and Path(last).is_dir():
+            return Path(last)
+        volume = self._session.volume
+        if volume is not None and volume.sources:
+            source = Path(volume.sources[0].path)
+            folder = source if source.is_dir() else source.parent
+            if folder.is_dir():
+                return folder
+        return Path.home()
 
     def _write(self, kind: str, path: str, write: Callable[[], object]) -> str | None:
         try:
@@ -152,7 +167,7 @@ class Exporter:
             self._report_error(f"Could not export {kind}", str(exc))
             return None
         skipped = getattr(result, "skipped", ())
-        note = f" ({len(skipped)} boxes could not be written)" if skipped else ""
+        note = f" ({len(skipped)} left out: {'; '.join(skipped[:3])})" if skipped else ""
         self._report(f"Exported {kind} to {path}{note}")
         return path
 

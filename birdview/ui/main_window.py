@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
             anonymise=lambda: self.presenter or self.settings.anonymise_exports(),
             report=lambda text: self.status.showMessage(text, 8000),
             report_error=self.reporter.report,
-            folder=lambda: self.settings.last_directory() or os.getcwd(),
+            settings=self.settings,
         )
         self.tool_bar = ToolBar(self)
         self.addToolBar(self.tool_bar)

@@ -29,6 +29,7 @@ _KEY_ADAPTER = "model/adapter_dir"
 _KEY_PRECISION = "model/precision"
 _KEY_DEVICE = "model/device"
 _KEY_ANONYMISE = "export/anonymise"
+_KEY_EXPORT_DIR = "export/last_directory"
 
 
 class Settings:
@@ -123,6 +124,13 @@ class Settings:
 
     def set_anonymise_exports(self, on: bool) -> None:
         self._qs.setValue(_KEY_ANONYMISE, "true" if on else "false")
+
+    def export_directory(self) -> str:
+        """The folder the last export was saved to ("" before the first)."""
+        return str(self._qs.value(_KEY_EXPORT_DIR, "") or "")
+
+    def set_export_directory(self, path: str) -> None:
+        self._qs.setValue(_KEY_EXPORT_DIR, path)
 
     def sync(self) -> None:
         self._qs.sync()
