@@ -37,6 +37,7 @@ __all__ = [
     "reading_position",
     "reads_backwards",
     "slice_count",
+    "slice_label",
     "slice_name",
     "slice_position_mm",
     "slice_source",
@@ -264,6 +265,17 @@ def slice_name(volume: Volume, plane: Plane, index: int) -> str:
     if source is not None and source.instance_number is not None:
         return f"Im {source.instance_number}"
     return f"slice {reading_position(volume, plane, index) + 1}"
+
+
+def slice_label(volume: Volume, plane: Plane, index: int, *, compact: bool = False) -> str:
+    """The views' slice line: ``Im <Instance Number> (n/N)`` for an acquired DICOM slice, else
+    ``Slice n/N``; n counts in reading order (axial from the head down), not in index order.
+    ``compact`` (the small views) gives ``Im <Instance Number>`` or ``n/N``."""
+    n, count = reading_position(volume, plane, index) + 1, slice_count(volume, plane)
+    source = slice_source(volume, plane, index)
+    if source is not None and source.instance_number is not None:
+        return f"Im {source.instance_number}" + ("" if compact else f" ({n}/{count})")
+    return f"{n}/{count}" if compact else f"Slice {n}/{count}"
 
 
 def slice_span_name(volume: Volume, plane: Plane, first: int, last: int) -> str:

@@ -66,7 +66,7 @@ def overlay_for(
     index = session.slice_index(plane)
     count = session.slice_count(plane)
     source = geometry.slice_source(volume, plane, index)
-    slice_line = _slice_line(volume, plane, index, count, source, compact=compact)
+    slice_line = geometry.slice_label(volume, plane, index, compact=compact)
     if compact:
         return Overlay(
             title=plane.value.capitalize(),
@@ -184,24 +184,6 @@ def _outlined_text(
         painter.drawText(baseline + QPointF(dx, dy), text)
     painter.setPen(color)
     painter.drawText(baseline, text)
-
-
-def _slice_line(
-    volume: Volume,
-    plane: Plane,
-    index: int,
-    count: int,
-    source: SliceSource | None,
-    *,
-    compact: bool = False,
-) -> str:
-    """``Im <Instance Number> (n/N)`` for an acquired DICOM slice, else ``Slice n/N``; n counts
-    in radiology's reading order (axial from the head down), not in index order. Compact
-    views get ``Im <Instance Number>`` or ``n/N``, which fit beside their bottom letter."""
-    n = geometry.reading_position(volume, plane, index) + 1
-    if source is not None and source.instance_number is not None:
-        return f"Im {source.instance_number}" + ("" if compact else f" ({n}/{count})")
-    return f"{n}/{count}" if compact else f"Slice {n}/{count}"
 
 
 def _position_line(

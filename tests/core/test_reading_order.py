@@ -79,3 +79,16 @@ def test_frames_of_a_multi_frame_file_claim_no_instance_number() -> None:
     assert len(volume.sources) == 8
     assert all(s.instance_number is None and s.location_mm is None for s in volume.sources)
     assert [s.frame for s in volume.sources] == list(range(8))
+
+
+def test_slices_are_named_as_the_views_and_exports_name_them(ct_raw) -> None:
+    ct = geometry.to_canonical(ct_raw)
+    assert geometry.slice_label(ct, Plane.AXIAL, 10) == "Im 276 (10/20)"
+    assert geometry.slice_label(ct, Plane.AXIAL, 10, compact=True) == "Im 276"
+    assert geometry.slice_name(ct, Plane.AXIAL, 10) == "Im 276"
+    assert geometry.slice_label(ct, Plane.AXIAL, 19) == "Im 267 (1/20)"  # the head first
+    count = geometry.slice_count(ct, Plane.CORONAL)
+    assert geometry.slice_label(ct, Plane.CORONAL, 3) == f"Slice 4/{count}"  # a reformat
+    assert geometry.slice_name(ct, Plane.CORONAL, 3) == "slice 4"
+    assert geometry.slice_span_name(ct, Plane.AXIAL, 2, 6) == "Im 280–284"
+    assert geometry.slice_span_name(ct, Plane.CORONAL, 6, 2) == "slices 3–7"
