@@ -44,28 +44,30 @@ def open_text(path: str | os.PathLike) -> IO[str]:
         raise FileNotFoundError(f"Unable to read '{path}' as it does not exist") from exc
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """The JSON value in the (small) file ``path``.
+def read_json(path: str | os.PathLike, what: str = "") -> Any:
+    """The JSON value in the (small) file ``path``; ``what`` names it in messages ("the data
+    card").
 
     Raises:
         FileNotFoundError: there is no such file, or it is a folder.
         ValueError: the file is not UTF-8 JSON, or it nests too deeply.
     """
+    name = f"{what} '{path}'" if what else f"'{path}'"
     with open_text(path) as stream:
         try:
             text = stream.read()
         except UnicodeDecodeError as exc:
-            raise ValueError(_not_utf8(path, exc)) from exc
+            raise ValueError(_not_utf8(name, exc)) from exc
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(
-            f"Unable to read '{path}' as it is not JSON (character {exc.pos}: {exc.msg})"
+            f"Unable to read {name} as it is not JSON (character {exc.pos}: {exc.msg})"
         ) from exc
     except RecursionError as exc:
-        raise ValueError(_too_deep(path, "it")) from exc
+        raise ValueError(_too_deep(name, "it")) from exc
     if too_deep(value):
-        raise ValueError(_too_deep(path, "it"))
+        raise ValueError(_too_deep(name, "it"))
     return value
 
 
@@ -120,13 +122,13 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def _too_deep(path, what: str) -> str:
-    return f"Unable to read '{path}' as {what} nests lists or objects more than {MAX_DEPTH} deep"
+def _too_deep(name: str, what: str) -> str:
+    return f"Unable to read {name} as {what} nests lists or objects more than {MAX_DEPTH} deep"
 
 
-def _not_utf8(path, exc: UnicodeDecodeError) -> str:
+def _not_utf8(name: str, exc: UnicodeDecodeError) -> str:
     byte = exc.object[exc.start : exc.start + 1].hex()
-    return f"Unable to read '{path}' as it is not UTF-8 text (byte 0x{byte} cannot be decoded)"
+    return f"Unable to read {name} as it is not UTF-8 text (byte 0x{byte} cannot be decoded)"
 
 
 class _ChunkReader:
@@ -150,7 +152,7 @@ class _ChunkReader:
         try:
             chunk = self.stream.read(_CHUNK_CHARS)
         except UnicodeDecodeError as exc:
-            raise ValueError(_not_utf8(self.path, exc)) from exc
+            raise ValueError(_not_utf8(f"'{self.path}'", exc)) from exc
         if not chunk:
             self.eof = True
             return False
@@ -191,12 +193,12 @@ class _ChunkReader:
                     f"(character {self.consumed + exc.pos}: {exc.msg})"
                 ) from exc
             except RecursionError as exc:
-                raise ValueError(_too_deep(self.path, f"item {index}")) from exc
+                raise ValueError(_too_deep(f"'{self.path}'", f"item {index}")) from exc
             # A value that reaches the end of the buffer may go on in the next chunk.
             if end == len(self.buffer) and self._may_grow() and self._fill():
                 continue
             if too_deep(value):
-                raise ValueError(_too_deep(self.path, f"item {index}"))
+                raise ValueError(_too_deep(f"'{self.path}'", f"item {index}"))
             self.pos = end
             return value
 

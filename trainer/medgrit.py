@@ -360,10 +360,7 @@ def card_extra_modalities(card: str | os.PathLike) -> tuple[str, ...]:
     if not path.is_file():
         cause = "is a folder, not a file" if path.exists() else "does not exist"
         raise FileNotFoundError(f"Unable to read the data card '{path}' as it {cause}")
-    try:
-        data = read_json(path)
-    except ValueError as exc:
-        raise ValueError(f"Unable to read the data card as it is not JSON: {exc}") from exc
+    data = read_json(path, "the data card")
     extra = data.get("extra_modalities") if isinstance(data, dict) else None
     if not isinstance(extra, list) or not all(isinstance(m, str) for m in extra):
         raise ValueError(

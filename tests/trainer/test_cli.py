@@ -93,6 +93,11 @@ CASES = {
         1,
         "no items: 'empty.json' is an empty list",
     ),
+    "validate with a nested data card": (
+        ["validate", "empty.json", "--images", "images", "--data-card", "nested.json"],
+        2,
+        "Unable to read the data card 'nested.json' as it nests lists or objects more than 64",
+    ),
     "evaluate nested JSON": (
         ["evaluate", "--task", "vg", "nested.json"],
         2,
