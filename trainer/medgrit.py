@@ -338,8 +338,8 @@ def validate(
             report.problems.append(Problem(index, _id(item), reason))
         index += 1
     if not report.items and not report.problems:
-        where = f"'{items_or_path}'" if items is not None else "the list"
-        report.problems.append(Problem(-1, "", f"no items: {where} is an empty list"))
+        where = f"'{items_or_path}' is an empty list" if items is not None else "the list is empty"
+        report.problems.append(Problem(-1, "", f"no items: {where}"))
     logger.info("validated %d items: %d problems", report.items, len(report.problems))
     return report
 
