@@ -240,7 +240,8 @@ def write_items(path: str | os.PathLike, items: Iterable[Any]) -> Path:
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with one item: its position in the list, its id and why."""
+    """One thing wrong with one item: its position in the list (-1: the file as a whole), its
+    id and why."""
 
     index: int
     item_id: str
