@@ -113,7 +113,7 @@ def _ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_report(answer, loaded), indent=2))
     else:
-        print(answer.text)
+        print(_plain(answer, loaded.family))
     return 0
 
 
@@ -146,7 +146,7 @@ def _ask_worker(args: argparse.Namespace, image, region, plane, index) -> int:
         name = os.path.basename(os.path.normpath(args.model))
         print(json.dumps(_report(answer, loaded, name), indent=2))
     else:
-        print(answer.text)
+        print(_plain(answer, loaded.family))
     return 0
 
 
@@ -206,6 +206,17 @@ def _report(answer, loaded, name: str | None = None) -> dict:
         "device": loaded.device,
         "seconds": round(answer.seconds, 3),
     }
+
+
+def _plain(answer, family: str) -> str:
+    """The answer as a person reads it, then each box in the slice's pixels."""
+    from birdview.core.assistant import readable_answer
+
+    lines = [readable_answer(answer.text, family)]
+    for box in answer.boxes:
+        edges = " ".join(f"{v:.0f}" for v in box.edges_px)
+        lines.append(f"  box {box.label or '(unnamed)'}: {edges} (x1 y1 x2 y2, pixels)")
+    return "\n".join(lines)
 
 
 def _quiet_transformers() -> None:

@@ -156,6 +156,18 @@ def test_readable_answer_drops_markup_even_mid_stream():
     assert readable_answer("<ref>hip left</ref><box>(1,2),(30,40)</box>", "medgrit") == "hip left"
 
 
+def test_an_answer_of_boxes_alone_reads_as_their_labels():
+    block = (
+        '```json\n[{"bbox_2d": [209, 383, 527, 732], "label": "liver"},'
+        ' {"bbox_2d": [600, 300, 700, 400], "label": "spleen"},'
+        ' {"bbox_2d": [10, 30, 70, 40], "label": "liver"}]\n```'
+    )
+    assert readable_answer(block, "qwen3_vl") == "liver, spleen"
+    assert readable_answer(block, "qwen2_5_vl") == "liver, spleen"
+    unnamed = '```json\n[{"bbox_2d": [209, 383, 527, 732]}]\n```'
+    assert readable_answer(unnamed, "qwen3_vl") == "the box shown"
+
+
 def test_the_drawn_box_must_be_a_box():
     with pytest.raises(TypeError):
         Assistant().set_user_box((1, 2, 3, 4))

@@ -64,6 +64,19 @@ def test_ask_json_text_is_readable_and_raw_is_as_generated(finetuned):
     assert "bbox_2d" in report["raw"]  # Qwen3-VL's JSON box markup, as generated
     assert report["text"] == readable_answer(report["raw"], "qwen3_vl")
     assert not re.search(r"bbox_2d|```|<\|", report["text"])  # the box itself is in "boxes"
+    assert report["text"] == "liver"  # the taught answer is the box alone: its label reads
+
+
+def test_plain_ask_prints_the_readable_answer_and_the_box_in_pixels(finetuned):
+    done = _run("--model", str(finetuned("qwen3_vl")), "--image", str(IMAGE), QUESTION)
+
+    assert done.returncode == 0, done.stderr
+    text, box = done.stdout.strip().splitlines()
+    assert text == "liver" and "bbox_2d" not in done.stdout
+    label, edges = box.split(": ")
+    assert label.strip() == "box liver"
+    values = [float(v) for v in edges.split(" (")[0].split()]
+    assert np.allclose(values, LIVER_PX, atol=1)
 
 
 def test_ask_bad_input_exits_2_with_one_line(tmp_path):
