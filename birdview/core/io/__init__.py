@@ -65,6 +65,8 @@ def scan(path: str | os.PathLike, *, cancel: CancelFn | None = None) -> Catalog:
         entries, problems = dicom.scan_dicom(found.dicom, cancel=cancel)
         catalog.entries.extend(entries)
         catalog.problems.extend(problems)
+    # Files from a .zip are named inside the archive, not in the temporary folder.
+    catalog.problems[:] = [_sources.user_problem(problem) for problem in catalog.problems]
     logger.info(
         "scanned %d files: %d series, %d problems",
         found.count,
@@ -99,7 +101,13 @@ def load(
     loaders = {"dicom": dicom.load_dicom, "nifti": nifti.load_nifti, "raster": raster.load_raster}
     if entry.kind not in loaders:
         raise ValueError(f"Unable to load series as its kind {entry.kind!r} is unknown")
-    return loaders[entry.kind](entry, progress=progress, cancel=cancel)
+    try:
+        return loaders[entry.kind](entry, progress=progress, cancel=cancel)
+    except VolumeReadError as exc:
+        shown = _sources.user_error(exc)  # a file from a .zip: name it inside the archive
+        if shown is exc:
+            raise
+        raise shown from exc
 
 
 def read_preview(entry: SeriesEntry) -> np.ndarray | None:

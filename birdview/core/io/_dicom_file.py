@@ -9,18 +9,26 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_dataset
 from pydicom.uid import UID
 
 from birdview.core.errors import LoadCancelled, VolumeReadError
-from birdview.core.io._dicom_walk import walk_header
+from birdview.core.io import _limits
+from birdview.core.io._dicom_deflate import (
+    HEADER_LIMIT_BYTES,
+    InflatingReader,
+    check_inflated_length,
+)
+from birdview.core.io._dicom_values import as_int, raw, raw_text, uint
+from birdview.core.io._dicom_walk import file_meta, walk_header
+from birdview.core.io._limits import format_bytes, open_regular
+from birdview.core.io._messages import header_reason
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +52,7 @@ class ClampedFile:
     _SMALL = 1 << 16
 
     def __init__(self, path: str) -> None:
-        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()/__exit__
+        self._file = open_regular(path)  # closed by close()/__exit__
         self.size = os.fstat(self._file.fileno()).st_size
         self.name = path
         self.tell = self._file.tell
@@ -71,7 +79,7 @@ class ClampedFile:
 def looks_like_dicom(path: str) -> bool:
     """True for 'DICM' at byte 128, or a preamble-less start with a group 0002/0008 tag."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             head = file.read(132)
     except (OSError, ValueError, TypeError):
         return False
@@ -100,6 +108,7 @@ class PixelElement:
     keyword: str
     value_offset: int
     length: int | None  # None: encapsulated (undefined length)
+    fragments: int | None = None  # encapsulated: how many fragments follow the offset table
 
 
 def read_header(
@@ -115,31 +124,39 @@ def read_header(
         raise VolumeReadError(path, "it is not a DICOM file")
     try:
         with ClampedFile(path) as file:
-            head_bytes = file.read(_HEAD_BYTES)
-            walked = walk_header(head_bytes, file.size, tags) if tags is not None else None
-            if walked is not None:
-                ds, pixels = walked[0], PixelElement(*walked[1]) if walked[1] else None
-                if pixels is not None:
-                    _check_pixel_length(file, pixels)
-                return ds, pixels
-            head = io.BytesIO(head_bytes)
-            if file.size <= _HEAD_BYTES:
-                return _parse(head, file, tags)
-            try:
-                ds, pixels = _parse(head, file, tags)
-                if pixels is not None and pixels.value_offset <= len(head_bytes):
-                    return ds, pixels
-            except VolumeReadError:
-                raise
-            except Exception:  # the header goes on past the head: read it from the file
-                pass
-            logger.debug("a header longer than %d bytes: parsing it from the file", _HEAD_BYTES)
-            file.seek(0)
-            return _parse(file, file, tags)
+            return _read_header(file, tags)
     except BaseException as exc:  # noqa: BLE001 - see is_passthrough
         if is_passthrough(exc):
             raise
         raise VolumeReadError(path, header_reason(exc)) from exc
+
+
+def _read_header(
+    file: ClampedFile, tags: frozenset[int] | None
+) -> tuple[Dataset, PixelElement | None]:
+    head_bytes = file.read(_HEAD_BYTES)
+    deflated = _deflated_meta(head_bytes)
+    if deflated is not None:
+        ds, pixels, _ = _read_deflated(file, *deflated, tags)
+        return ds, pixels
+    walked = walk_header(head_bytes, file.size, tags) if tags is not None else None
+    if walked is not None:
+        pixels = PixelElement(*walked[1]) if walked[1] else None
+        return walked[0], _check_pixel_length(file, pixels)
+    head = io.BytesIO(head_bytes)
+    if file.size <= _HEAD_BYTES:
+        return _parse(head, file, tags)
+    try:
+        ds, pixels = _parse(head, file, tags)
+        if pixels is not None and pixels.value_offset <= len(head_bytes):
+            return ds, pixels
+    except VolumeReadError:
+        raise
+    except Exception:  # the header goes on past the head: read it from the file
+        pass
+    logger.debug("a header longer than %d bytes: parsing it from the file", _HEAD_BYTES)
+    file.seek(0)
+    return _parse(file, file, tags)
 
 
 def _parse(
@@ -152,23 +169,13 @@ def _parse(
     """
     wanted = list(tags) if tags is not None else None
     ds = pydicom.dcmread(source, force=True, stop_before_pixels=True, specific_tags=wanted)
-    if _is_deflated(ds):
-        # Deflated files are parsed from an inflated copy, so the position tells nothing;
-        # they are small, so just look for the element.
-        return ds, _deflated_pixel_element(file.name)
     _, little = ds.original_encoding
-    pixels = _pixel_element(source, little is not False)
-    if pixels is not None:
-        _check_pixel_length(file, pixels)
-    return ds, pixels
+    return ds, _check_pixel_length(file, _pixel_element(source, little is not False))
 
 
 def check_regular_file(path: str) -> None:
-    """Raise `VolumeReadError` unless ``path`` is an existing regular file."""
-    if not os.path.exists(path):
-        raise VolumeReadError(path, "the file does not exist")
-    if not os.path.isfile(path):
-        raise VolumeReadError(path, "it is not a regular file")
+    """Raise `VolumeReadError` unless ``path`` is an existing regular file (not a pipe...)."""
+    _limits.check_regular_file(path)
 
 
 def transfer_syntax(ds: Dataset) -> str:
@@ -183,21 +190,111 @@ def transfer_syntax(ds: Dataset) -> str:
     return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
 
 
-def _is_deflated(ds: Dataset) -> bool:
-    meta = getattr(ds, "file_meta", None)
-    return (
-        meta is not None
-        and meta.get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian
-    )
+# -- deflated files --------------------------------------------------------------------------
+
+_DEFLATED_TOO_LONG = (
+    f"its deflated header is longer than {format_bytes(HEADER_LIMIT_BYTES)} once inflated; "
+    "the file is damaged"
+)
 
 
-def _deflated_pixel_element(path: str) -> PixelElement | None:
+def _deflated_meta(head: bytes) -> tuple[FileMetaDataset, int] | None:
+    """The file meta and dataset start of a deflated file; None for any other file."""
+    meta = file_meta(head)
+    if meta is None and head[128:132] == b"DICM":
+        meta = _pydicom_meta(head)
+    if meta is None:
+        return None
+    syntax = meta[0].get("TransferSyntaxUID")
+    return meta if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian else None
+
+
+def _pydicom_meta(head: bytes) -> tuple[FileMetaDataset, int] | None:
+    """File meta the fast walk declines (undefined lengths, odd elements), read by pydicom."""
+    from pydicom.filereader import _read_file_meta_info
+
+    source = io.BytesIO(head)
+    source.seek(132)
+    try:
+        return _read_file_meta_info(source), source.tell()
+    except Exception:  # a meta pydicom cannot read either: it will not inflate anything
+        return None
+
+
+def _read_deflated(
+    file: ClampedFile, meta: FileMetaDataset, start: int, tags: frozenset[int] | None
+) -> tuple[Dataset, PixelElement | None, InflatingReader]:
+    """The header of a deflated file, inflated no further than its pixel data element.
+
+    Offsets in the returned element count in the inflated dataset, read through the returned
+    reader.
+    """
+    reader = InflatingReader(file, start, file.name, HEADER_LIMIT_BYTES, _DEFLATED_TOO_LONG)
+    wanted = [*tags, 0x00080005] if tags is not None else None
+    ds = read_dataset(reader, False, True, stop_when=_at_pixels, specific_tags=wanted)
+    ds.file_meta = meta
+    pixels = _pixel_element(reader, True)  # type: ignore[arg-type]
+    if pixels is not None:
+        check_inflated_length(file.name, pixels.length or 0, file.size - start)
+    return ds, pixels, reader
+
+
+def _at_pixels(tag: int, vr: object, length: int) -> bool:
+    return tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)
+
+
+def read_deflated_dataset(path: str) -> Dataset:
+    """A deflated file's dataset with exactly the pixel bytes its header says its frames need.
+
+    Nothing past those bytes is inflated, and they must fit in the memory available. The
+    result says it is Explicit VR Little Endian, which is what the inflated bytes are.
+
+    Raises:
+        VolumeReadError: the file is damaged or truncated, or its pixels would not fit.
+    """
     with ClampedFile(path) as file:
-        ds = pydicom.dcmread(file, force=True, specific_tags=["PixelData", "FloatPixelData"])
-    for keyword in ("PixelData", "FloatPixelData"):
-        if keyword in ds:
-            return PixelElement(keyword, 0, len(ds[keyword].value or b""))
-    return None
+        deflated = _deflated_meta(file.read(_HEAD_BYTES))
+        if deflated is None:
+            raise VolumeReadError(path, "it is no longer a deflated DICOM file")
+        ds, pixels, reader = _read_deflated(file, *deflated, None)
+        needed = _declared_pixel_bytes(ds)
+        _limits.check_fits(path, needed, "the pixels of its frames")
+        if pixels is None or pixels.length is None or pixels.length < needed:
+            have = (pixels.length or 0) if pixels is not None else 0
+            raise VolumeReadError(
+                path, f"its deflated pixel data holds {have} of the {needed} bytes its frames need"
+            )
+        reader.limit = pixels.value_offset + needed
+        reader.seek(pixels.value_offset)
+        data = reader.read(needed)
+    if len(data) < needed:
+        raise VolumeReadError(
+            path, f"the file is truncated (its deflated pixel data ends after {len(data)} of "
+            f"{needed} bytes)",
+        )  # fmt: skip
+    vr = {"PixelData": "OB", "FloatPixelData": "OF", "DoubleFloatPixelData": "OD"}
+    ds.add_new(pixels.keyword, vr[pixels.keyword], data)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    return ds
+
+
+def _declared_pixel_bytes(ds: Dataset) -> int:
+    frame_bits = native_frame_bits(
+        uint(ds, "Rows") or 0, uint(ds, "Columns") or 0, uint(ds, "SamplesPerPixel") or 1,
+        uint(ds, "BitsAllocated") or 8, raw_text(ds, "PhotometricInterpretation").upper(),
+    )  # fmt: skip
+    frames = max(1, as_int(raw(ds, "NumberOfFrames")) or 1)
+    return -(-frame_bits * frames // 8)
+
+
+def native_frame_bits(
+    rows: int, cols: int, samples: int, bits_allocated: int, photometric: str
+) -> int:
+    """Bits one uncompressed frame takes (YBR_FULL_422 stores two values per pixel)."""
+    bits = rows * cols * samples * bits_allocated
+    if samples == 3 and photometric == "YBR_FULL_422":
+        bits = bits * 2 // 3
+    return bits
 
 
 def _pixel_element(file: BinaryIO, little: bool) -> PixelElement | None:
@@ -230,7 +327,10 @@ def _pixel_element(file: BinaryIO, little: bool) -> PixelElement | None:
     return PixelElement(keyword, value_offset, None if length == _UNDEFINED else length)
 
 
-def _check_pixel_length(file: ClampedFile, pixels: PixelElement) -> None:
+def _check_pixel_length(file: ClampedFile, pixels: PixelElement | None) -> PixelElement | None:
+    """``pixels`` once it is known to fit in the file, with its fragments counted."""
+    if pixels is None:
+        return None
     if pixels.length is not None:
         have = max(0, file.size - pixels.value_offset)
         if pixels.length > have:
@@ -238,13 +338,14 @@ def _check_pixel_length(file: ClampedFile, pixels: PixelElement) -> None:
                 file.name,
                 f"the file is truncated (pixel data ends after {have} of {pixels.length} bytes)",
             )
-        return
-    _check_fragments(file, pixels.value_offset)
+        return pixels
+    return replace(pixels, fragments=_count_fragments(file, pixels.value_offset))
 
 
-def _check_fragments(file: ClampedFile, offset: int) -> None:
-    """Walk the items of encapsulated pixel data (seeking, not reading) to its end marker."""
-    position = offset
+def _count_fragments(file: ClampedFile, offset: int) -> int:
+    """Walk the items of encapsulated pixel data (seeking, not reading) to its end marker;
+    count the fragments after the offset table."""
+    position, items = offset, 0
     while True:
         file.seek(position)
         head = file.read(8)
@@ -257,7 +358,7 @@ def _check_fragments(file: ClampedFile, offset: int) -> None:
             )
         group, element, length = struct.unpack("<HHL", head)
         if (group, element) == _SEQUENCE_END:
-            return
+            return max(0, items - 1)
         if (group, element) != _ITEM:
             raise VolumeReadError(
                 file.name,
@@ -270,48 +371,7 @@ def _check_fragments(file: ClampedFile, offset: int) -> None:
             raise VolumeReadError(
                 file.name, f"the file is truncated (pixel data ends after {have} of {need} bytes)"
             )
-        position = end
-
-
-# -- wording errors ------------------------------------------------------------------------------
-
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
-def header_reason(exc: BaseException) -> str:
-    """Say why a header could not be read, without echoing header values (they may be PHI)."""
-    if isinstance(exc, InvalidDicomError):
-        return "it is not a DICOM file"
-    if isinstance(exc, FileNotFoundError):
-        return "the file does not exist"
-    if isinstance(exc, PermissionError):
-        return "it could not be opened (permission denied)"
-    if isinstance(exc, OSError):
-        return f"it could not be read ({exc.strerror or type(exc).__name__})"
-    if isinstance(exc, MemoryError):
-        return "it declares an element too large to read (the file is probably damaged)"
-    if isinstance(exc, EOFError):
-        return "the file is truncated (it ends inside its header)"
-    return f"its header is damaged ({_short(exc, quoted=False)})"
-
-
-def pixel_reason(exc: BaseException) -> str:
-    """Say why pixel data could not be decoded; decoder messages carry no header values."""
-    if isinstance(exc, MemoryError):
-        return "there is not enough memory to decode its pixel data"
-    if isinstance(exc, (OSError, InvalidDicomError)):
-        return header_reason(exc)
-    if isinstance(exc, EOFError):
-        return "the file is truncated (it ends inside its pixel data)"
-    return f"its pixel data could not be decoded ({_short(exc, quoted=True)})"
-
-
-def _short(exc: BaseException, *, quoted: bool) -> str:
-    text = " ".join(str(exc).split())
-    if not quoted:
-        text = _QUOTED.sub("'…'", text)
-    text = text[:160] + ("…" if len(text) > 160 else "")
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        position, items = end, items + 1
 
 
 def is_passthrough(exc: BaseException) -> bool:

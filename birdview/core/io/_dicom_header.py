@@ -17,6 +17,7 @@ from birdview.core.errors import UnsupportedImageError, VolumeReadError
 from birdview.core.io._dicom_file import (
     PixelElement,
     is_passthrough,
+    native_frame_bits,
     read_header,
     sop_class_name,
     transfer_syntax,
@@ -35,6 +36,7 @@ from birdview.core.io._dicom_values import (
     value,
     vector,
 )
+from birdview.core.io._limits import check_fits, format_bytes
 
 # The elements a scan reads; pydicom skips everything else without parsing it.
 SCAN_TAGS = frozenset(
@@ -67,6 +69,10 @@ _INFO_KEYWORDS = {
 }
 
 Vector = tuple[float, float, float]
+
+# What a scan and a load keep per frame besides its pixels (FrameInfo, slice, source, plan
+# entries): a few hundred bytes measured; rounded up.
+_FRAME_BOOKKEEPING_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,8 @@ def _header(path: str, ds: Dataset, pixels: PixelElement | None) -> Header:
     if pixels is None:
         _raise_no_pixels(path, ds, rows)
     _check_size(path, rows, cols)
+    count = _frame_count(path, ds)
+    _check_frames_fit(path, ds, count, pixels)  # type: ignore[arg-type]
     groups = _Groups(ds)
     return Header(
         path=path,
@@ -153,7 +161,7 @@ def _header(path: str, ds: Dataset, pixels: PixelElement | None) -> Header:
         pixel_spacing=_pixel_spacing(ds, groups),
         slice_thickness=positive(groups.get(0, "PixelMeasuresSequence", "SliceThickness")),
         spacing_between=positive(groups.get(0, "PixelMeasuresSequence", "SpacingBetweenSlices")),
-        frames=_frames(path, ds, groups),
+        frames=_frames(ds, groups, count),
         modality_lut=0x00283000 in ds,  # (0028,3000) Modality LUT Sequence
         dataset=ds,
     )
@@ -172,6 +180,50 @@ def _check_size(path: str, rows: int | None, cols: int | None) -> None:
             f"its image size {rows}×{cols} "
             "((0028,0010) 'Rows' × (0028,0011) 'Columns') is not valid",
         )
+
+
+def _frame_count(path: str, ds: Dataset) -> int:
+    raw_count = raw(ds, "NumberOfFrames")
+    count = 1 if raw_count is None else as_int(raw_count)
+    if count is None or count < 1:
+        raise VolumeReadError(
+            path, f"its (0028,0008) 'Number of Frames' value {str(raw_count)!r} is invalid"
+        )
+    return count
+
+
+def _check_frames_fit(path: str, ds: Dataset, count: int, pixels: PixelElement) -> None:
+    """Refuse a frame count the pixel data cannot hold, or the memory available cannot,
+    before anything is allocated per frame."""
+    rows, cols = uint(ds, "Rows") or 1, uint(ds, "Columns") or 1
+    photometric = (raw_text(ds, "PhotometricInterpretation") or "").upper()
+    samples = uint(ds, "SamplesPerPixel") or 1
+    # Without Bits Allocated, assume the least, so that nothing is refused wrongly.
+    frame_bits = native_frame_bits(rows, cols, samples, uint(ds, "BitsAllocated") or 1, photometric)
+    declared = f"{_frames_text(count)} of {rows}×{cols} pixels"
+    if pixels.length == 0 or pixels.fragments == 0:
+        raise VolumeReadError(
+            path, f"its pixel data is empty, where its header declares {declared}"
+        )
+    if pixels.length is not None and count * frame_bits > pixels.length * 8:
+        held = pixels.length * 8 // frame_bits
+        raise VolumeReadError(
+            path,
+            f"its header declares {declared} ({format_bytes(count * frame_bits / 8)}) but its "
+            f"pixel data holds {format_bytes(pixels.length)} ({_frames_text(held)}); "
+            "the header is damaged",
+        )
+    if pixels.fragments is not None and count > pixels.fragments:
+        raise VolumeReadError(
+            path,
+            f"its header declares {declared} but its compressed pixel data holds "
+            f"{pixels.fragments} fragment(s), and each frame needs one; the header is damaged",
+        )
+    check_fits(path, count * (frame_bits // 8 + _FRAME_BOOKKEEPING_BYTES), f"its {declared}")
+
+
+def _frames_text(count: int) -> str:
+    return "1 frame" if count == 1 else f"{count} frames"
 
 
 def _raise_no_pixels(path: str, ds: Dataset, rows: int | None) -> None:
@@ -233,13 +285,7 @@ class _Groups:
         return None
 
 
-def _frames(path: str, ds: Dataset, groups: _Groups) -> tuple[FrameInfo, ...]:
-    raw_count = raw(ds, "NumberOfFrames")
-    count = 1 if raw_count is None else as_int(raw_count)
-    if count is None or count < 1:
-        raise VolumeReadError(
-            path, f"its (0028,0008) 'Number of Frames' value {str(raw_count)!r} is invalid"
-        )
+def _frames(ds: Dataset, groups: _Groups, count: int) -> tuple[FrameInfo, ...]:
     if count == 1:
         return (_frame_info(groups, 0, None),)
     if groups.enhanced:

@@ -30,10 +30,11 @@ from birdview.core.io._dicom_file import (
     ClampedFile,
     check_regular_file,
     is_passthrough,
-    pixel_reason,
+    read_deflated_dataset,
     read_header,
 )
 from birdview.core.io._dicom_series import SeriesPlan
+from birdview.core.io._messages import pixel_reason
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def decode_file(
     if UID(syntax).is_encapsulated:
         check_frames(path, pixel_offset, plan.rows, plan.cols, syntax)
     done: set[int | None] = set()
-    error: BaseException | None = None
+    errors: list[BaseException] = []
     readers = (
         [_from_dataset]
         if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian
@@ -145,11 +146,22 @@ def decode_file(
             except BaseException as exc:  # noqa: BLE001 - see is_passthrough
                 if is_passthrough(exc):
                     raise
-                error = exc
+                errors.append(exc)
                 logger.debug(
                     "%s with plugin %r failed: %s", read.__name__, plugin, type(exc).__name__
                 )
+    error = _most_telling(errors)
     raise VolumeReadError(path, _decode_reason(path, error)) from error
+
+
+def _most_telling(errors: list[BaseException]) -> BaseException:
+    """The first plugin's complaint (plugins are tried best first), unless it only says it
+    does not support the data: "Pillow does not support 12-bit JPEG" would read as a missing
+    codec when a better decoder found the stream damaged."""
+    for exc in errors:
+        if "does not support" not in str(exc):
+            return exc
+    return errors[0]
 
 
 def _from_file(
@@ -171,8 +183,11 @@ def _from_file(
 def _from_dataset(
     path: str, frames: list[int | None], plan: SeriesPlan, syntax: str, plugin: str
 ) -> Iterator[tuple[int | None, Decoded]]:
-    with ClampedFile(path) as file:
-        ds = pydicom.dcmread(file, force=True)
+    if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian:
+        ds = read_deflated_dataset(path)  # pydicom would inflate all of it, however large
+    else:
+        with ClampedFile(path) as file:
+            ds = pydicom.dcmread(file, force=True)
     if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
         ds.file_meta = ds.file_meta if getattr(ds, "file_meta", None) else FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = syntax

@@ -78,6 +78,20 @@ def walk_header(
     return ds, pixels
 
 
+def file_meta(head: bytes) -> tuple[FileMetaDataset, int] | None:
+    """The file meta of the file whose first bytes are ``head``, and where its dataset starts.
+
+    None when the file has no 'DICM' preamble or its meta is not the plain kind the walk takes.
+    """
+    if len(head) < 132 or head[128:132] != b"DICM":
+        return None
+    try:
+        meta, position = _walk_meta(head)
+    except (_Decline, struct.error):
+        return None
+    return FileMetaDataset(meta), position
+
+
 @lru_cache(maxsize=8)
 def _sequences(tags: frozenset[int]) -> frozenset[int]:
     """The wanted tags that are sequences: pydicom parses those."""

@@ -30,7 +30,8 @@ from birdview.core.io._dicom_pixels import (
 from birdview.core.io._dicom_series import SeriesPlan, build_entries
 from birdview.core.io._dicom_tags import TagRow, dicom_tag_rows
 from birdview.core.io._dicom_values import text, value
-from birdview.core.io._paths import is_inside, safe_parts
+from birdview.core.io._limits import check_fits
+from birdview.core.io._paths import is_inside, safe_parts, walk_files
 from birdview.core.io.catalog import (
     CancelFn,
     ProgressFn,
@@ -110,7 +111,7 @@ def scan_dicom(
     """
     started = time.perf_counter()
     headers, problems = [], []
-    for path in _expand(paths):
+    for path in _expand(paths, problems, cancel):
         check_cancel(cancel)
         try:
             headers.append(scan_file(path))
@@ -124,15 +125,14 @@ def scan_dicom(
     return entries, problems
 
 
-def _expand(paths: Sequence[str]) -> list[str]:
+def _expand(
+    paths: Sequence[str], problems: list[ReadProblem], cancel: CancelFn | None
+) -> list[str]:
     files = []
     for path in paths:
         if os.path.isdir(path):
-            for folder, subfolders, names in os.walk(path):
-                subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-                files += [
-                    os.path.join(folder, name) for name in sorted(names) if not name.startswith(".")
-                ]
+            found = walk_files(path, problems, cancel=cancel)
+            files += [name for name in found if not os.path.basename(name).startswith(".")]
         else:
             files.append(path)
     return list(dict.fromkeys(os.path.abspath(path) for path in files))
@@ -224,21 +224,20 @@ def _check_codecs(plan: SeriesPlan) -> None:
 
 
 def _check_memory(plan: SeriesPlan) -> None:
-    """Refuse up front what cannot fit, rather than fail (or swap) half way."""
+    """Refuse up front what cannot fit, rather than fail (or swap) half way.
+
+    While a series loads, its decoded frames (stored values) and the voxel array (up to
+    float32) are both held.
+    """
     colour = plan.samples == 3 or plan.photometric == "PALETTE COLOR"
+    stored = 3 if colour else 1 if plan.bits_stored <= 8 else 2 if plan.bits_stored <= 16 else 4
     voxel_bytes = 3 if colour else 4  # RGB uint8; grey at most float32
-    needed = len(plan.sources) * plan.rows * plan.cols * voxel_bytes
-    try:
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    if needed > available:
-        raise VolumeReadError(
-            plan.sources[0].path,
-            f"the series needs about {needed / 2**30:.1f} GiB of memory "
-            f"({len(plan.sources)} slices of {plan.rows}×{plan.cols}) "
-            f"but this computer has {available / 2**30:.1f} GiB",
-        )
+    needed = len(plan.sources) * plan.rows * plan.cols * (stored + voxel_bytes)
+    check_fits(
+        plan.sources[0].path,
+        needed,
+        f"the series' {len(plan.sources)} slices of {plan.rows}×{plan.cols} pixels",
+    )
 
 
 def _decode_all(

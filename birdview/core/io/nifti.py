@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from birdview.core.errors import UnsupportedImageError, VolumeReadError
+from birdview.core.io._limits import check_fits, check_regular_file
 from birdview.core.io.catalog import CancelFn, ProgressFn, SeriesEntry, check_cancel
 from birdview.core.volume import SliceSource, Volume, short_id
 
@@ -139,8 +140,7 @@ def load_nifti(
 def _open_reader(path: str) -> SimpleITK.ImageFileReader:
     import SimpleITK as sitk
 
-    if not os.path.isfile(path):
-        raise VolumeReadError(path, "the file does not exist")
+    check_regular_file(path)  # SimpleITK would wait forever on a named pipe
     reader = sitk.ImageFileReader()
     reader.SetImageIO("NiftiImageIO")
     reader.SetFileName(path)
@@ -175,6 +175,8 @@ def _checked_layout(
             f"{first_volume / 1024**3:.1f} GiB, more than the {MAX_VOXEL_BYTES / 1024**3:.0f} GiB "
             "limit; the header is probably damaged",
         )
+    if verify_gzip:  # before a load: the voxels, and SimpleITK's image they are copied from
+        check_fits(path, 2 * first_volume, f"its {'×'.join(map(str, size[:3]))} voxels")
     _check_file_holds_data(path, reader, size, components * bytes_per_value, verify_gzip)
     return _Layout(size, components, _layout_warnings(reader, size, components))
 

@@ -19,6 +19,8 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, ImageSequence, UnidentifiedImageError
 
 from birdview.core.errors import VolumeReadError
+from birdview.core.io._limits import check_fits, check_regular_file
+from birdview.core.io._messages import summary
 from birdview.core.io.catalog import CancelFn, ProgressFn, SeriesEntry, check_cancel
 from birdview.core.volume import SliceSource, Volume, short_id
 
@@ -30,6 +32,10 @@ RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 # Modes kept as one grey channel at their own bit depth; LA loses its alpha.
 _GREY_MODES = {"L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
+_TO_GREY_MODES = {"LA", "La", "1"}
+_BYTES_PER_VALUE = {"I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2, "I": 4, "F": 4}
+# While a page decodes, Pillow's image, its RGB conversion and their arrays are held too.
+_PAGE_WORK_BYTES_PER_PIXEL = 16
 
 # What Pillow raises on damaged files: its own errors are OSError or SyntaxError, but its
 # decoders let others through on some corruptions.
@@ -58,7 +64,7 @@ def scan_raster(path: str) -> SeriesEntry:
             sizes = _page_sizes(image)
             n_pages = len(sizes) if len(set(sizes)) == 1 else 1
         except _DECODE_ERRORS as exc:
-            raise VolumeReadError(path, f"the image is damaged ({exc})") from exc
+            raise VolumeReadError(path, f"the image is damaged ({summary(exc)})") from exc
     name = os.path.basename(path)
     return SeriesEntry(
         kind="raster",
@@ -92,12 +98,12 @@ def load_raster(
     warnings: list[str] = []
     with _open(path) as image:
         try:
-            pages = _decode_pages(image, warnings, progress, cancel)
+            voxels = _decode_pages(path, image, warnings, progress, cancel)
         except _DECODE_ERRORS as exc:
-            raise VolumeReadError(path, f"the image is truncated or damaged ({exc})") from exc
+            reason = f"the image is truncated or damaged ({summary(exc)})"
+            raise VolumeReadError(path, reason) from exc
         except MemoryError as exc:
             raise VolumeReadError(path, "there is not enough memory to decode it") from exc
-    voxels = np.stack(pages)
     name = os.path.basename(path)
     volume = Volume(
         voxels=voxels,
@@ -106,7 +112,7 @@ def load_raster(
         window=(127.5, 255.0) if voxels.dtype == np.uint8 else None,
         metadata={"series_description": name},
         sources=tuple(
-            SliceSource(path, frame=k if len(pages) > 1 else None) for k in range(len(pages))
+            SliceSource(path, frame=k if len(voxels) > 1 else None) for k in range(len(voxels))
         ),
         warnings=tuple(warnings),
         has_geometry=False,
@@ -125,16 +131,15 @@ def load_raster(
 
 
 def _open(path: str) -> Image.Image:
-    if not os.path.isfile(path):
-        raise VolumeReadError(path, "the file does not exist")
+    check_regular_file(path)  # Pillow would wait forever on a named pipe
     try:
         return Image.open(path)
     except Image.DecompressionBombError as exc:
-        raise VolumeReadError(path, f"it is too large to decode safely ({exc})") from exc
+        raise VolumeReadError(path, f"it is too large to decode safely ({summary(exc)})") from exc
     except UnidentifiedImageError as exc:
         raise VolumeReadError(path, "it is not an image Pillow can read") from exc
     except _DECODE_ERRORS as exc:
-        raise VolumeReadError(path, f"the image is damaged ({exc})") from exc
+        raise VolumeReadError(path, f"the image is damaged ({summary(exc)})") from exc
 
 
 def _page_sizes(image: Image.Image) -> list[tuple[tuple[int, int], str]]:
@@ -145,26 +150,53 @@ def _page_sizes(image: Image.Image) -> list[tuple[tuple[int, int], str]]:
 
 
 def _decode_pages(
-    image: Image.Image, warnings: list[str], progress: ProgressFn | None, cancel: CancelFn | None
-) -> list[np.ndarray]:
+    path: str,
+    image: Image.Image,
+    warnings: list[str],
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> np.ndarray:
+    """Every page, decoded straight into one array that was checked to fit beforehand."""
     sizes = _page_sizes(image)
     if len(set(sizes)) > 1:
         warnings.append(
             f"the file holds {len(sizes)} pages of different sizes or kinds; showing the first"
         )
         sizes = sizes[:1]
-    pages = []
+    (width, height), mode = sizes[0]
+    colour = mode not in _GREY_MODES and mode not in _TO_GREY_MODES
+    pages = "1 page" if len(sizes) == 1 else f"{len(sizes)} pages"
+    check_fits(
+        path,
+        _stack_bytes(len(sizes), width, height, mode),
+        f"its {pages} of {width}×{height} pixels",
+    )
+    stack: np.ndarray | None = None
+    any_colour = False
     for number in range(len(sizes)):
         check_cancel(cancel)
         image.seek(number)
-        pages.append(_page_pixels(image))
+        page = _page_pixels(image)
+        if stack is None:
+            shape = (len(sizes), *page.shape[:2], 3) if colour else (len(sizes), *page.shape)
+            stack = np.empty(shape, dtype=np.uint8 if colour else page.dtype)
+        if page.shape[:2] != stack.shape[1:3]:
+            raise VolumeReadError(
+                path, f"its page {number + 1} is turned otherwise than page 1 (EXIF orientation)"
+            )
+        stack[number] = page if page.ndim == stack.ndim - 1 else page[..., None]
+        any_colour = any_colour or page.ndim == 3
         if progress is not None:
             progress(number + 1, len(sizes))
-    if any(page.ndim == 3 for page in pages):  # one colour page makes the stack colour
-        pages = [
-            page if page.ndim == 3 else np.repeat(page[..., None], 3, axis=2) for page in pages
-        ]
-    return pages
+    if colour and not any_colour:  # every page turned out grey: keep one channel
+        stack = np.ascontiguousarray(stack[..., 0])  # type: ignore[index]
+    return stack  # type: ignore[return-value]
+
+
+def _stack_bytes(pages: int, width: int, height: int, mode: str) -> int:
+    channels = 3 if mode not in _GREY_MODES and mode not in _TO_GREY_MODES else 1
+    per_pixel = channels * _BYTES_PER_VALUE.get(mode, 1)
+    return width * height * (pages * per_pixel + _PAGE_WORK_BYTES_PER_PIXEL)
 
 
 def _page_pixels(image: Image.Image) -> np.ndarray:
