@@ -239,8 +239,8 @@ def test_frames_that_fit_the_file_but_not_the_memory_are_refused(tmp_path):
     path.write_bytes(dicom_bytes(rows=1, cols=1, bits=8, frames=10**6, pixel_data=bytes(10**6)))
     message = only_message(describe_capped(path, headroom_bytes=256 * MiB))
     assert message.startswith(
-        f"Unable to read {str(path)!r} as its 1000000 frames of 1×1 pixels need 977.5 MiB of "
-        "memory but only "
+        f"Unable to read {str(path)!r} as its 1000000 frames of 1×1 pixels would need 977.5 MiB "
+        "of memory but only "
     )
     assert message.endswith(" MiB is available")
 
@@ -268,8 +268,8 @@ def test_tiff_page_bomb_is_refused_by_the_available_memory(tmp_path):
     report = describe_capped(path)
     message = only_message(report)
     assert message.startswith(
-        f"Unable to read {str(path)!r} as its 3000 pages of 2048×2048 pixels need 11.8 GiB of "
-        "memory but only "
+        f"Unable to read {str(path)!r} as its 3000 pages of 2048×2048 pixels would need 11.8 GiB "
+        "of memory but only "
     )
     assert report["seconds"] < FAST_S
 
@@ -290,8 +290,8 @@ def test_deflated_file_that_declares_more_than_memory_is_refused(tmp_path):
     report = describe_capped(path)
     message = only_message(report)
     assert message.startswith(
-        f"Unable to read {str(path)!r} as its 2048 frames of 512×512 pixels need 1.0 GiB of "
-        "memory but only "
+        f"Unable to read {str(path)!r} as its 2048 frames of 512×512 pixels would need 1.0 GiB "
+        "of memory but only "
     )
     assert report["seconds"] < FAST_S
 

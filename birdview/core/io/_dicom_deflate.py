@@ -25,7 +25,8 @@ class InflatingReader:
 
     It inflates on demand and keeps only the last ``_KEEP`` bytes behind the read position
     (pydicom seeks back a few bytes at most), so skipping a large element costs time, not
-    memory. Reading or seeking past ``limit`` raises `VolumeReadError` with ``why``.
+    memory. Reading past ``limit`` in a stream that goes on raises `VolumeReadError` with
+    ``why``.
     """
 
     _CHUNK = 1 << 16
@@ -66,10 +67,11 @@ class InflatingReader:
         return data
 
     def _fill(self, end: int) -> None:
-        """Inflate until the buffer reaches ``end`` (or the stream ends)."""
-        if end > self.limit:
-            raise VolumeReadError(self.name, self.why)
+        """Inflate until the buffer reaches ``end`` or the stream ends; a stream that goes on
+        past ``limit`` is refused (one that ends first simply reads short, as a file would)."""
         while self._base + len(self._buffer) < end and not self._ended:
+            if self._base + len(self._buffer) >= self.limit:
+                raise VolumeReadError(self.name, self.why)
             self._inflate_chunk()
             behind = self._position - self._KEEP - self._base
             if behind > self._KEEP:  # drop what pydicom can no longer seek back to

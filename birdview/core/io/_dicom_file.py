@@ -391,7 +391,7 @@ def sop_class_name(ds: Dataset) -> str:
     meta = getattr(ds, "file_meta", None)
     if not uid and meta is not None:
         uid = str(_value(meta, "MediaStorageSOPClassUID") or "")
-    if not uid:
+    if not uid or not UID(uid).is_valid:  # a damaged value: never echo its bytes
         return "unknown SOP class"
     return UID(uid).name
 

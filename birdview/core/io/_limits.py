@@ -98,7 +98,7 @@ def check_fits(path: str, needed_bytes: int, what: str) -> None:
     if available is not None and needed_bytes > available:
         raise VolumeReadError(
             path,
-            f"{what} need {format_bytes(needed_bytes)} of memory "
+            f"{what} would need {format_bytes(needed_bytes)} of memory "
             f"but only {format_bytes(available)} is available",
         )
 
