@@ -35,7 +35,7 @@ from pydicom.uid import (
 )
 
 from birdview.core.errors import VolumeReadError
-from birdview.core.io import _sources, load, scan
+from birdview.core.io import _sources, load, raster, scan
 from birdview.core.io._paths import MAX_FOLDER_DEPTH
 from birdview.core.io.dicom import scan_dicom
 from tests.conftest import REPO
@@ -272,6 +272,18 @@ def test_tiff_page_bomb_is_refused_by_the_available_memory(tmp_path):
         "of memory but only "
     )
     assert report["seconds"] < FAST_S
+
+
+def test_a_tiff_with_too_many_pages_is_refused_while_counting(tmp_path, monkeypatch):
+    monkeypatch.setattr(raster, "MAX_PAGES", 50)
+    path = tmp_path / "pages.tif"
+    tiff_bomb(path, pages=51, width=8, height=8)
+    (problem,) = scan(path).problems
+    assert problem.message == (
+        f"Unable to read {str(path)!r} as it holds more than 50 pages, more than BirdView opens"
+    )
+    tiff_bomb(path, pages=50, width=8, height=8)
+    assert [entry.n_slices for entry in scan(path).entries] == [50]
 
 
 def test_a_tiff_stack_loads_into_one_array(tmp_path):

@@ -9,6 +9,7 @@ the name stays visible as the series description). The trainer keeps its own nam
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import struct
@@ -36,6 +37,9 @@ _TO_GREY_MODES = {"LA", "La", "1"}
 _BYTES_PER_VALUE = {"I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2, "I": 4, "F": 4}
 # While a page decodes, Pillow's image, its RGB conversion and their arrays are held too.
 _PAGE_WORK_BYTES_PER_PIXEL = 16
+# Pillow (libtiff) finds page n by walking the pages before it: 4000 pages take seconds to
+# decode, 100000 would take hours. Volumes have at most a few thousand slices.
+MAX_PAGES = 10_000
 
 # What Pillow raises on damaged files: its own errors are OSError or SyntaxError, but its
 # decoders let others through on some corruptions.
@@ -61,7 +65,7 @@ def scan_raster(path: str) -> SeriesEntry:
     path = os.fspath(path)
     with _open(path) as image:
         try:
-            sizes = _page_sizes(image)
+            sizes = _page_sizes(path, image)
             n_pages = len(sizes) if len(set(sizes)) == 1 else 1
         except _DECODE_ERRORS as exc:
             raise VolumeReadError(path, f"the image is damaged ({summary(exc)})") from exc
@@ -142,11 +146,21 @@ def _open(path: str) -> Image.Image:
         raise VolumeReadError(path, f"the image is damaged ({summary(exc)})") from exc
 
 
-def _page_sizes(image: Image.Image) -> list[tuple[tuple[int, int], str]]:
-    """(size, mode) of every page; only TIFFs count as stacks (GIF/APNG frames are animations)."""
+def _page_sizes(path: str, image: Image.Image) -> list[tuple[tuple[int, int], str]]:
+    """(size, mode) of every page; only TIFFs count as stacks (GIF/APNG frames are animations).
+
+    Raises:
+        VolumeReadError: the file has more than `MAX_PAGES` pages (counting stops there).
+    """
     if image.format != "TIFF":
         return [(image.size, image.mode)]
-    return [(page.size, page.mode) for page in ImageSequence.Iterator(image)]
+    pages = itertools.islice(ImageSequence.Iterator(image), MAX_PAGES + 1)
+    sizes = [(page.size, page.mode) for page in pages]
+    if len(sizes) > MAX_PAGES:
+        raise VolumeReadError(
+            path, f"it holds more than {MAX_PAGES} pages, more than BirdView opens"
+        )
+    return sizes
 
 
 def _decode_pages(
@@ -157,7 +171,7 @@ def _decode_pages(
     cancel: CancelFn | None,
 ) -> np.ndarray:
     """Every page, decoded straight into one array that was checked to fit beforehand."""
-    sizes = _page_sizes(image)
+    sizes = _page_sizes(path, image)
     if len(set(sizes)) > 1:
         warnings.append(
             f"the file holds {len(sizes)} pages of different sizes or kinds; showing the first"
