@@ -233,16 +233,17 @@ def test_frame_count_bomb_is_refused_before_any_per_frame_work(tmp_path):
 
 
 @needs_linux
-def test_frames_that_fit_the_file_but_not_the_memory_are_refused(tmp_path):
-    # Consistent: a million 1×1 frames are a megabyte of pixels, but a gigabyte of bookkeeping.
+def test_more_frames_than_a_volume_has_are_refused_before_bookkeeping(tmp_path):
+    # Consistent: a million 1×1 frames are a megabyte of pixels, but half a gigabyte and
+    # seconds of per-frame bookkeeping.
     path = tmp_path / "specks.dcm"
     path.write_bytes(dicom_bytes(rows=1, cols=1, bits=8, frames=10**6, pixel_data=bytes(10**6)))
-    message = only_message(describe_capped(path, headroom_bytes=256 * MiB))
-    assert message.startswith(
-        f"Unable to read {str(path)!r} as its 1000000 frames of 1×1 pixels would need 977.5 MiB "
-        "of memory but only "
+    report = describe_capped(path, headroom_bytes=256 * MiB)
+    assert only_message(report) == (
+        f"Unable to read {str(path)!r} as its header declares 1000000 frames, more than the "
+        "100000 BirdView opens"
     )
-    assert message.endswith(" MiB is available")
+    assert report["seconds"] < FAST_S
 
 
 def test_more_frames_than_compressed_fragments_is_refused(tmp_path):
@@ -257,6 +258,21 @@ def test_more_frames_than_compressed_fragments_is_refused(tmp_path):
     assert problem.message.endswith(
         "as its header declares 1000 frames of 8×16 pixels but its compressed pixel data holds "
         "1 fragment(s), and each frame needs one; the header is damaged"
+    )
+
+
+def test_millions_of_empty_fragments_are_refused_in_seconds(tmp_path):
+    count = 2_000_000  # 16 MB of item headers, one empty fragment per declared frame
+    items = struct.pack("<HHL", 0xFFFE, 0xE000, 0) * (count + 1)
+    items += struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+    path = tmp_path / "fragments.dcm"
+    path.write_bytes(dicom_bytes(rows=8, cols=8, bits=8, frames=count, syntax=RLELossless,
+                                 pixel_data=items))  # fmt: skip
+    started = time.monotonic()
+    (problem,) = scan_dicom([str(path)])[1]
+    assert time.monotonic() - started < FAST_S
+    assert problem.message.endswith(
+        "as its header declares 2000000 frames, more than the 100000 BirdView opens"
     )
 
 

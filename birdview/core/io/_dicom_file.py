@@ -39,6 +39,7 @@ _UNDEFINED = 0xFFFFFFFF
 # The first bytes of a file, read at once and parsed in memory: enough for nearly every header.
 _HEAD_BYTES = 1 << 16
 _PIXEL_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"}
+_FRAGMENT_BLOCK_BYTES = 1 << 16
 
 
 class ClampedFile:
@@ -346,9 +347,12 @@ def _count_fragments(file: ClampedFile, offset: int) -> int:
     """Walk the items of encapsulated pixel data (seeking, not reading) to its end marker;
     count the fragments after the offset table."""
     position, items = offset, 0
-    while True:
-        file.seek(position)
-        head = file.read(8)
+    block, block_start = b"", offset  # item headers are read a block at a time: files with
+    while True:  # millions of tiny fragments exist, and a read per item took seconds
+        if not 0 <= position - block_start <= len(block) - 8:
+            file.seek(position)
+            block, block_start = file.read(_FRAGMENT_BLOCK_BYTES), position
+        head = block[position - block_start : position - block_start + 8]
         if len(head) < 8:
             have = max(0, file.size - offset)
             raise VolumeReadError(
