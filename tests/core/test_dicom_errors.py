@@ -37,7 +37,9 @@ CORPUS_ROOTS = [
 
 # Files with pixel data that cannot become a volume, and why.
 UNREADABLE = {
-    "JPEG-lossy.dcm": "could not be decoded",  # no installed codec decodes this 12-bit stream
+    # Its scan parameters are invalid for sequential JPEG; Pillow and gdcm only say that they
+    # do not support 12-bit JPEG, which must not be the message (it reads as a missing codec).
+    "JPEG-lossy.dcm": "could not be decoded (pylibjpeg: libjpeg error code '-1038'",
     "JPEG2000-embedded-sequence-delimiter.dcm": "compressed pixel data is damaged (fragment 1",
     "MR_truncated.dcm": "truncated (pixel data ends after 8130 of 8192 bytes)",
     "badVR.dcm": "'Number of Frames'",
