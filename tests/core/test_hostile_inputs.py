@@ -35,7 +35,7 @@ from pydicom.uid import (
 )
 
 from birdview.core.errors import VolumeReadError
-from birdview.core.io import _sources, load, raster, scan
+from birdview.core.io import _limits, _sources, load, raster, scan
 from birdview.core.io._paths import MAX_FOLDER_DEPTH
 from birdview.core.io.dicom import scan_dicom
 from tests.conftest import REPO
@@ -592,3 +592,35 @@ def test_the_info_command_on_hostile_inputs(deep_tmp_path):
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr, done.stderr[-2000:]
         assert f"Unable to read {str(path)!r}" in done.stdout or str(deep) in done.stdout
+
+
+# -- the bounds themselves -------------------------------------------------------------------
+
+
+def test_sizes_are_worded_in_binary_units():
+    assert [_limits.format_bytes(n) for n in (0, 1023, 1024, 1536 * MiB, 2**44)] == [
+        "0 bytes", "1023 bytes", "1.0 KiB", "1.5 GiB", "16.0 TiB",
+    ]  # fmt: skip
+
+
+def test_a_folder_given_as_a_file_is_named_as_a_folder(tmp_path):
+    with pytest.raises(VolumeReadError, match=r"as it is not a regular file \(it is a folder\)$"):
+        _limits.check_regular_file(str(tmp_path))
+    with pytest.raises(VolumeReadError, match=r"as the file does not exist$"):
+        _limits.check_regular_file(str(tmp_path / "gone.dcm"))
+
+
+@needs_linux
+def test_available_memory_honours_an_address_space_limit():
+    script = (
+        "import resource\n"
+        "from birdview.core.io import _limits\n"
+        "used = _limits._virtual_size()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (used + 100 * 1024**2, resource.RLIM_INFINITY))\n"
+        "print(_limits.available_memory_bytes())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    assert 50 * MiB < int(done.stdout) <= 100 * MiB

@@ -125,10 +125,14 @@ def _system_available() -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    try:  # free pages: less than what could be reclaimed, so on the safe side
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    # Free pages (less than could be reclaimed: on the safe side); where the platform does not
+    # count them (macOS), the total, which at least refuses what could never fit.
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+        try:
+            return os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            continue
+    return None
 
 
 def _cgroup_headroom() -> int | None:
