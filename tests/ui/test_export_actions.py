@@ -117,8 +117,8 @@ def test_window_exports_hold_every_answer_the_model_and_the_study(
     dump = dsrdump(report)
     assert f'"{REFER_ANSWER}"' in dump and "bbox_2d" not in dump
     ds = pydicom.dcmread(report)
-    # The ground answer was only a box: no words to write, and never its markup.
-    assert text_of(ds, "ANSWER")[0] == REFER_ANSWER
+    # The ground answer was only a box: it reads as its label, never as its markup.
+    assert text_of(ds, "ANSWER")[:2] == ["liver", REFER_ANSWER]
     assert text_of(ds, "STUDYIDENTITY") == [identity]
     assert text_of(ds, "111003", "DCM")[0] == f"sha256:{CHECKPOINT}"
     assert "Exported DICOM SR" in window.status.currentMessage()
