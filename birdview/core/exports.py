@@ -30,13 +30,13 @@ from birdview.core import geometry
 from birdview.core.assistant import readable_answer
 from birdview.core.box import Box
 from birdview.core.display import Window, apply_window
+from birdview.core.files import write_atomic
 from birdview.core.geometry import Plane
 from birdview.core.session_store import (
     RecordedTurn,
     SessionRecord,
     box_to_dict,
     ensure_same_study,
-    write_atomic,
 )
 from birdview.core.volume import Volume
 

@@ -5,8 +5,8 @@ A `SessionRecord` belongs to exactly one study: it carries that study's identity
 `save_session` / `load_session` refuse a record or a file of another study. This is what keeps
 one patient's conversation out of another patient's session, chat and exports.
 
-Writes are atomic: `write_atomic` writes a temporary file in the same folder, flushes it to disk
-and renames it over the old file, so a crash mid-save leaves the previous version intact.
+Writes are atomic (`birdview.core.files.write_atomic`): a temporary file in the same folder,
+flushed to disk and renamed over the old file, so a crash mid-save leaves the previous version.
 Reading never trusts the file: size, nesting, types and numbers are checked, and every problem
 comes out as one `ValueError` that names the file.
 """
@@ -18,7 +18,6 @@ import logging
 import math
 import os
 import re
-import secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from birdview.core.box import Box
+from birdview.core.files import write_atomic
 from birdview.core.volume import Volume
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "save_atomic",
     "save_session",
     "session_path",
-    "write_atomic",
 ]
 
 logger = logging.getLogger(__name__)
@@ -325,62 +324,6 @@ def box_from_dict(data: Mapping[str, Any]) -> Box:
 
 
 # -- files ----------------------------------------------------------------------------------
-
-
-def write_atomic(path: str | os.PathLike, data: bytes | str, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
-
-    Writes a temporary file in the same folder, flushes and fsyncs it, renames it over
-    ``path`` and (on POSIX) fsyncs the folder so the rename itself is durable. The file gets
-    ``mode`` less the umask, as `open` does: private (0600) by default, since sessions hold
-    patient data; exports pass 0o666 to get the user's normal permissions (0644 usually).
-    """
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    folder = path.parent
-    fd, tmp_name = _create_temp(folder, path.name, mode)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(folder)
-
-
-def _create_temp(folder: Path, name: str, mode: int) -> tuple[int, str]:
-    """A new, exclusive temporary file next to ``name``, created with ``mode`` (the kernel
-    applies the umask; `tempfile.mkstemp` would always make it 0600)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    flags |= getattr(os, "O_NOFOLLOW", 0)
-    for _ in range(100):
-        tmp_name = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(tmp_name, flags, mode), tmp_name
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"Unable to create a temporary file for {name!r} in its folder")
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass  # some file systems refuse fsync on folders; the rename is done anyway
-    finally:
-        os.close(dir_fd)
 
 
 def save_atomic(record: SessionRecord, path: str | os.PathLike) -> None:
