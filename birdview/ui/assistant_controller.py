@@ -311,7 +311,7 @@ class AssistantController(QObject):
             self.message.emit(f"Restored the session of this study ({count} questions)")
 
     def _set_aside(self, path: Path, problem: Exception) -> None:
-        kept = path.with_name(path.name + ".unreadable")
+        kept = _unused(path.with_name(path.name + ".unreadable"))
         try:
             os.replace(path, kept)
         except OSError as exc:
@@ -351,6 +351,15 @@ class AssistantController(QObject):
             logger.warning("autosave failed: %s", type(exc).__name__)
             text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.message.emit(f"The session could not be saved: {text}")
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``...: a file set aside never replaces an earlier one."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
 
 
 def _grounding(target: str) -> str:

@@ -161,6 +161,13 @@ def test_an_unreadable_session_file_is_kept_aside_and_the_study_opens(qtbot, mak
     open_and_wait(qtbot, again, SAMPLE_CT)
     assert again.session.volume is not None and again.assistant.turns == ()
     assert path.with_name(path.name + ".unreadable").exists() and not path.exists()
+    again.close()
+
+    path.write_bytes(b"\xff\xfe damaged again")  # a second damaged file keeps the first
+    third = make_main_window()
+    open_and_wait(qtbot, third, SAMPLE_CT)
+    assert path.with_name(path.name + ".unreadable-2").read_bytes().endswith(b"damaged again")
+    assert path.with_name(path.name + ".unreadable").read_bytes().startswith(b'{"format"')
 
 
 def test_a_first_release_session_file_is_set_aside_unread(qtbot, make_main_window):
