@@ -1,10 +1,11 @@
 """Finding box markup in model text, whatever family's format it is in.
 
-`scan` reads every form any Qwen-VL family writes (models drift between them): Med-GRIT /
-Qwen-VL tags, Qwen2-VL special-token tags, and Qwen2.5/3-VL JSON objects with "bbox_2d";
-when none of those is present, bare ``(x1,y1),(x2,y2)`` pairs (BiRD's evaluation accepts
-them too). It returns the four raw numbers of each box in the text's own units; scaling to
-pixels and fixing corners is the codec's job.
+`scan` reads every form a codec style writes (models drift between them): ``<ref>``/``<box>``
+tags, special-token tags, and JSON objects with a box key — ``"bbox_2d"`` holding x first,
+``"box_2d"`` holding y first (the order is the key's, so it is read the same in any
+family's text); when none of those is present, bare ``(x1,y1),(x2,y2)`` pairs (BiRD's
+evaluation accepts them too). It returns the four raw numbers of each box, x first, in the
+text's own units; scaling to pixels and fixing corners is the codec's job.
 
 It never raises and its work is bounded: only the first `MAX_CHARS` characters are read, and
 every pattern is linear in the text (no nested unbounded quantifiers), so a multi-megabyte
@@ -46,9 +47,14 @@ _TAG_RE = re.compile(
 # Closing tags left without their opening one are markup too.
 _STRAY_TAG_RE = re.compile(r"</ref>|</box>|<\|object_ref_end\|>|<\|box_end\|>")
 
-# A flat JSON object (Qwen's objects nest only lists). Linear: [^{}]* stops at any brace.
+# A flat JSON object (box objects nest only lists). Linear: [^{}]* stops at any brace.
 _OBJECT_RE = re.compile(r"\{(?P<body>[^{}]*)(?P<close>\}|\Z)")
-_BBOX_RE = re.compile(r"""['"]?bbox_2d['"]?\s*:\s*\[(?P<items>[^\]\[]*)(?P<close>\])?""")
+# Box keys and the order of their numbers.
+Y_FIRST_KEYS = ("box_2d",)
+_BOX_KEY_RE = re.compile(r"(?<![A-Za-z0-9])b?box_2d(?![A-Za-z0-9_])")
+_BBOX_RE = re.compile(
+    r"""['"]?(?<![A-Za-z0-9])(?P<key>b?box_2d)['"]?\s*:\s*\[(?P<items>[^\]\[]*)(?P<close>\])?"""
+)
 _LABEL_RE = re.compile(
     r"""['"]label['"]\s*:\s*(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>(?:[^'\\]|\\.)*)')"""
 )
@@ -109,7 +115,7 @@ def scan(text: str) -> Scan:
         text = text[:MAX_CHARS]
     text = text.replace(_GAP, "")  # reserved for marking removed markup
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in text order
-    objects = [m for m in _OBJECT_RE.finditer(text) if "bbox_2d" in m.group("body")]
+    objects = [m for m in _OBJECT_RE.finditer(text) if _BOX_KEY_RE.search(m.group("body"))]
     starts = [m.start() for m in objects]
     tags = [m for m in _TAG_RE.finditer(text) if not _inside(m, objects, starts)]
     events = sorted(
@@ -185,15 +191,20 @@ def _read_object(match: re.Match, label: str, result: Scan) -> None:
         return
     bbox = _BBOX_RE.search(body)
     if bbox is None or bbox.group("close") is None:
-        result.drop(fragment, '"bbox_2d" is not followed by a complete [x1, y1, x2, y2] list')
+        key = bbox.group("key") if bbox is not None else "bbox_2d"
+        order = "[y0, x0, y1, x1]" if key in Y_FIRST_KEYS else "[x1, y1, x2, y2]"
+        result.drop(fragment, f'"{key}" is not followed by a complete {order} list')
         return
     items = [item.strip().strip("'\"").strip() for item in bbox.group("items").split(",")]
     if items == [""]:
         items = []
     bad = [item for item in items if not _NUM_RE.fullmatch(item)]
     if bad:
-        result.drop(fragment, f'"bbox_2d" holds {snippet(bad[0])}, which is not a number')
+        key = bbox.group("key")
+        result.drop(fragment, f'"{key}" holds {snippet(bad[0])}, which is not a number')
         return
+    if bbox.group("key") in Y_FIRST_KEYS and len(items) == 4:
+        items = [items[1], items[0], items[3], items[2]]
     own = _LABEL_RE.search(body)
     if own is not None:
         label = _clean_label(_unescape(own.group("dq"), own.group("sq")))

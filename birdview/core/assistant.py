@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from psygnal import evented
 
+from birdview.core import families
 from birdview.core.box import Box
-from birdview.core.box_codecs import CODECS
 from birdview.core.extent import Extent, extent_of
 from birdview.core.geometry import Plane, slice_count
 from birdview.core.prompts import Task
@@ -428,7 +428,7 @@ def readable_answer(text: str, family: str = "") -> str:
     shown" where a sentence would end on "at" (the boxes are listed and drawn separately),
     special tokens removed, also mid-stream. An answer that is nothing but boxes (a JSON
     block) reads as their labels."""
-    codec = CODECS.get(family)
+    codec = families.get(family).codec if family in families.keys() else None
     labels: list[str] = []
     if codec is not None:
         # Only the text is kept, so any sizes do; pixel-unit families need the model's too.

@@ -1,25 +1,26 @@
-"""Boxes as each Qwen-VL model family writes them (see docs MEDGRIT.md, "Box formats").
+"""Box text, both ways: the machinery every model family's codec is an instance of.
 
-======================  ====================================================  ============
-key                     text                                                  numbers
-======================  ====================================================  ============
-``medgrit``             ``<ref>liver</ref><box>(x1,y1),(x2,y2)</box>``        0–1000 grid
-``qwen2_vl``            ``<|object_ref_start|>liver<|object_ref_end|>``
-                        ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``            0–1000 grid
-``qwen2_5_vl``          ``[{"bbox_2d": [x1, y1, x2, y2], "label": "liver"}]``  model pixels
-``qwen3_vl``            the same JSON                                         0–1000 grid
-``qwen3_5``             the same JSON                                         0–1000 grid
-======================  ====================================================  ============
+A family (`birdview.core.families`) declares its codec with four choices:
+
+* ``tags`` (Med-GRIT's storage form, Qwen-VL v1): ``<ref>liver</ref><box>(x1,y1),(x2,y2)</box>``
+* ``token_tags``: ``<|object_ref_start|>liver<|object_ref_end|>``
+  ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``
+* ``json``: a fenced list of ``{"<key>": [four numbers], "label": "liver"}``
+
+* ``json_key`` and ``order``: ``bbox_2d`` holds x first (x1, y1, x2, y2), ``box_2d`` y first
+  (y0, x0, y1, x1); the parser reads each key in its own order whatever the codec writes.
+* ``relative``: numbers on a 0–1000 grid, or (False) in pixels of the model's resized input;
+  then the caller passes ``model_size_px`` from the processor (only it knows how it resizes).
+* ``pad_to_square``: the grid spans the image padded to a square, centred (as the image is
+  prepared before the processor), so a box maps back through the padding, not the aspect.
 
 Quantisation: a pixel-edge coordinate x of a W-pixel-wide slice is written as the integer
 ``round(x / W * 1000)`` on the grid (Med-GRIT writes integers), and read back as
 ``v / 1000 * W``, so a round trip moves an edge by at most half a grid unit (W / 2000 px).
-For qwen2_5_vl the scale is the model's resized input, ``round(x / W * W_model)`` and
-``v / W_model * W``; the caller takes ``model_size_px`` from the processor, because only the
-processor knows how it resizes (core never guesses it).
+With padding, W is the square's side and x is shifted by the left padding first.
 
-Parsing accepts every family's markup in any family's text (fine-tuned models drift), reads
-the numbers on the codec's own scale, and never raises for any text: see `BoxCodec.parse`.
+Parsing accepts every style's markup in any codec's text (fine-tuned models drift), reads the
+numbers on the codec's own scale, and never raises for any text: see `BoxCodec.parse`.
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ from birdview.core import _box_parse
 from birdview.core.box import Box
 from birdview.core.geometry import Plane
 
-__all__ = ["CODECS", "GRID", "MAX_BOXES", "BoxCodec", "ParseResult", "family_of"]
+__all__ = ["GRID", "MAX_BOXES", "MEDGRIT", "BoxCodec", "ParseResult", "square_padding"]
 
 GRID = 1000
 MAX_BOXES = 100
 
 SizePx = tuple[float, float]
-Style = Literal["medgrit", "qwen2_vl", "json"]
+Style = Literal["tags", "token_tags", "json"]
+Order = Literal["xy", "yx"]
 
 
 @dataclass(frozen=True)
@@ -62,17 +64,23 @@ class ParseResult:
 
 @dataclass(frozen=True)
 class BoxCodec:
-    """How one model family writes boxes.
+    """How one model family writes boxes (see the module docstring).
 
     Attributes:
-        family: the key in `CODECS`.
-        style: the markup it emits: Med-GRIT tags, Qwen2-VL special tokens, or JSON.
+        family: the family's key in `birdview.core.families` ("medgrit" for the storage form).
+        style: the markup it emits: Med-GRIT tags, special-token tags, or JSON.
         relative: True for the 0–1000 grid; False for pixels of the model's resized input.
+        json_key: the JSON style's key ("bbox_2d" or "box_2d").
+        order: "xy" when x comes first in the four numbers, "yx" when y does.
+        pad_to_square: the grid spans the image padded to a centred square.
     """
 
     family: str
     style: Style
     relative: bool
+    json_key: str = "bbox_2d"
+    order: Order = "xy"
+    pad_to_square: bool = False
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -94,7 +102,7 @@ class BoxCodec:
         units = self._units(image_size_px, model_size_px)
         quantised = [(box.label, self._quantise(box, units)) for box in boxes]
         if self.style == "json":
-            lines = [f"\t{_json_object(values, label)}" for label, values in quantised]
+            lines = [f"\t{self._json_object(values, label)}" for label, values in quantised]
             listed = "[\n" + ",\n".join(lines) + "\n]" if lines else "[]"
             return f"```json\n{listed}\n```"
         pieces, previous = [], None
@@ -116,27 +124,35 @@ class BoxCodec:
         """
         values = self._quantise(box, self._units(image_size_px, model_size_px))
         if self.style == "json":
-            return _json_object(values, "")
+            return self._json_object(values, "")
         return self._box_tag(values)
+
+    def _json_object(self, values: tuple[int, int, int, int], label: str) -> str:
+        x1, y1, x2, y2 = values
+        numbers = [y1, x1, y2, x2] if self.order == "yx" else [x1, y1, x2, y2]
+        item: dict[str, object] = {self.json_key: numbers}
+        if label:
+            item["label"] = label
+        return json.dumps(item, ensure_ascii=False)
 
     def _ref(self, label: str) -> str:
         label = label.replace("<", " ").replace(">", " ")  # would end the tag early
-        if self.style == "medgrit":
+        if self.style == "tags":
             return f"<ref>{label}</ref>"
         return f"<|object_ref_start|>{label}<|object_ref_end|>"
 
     def _box_tag(self, values: tuple[int, int, int, int]) -> str:
         x1, y1, x2, y2 = values
         coords = f"({x1},{y1}),({x2},{y2})"
-        if self.style == "medgrit":
+        if self.style == "tags":
             return f"<box>{coords}</box>"
         return f"<|box_start|>{coords}<|box_end|>"
 
     def _quantise(self, box: Box, units: _Units) -> tuple[int, int, int, int]:
         """Integers on the text's scale, inside it; a box thinner than one unit keeps one
         unit so that it survives the round trip."""
-        x1, x2 = _span(box.x1_px * units.x, box.x2_px * units.x, units.x_max)
-        y1, y2 = _span(box.y1_px * units.y, box.y2_px * units.y, units.y_max)
+        x1, x2 = _span(units.to_x(box.x1_px), units.to_x(box.x2_px), units.x_max)
+        y1, y2 = _span(units.to_y(box.y1_px), units.to_y(box.y2_px), units.y_max)
         return (x1, y1, x2, y2)
 
     # -- reading -----------------------------------------------------------------------------
@@ -185,6 +201,11 @@ class BoxCodec:
 
     def _units(self, image_size_px: SizePx, model_size_px: SizePx | None) -> _Units:
         width, height = _checked_size("image_size_px", image_size_px)
+        if self.relative and self.pad_to_square:
+            side = max(width, height)
+            left, top = square_padding(width, height)
+            scale = GRID / side
+            return _Units(scale, scale, GRID, GRID, width, height, left, top)
         if self.relative:
             scale_w = scale_h = float(GRID)
         elif model_size_px is None:
@@ -199,7 +220,8 @@ class BoxCodec:
 
 @dataclass(frozen=True)
 class _Units:
-    """Text units per image pixel along x and y, the text's extent, and the image's."""
+    """Text units per image pixel along x and y, the text's extent, the image's, and the
+    padding before the image's first column and row (text = (pixel + padding) × units)."""
 
     x: float
     y: float
@@ -207,6 +229,22 @@ class _Units:
     y_max: float
     width_px: float
     height_px: float
+    left_px: float = 0.0
+    top_px: float = 0.0
+
+    def to_x(self, x_px: float) -> float:
+        return (x_px + self.left_px) * self.x
+
+    def to_y(self, y_px: float) -> float:
+        return (y_px + self.top_px) * self.y
+
+
+def square_padding(width_px: float, height_px: float) -> tuple[int, int]:
+    """(left, top) padding that centres a width × height image in a square of its longer
+    side; the odd pixel goes after (right or bottom), as ``numpy.pad`` of (d // 2, d - d // 2)
+    puts it."""
+    side = max(width_px, height_px)
+    return int((side - width_px) // 2), int((side - height_px) // 2)
 
 
 def _checked_size(name: str, size: Sequence[float] | None) -> SizePx:
@@ -229,19 +267,13 @@ def _span(low: float, high: float, top: float) -> tuple[int, int]:
     return a, b
 
 
-def _json_object(values: tuple[int, int, int, int], label: str) -> str:
-    item: dict[str, object] = {"bbox_2d": list(values)}
-    if label:
-        item["label"] = label
-    return json.dumps(item, ensure_ascii=False)
-
-
 def _to_box(candidate: _box_parse.Candidate, units: _Units, plane: Plane, index: int) -> Box | str:
     """A box in image pixels from four numbers on the text's scale, or why there is none."""
     if not all(math.isfinite(v) for v in candidate.numbers):
         return "a coordinate is not a finite number"
     x1, y1, x2, y2 = candidate.numbers
-    x1, x2, y1, y2 = x1 / units.x, x2 / units.x, y1 / units.y, y2 / units.y
+    x1, x2 = x1 / units.x - units.left_px, x2 / units.x - units.left_px
+    y1, y2 = y1 / units.y - units.top_px, y2 / units.y - units.top_px
     if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
         return "a coordinate is too large"
     if x1 == x2 or y1 == y2:
@@ -262,41 +294,15 @@ def _to_box(candidate: _box_parse.Candidate, units: _Units, plane: Plane, index:
         return f"not a valid box ({exc})"
 
 
-# -- the families ---------------------------------------------------------------------------
-
-CODECS: dict[str, BoxCodec] = {
-    "medgrit": BoxCodec("medgrit", "medgrit", relative=True),
-    "qwen2_vl": BoxCodec("qwen2_vl", "qwen2_vl", relative=True),
-    "qwen2_5_vl": BoxCodec("qwen2_5_vl", "json", relative=False),
-    "qwen3_vl": BoxCodec("qwen3_vl", "json", relative=True),
-    "qwen3_5": BoxCodec("qwen3_5", "json", relative=True),
-}
-
-# transformers `config.model_type` → codec key. Qwen-VL v1 (remote code) reports "qwen".
-_FAMILY_OF_MODEL_TYPE = {
-    "qwen": "medgrit",
-    "qwen_vl": "medgrit",
-    "medgrit": "medgrit",
-    "qwen2_vl": "qwen2_vl",
-    "qwen2_5_vl": "qwen2_5_vl",
-    "qwen3_vl": "qwen3_vl",
-    "qwen3_vl_moe": "qwen3_vl",
-    "qwen3_5": "qwen3_5",
-    "qwen3_5_moe": "qwen3_5",
-}
+# The storage form of Med-GRIT data (and Qwen-VL v1's own): what the trainer reads and writes.
+MEDGRIT = BoxCodec("medgrit", "tags", relative=True)
 
 
-def family_of(model_type: str) -> str:
-    """The `CODECS` key for a transformers ``model_type`` ("qwen2_5_vl", "qwen3_vl_moe"...).
+def __getattr__(name: str):  # TRANSITIONAL: removed once every caller asks the registry
+    from birdview.core import families
 
-    Raises:
-        ValueError: the model type is not a Qwen-VL family model.
-    """
-    key = str(model_type).strip().lower().replace("-", "_").replace(".", "_")
-    if key not in _FAMILY_OF_MODEL_TYPE:
-        known = ", ".join(sorted(_FAMILY_OF_MODEL_TYPE))
-        raise ValueError(
-            f"Unable to choose a box format as model_type {model_type!r} is not a Qwen-VL "
-            f"family model; known model types: {known}"
-        )
-    return _FAMILY_OF_MODEL_TYPE[key]
+    if name == "CODECS":
+        return {f.key: f.codec for f in families.all_families()}
+    if name == "family_of":
+        return lambda model_type: families.for_model_type(model_type).key
+    raise AttributeError(name)

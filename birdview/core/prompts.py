@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from birdview.core import families
 from birdview.core.box import Box
-from birdview.core.box_codecs import CODECS, BoxCodec
+from birdview.core.box_codecs import BoxCodec
 
 __all__ = [
     "MAX_QUESTION_CHARS",
@@ -108,16 +109,12 @@ def question_for(
     codec's format for an image of ``image_size_px``); MIA needs neither.
 
     Raises:
-        ValueError: the task lacks what it needs, the codec is unknown, or (from the codec) a
+        ValueError: the task lacks what it needs, the family is unknown, or (from the codec) a
             size is missing.
     """
     task = Task(task)
     if isinstance(codec, str):
-        if codec not in CODECS:
-            raise ValueError(
-                f"Unable to write a question as codec {codec!r} is not one of {sorted(CODECS)}"
-            )
-        codec = CODECS[codec]
+        codec = families.get(codec).codec
     if task is Task.MIA:
         return analysis_question()
     if task is Task.VG:

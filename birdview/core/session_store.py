@@ -282,8 +282,7 @@ def _number(data: Mapping[str, Any], key: str) -> float:
 def _check_identity(identity: object) -> None:
     if not isinstance(identity, str) or not _IDENTITY.match(identity):
         raise ValueError(
-            f"Unable to use {identity!r} as a study identity; expected the value of "
-            "Volume.identity"
+            f"Unable to use {identity!r} as a study identity; expected the value of Volume.identity"
         )
 
 
@@ -346,9 +345,7 @@ def save_session(record: SessionRecord, base_dir: str | os.PathLike) -> Path:
     except (OSError, ValueError):
         saved = None  # no file, or a damaged one: it is replaced
     if saved is not None and saved.study_identity != record.study_identity:
-        raise ValueError(
-            f"Unable to save the session as {path.name!r} belongs to another study"
-        )
+        raise ValueError(f"Unable to save the session as {path.name!r} belongs to another study")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_atomic(record, path)
     return path

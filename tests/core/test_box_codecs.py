@@ -10,10 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from birdview.core import families
 from birdview.core.box import Box
-from birdview.core.box_codecs import CODECS, GRID, MAX_BOXES, ParseResult, family_of
+from birdview.core.box_codecs import GRID, MAX_BOXES, ParseResult
 from birdview.core.geometry import Plane
 
+CODECS = {family.key: family.codec for family in families.all_families()}
 FAMILIES = sorted(CODECS)
 IMAGE_SIZES = [(320, 290), (1024, 512), (512, 512), (258, 181)]
 MODEL_SIZE = (448, 420)  # what a processor might resize 320×290 to: not the image size
@@ -28,8 +30,12 @@ def _parse(family: str, text: str, size=(1000, 1000), model_size=(1000, 1000)) -
 
 def _tolerance_px(family: str, image_size, model_size) -> tuple[float, float]:
     """Half a text unit rounds away; allow a whole one."""
-    if family == "qwen2_5_vl":
+    codec = CODECS[family]
+    if not codec.relative:
         return image_size[0] / model_size[0], image_size[1] / model_size[1]
+    if codec.pad_to_square:
+        side = max(image_size)
+        return side / GRID, side / GRID
     return image_size[0] / GRID, image_size[1] / GRID
 
 
@@ -300,17 +306,6 @@ def test_boxes_are_capped_and_non_text_does_not_raise():
     assert any(f"more than {MAX_BOXES} boxes" in reason for reason in result.dropped)
     nothing = _parse("medgrit", None)  # type: ignore[arg-type]
     assert nothing.boxes == [] and "not text" in nothing.dropped[0]
-
-
-def test_family_of():
-    assert family_of("qwen2_vl") == "qwen2_vl"
-    assert family_of("qwen2_5_vl") == "qwen2_5_vl"
-    assert family_of("Qwen2.5-VL") == "qwen2_5_vl"
-    assert family_of("qwen3_vl") == family_of("qwen3_vl_moe") == "qwen3_vl"
-    assert family_of("qwen3_5") == family_of("qwen3_5_moe") == "qwen3_5"
-    assert family_of("qwen") == "medgrit"
-    with pytest.raises(ValueError, match="model_type 'llava' is not a Qwen-VL family model"):
-        family_of("llava")
 
 
 # -- never raises, only sane boxes, fast -----------------------------------------------------

@@ -75,7 +75,7 @@ def test_question_for_says_what_is_missing():
         question_for(Task.VG, **common)
     with pytest.raises(ValueError, match="Unable to write a ROC question as no box was given"):
         question_for(Task.ROC, **common)
-    with pytest.raises(ValueError, match="codec 'llava' is not one of"):
+    with pytest.raises(ValueError, match="model family 'llava' as it is not one of"):
         question_for(Task.MIA, codec="llava", image_size_px=SIZE)
     with pytest.raises(ValueError, match="model_size_px is missing"):
         question_for(Task.RC, codec="qwen2_5_vl", box=BOX, image_size_px=SIZE)
