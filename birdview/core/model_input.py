@@ -17,10 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from birdview.core.box_codecs import square_padding
 from birdview.core.geometry import Plane, extract_slice
 from birdview.core.volume import Volume
 
-__all__ = ["LOW_PERCENTILE", "HIGH_PERCENTILE", "render_for_model", "volume_intensity_range"]
+__all__ = [
+    "LOW_PERCENTILE",
+    "HIGH_PERCENTILE",
+    "pad_to_square",
+    "render_for_model",
+    "volume_intensity_range",
+]
 
 LOW_PERCENTILE = 0.5
 HIGH_PERCENTILE = 99.5
@@ -106,3 +113,16 @@ def _checked_range(intensity_range: tuple[float, float]) -> tuple[float, float]:
             "finite (low, high) with low < high"
         )
     return low, high
+
+
+def pad_to_square(image: np.ndarray) -> np.ndarray:
+    """``image`` (rows, cols[, channels]) centred in a black square of its longer side, the
+    odd pixel after (`box_codecs.square_padding`), for families whose processor squashes any
+    image to a square (MedGemma's notebooks pad first, so boxes keep the anatomy's shape)."""
+    image = np.asarray(image)
+    height, width = image.shape[:2]
+    left, top = square_padding(width, height)
+    side = max(width, height)
+    pads = [(top, side - height - top), (left, side - width - left)]
+    pads += [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, pads)
