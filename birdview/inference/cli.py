@@ -14,8 +14,9 @@ Exit codes: 0 answered, 1 the model failed, 2 bad input (unreadable image, a mis
 damaged checkpoint, a slice or box out of range, a question over
 `prompts.MAX_QUESTION_CHARS`), always with a one-line message.
 
-``--json`` prints ``text`` as a person reads it (`assistant.readable_answer`: box markup
-replaced by labels) and ``raw`` as the model generated it.
+``--json`` prints ``text``, the answer as a person reads it (`assistant.readable_answer`: box
+markup replaced by labels, reasoning left out), ``reasoning`` (the thought of a model that
+reasons first, "" otherwise), ``raw`` (all it generated) and the model's ``family``.
 """
 
 from __future__ import annotations
@@ -198,8 +199,10 @@ def _report(answer, loaded, name: str | None = None) -> dict:
     ]
     return {
         "text": readable_answer(answer.text, loaded.family),
-        "raw": answer.text,
+        "reasoning": answer.reasoning,
+        "raw": answer.raw,
         "boxes": boxes,
+        "family": loaded.family,
         "model": loaded.name if name is None else name,
         "checkpoint_sha256": loaded.checkpoint_sha256,
         "precision": loaded.precision,

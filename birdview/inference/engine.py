@@ -1,8 +1,12 @@
 """Asking a loaded model about an image, and sweeping a question over a volume's slices.
 
-Generation is greedy (BiRD's evaluation), with BiRD's budgets (80 new tokens, 100 for MIA).
-Answers are parsed into `Box`es with the checkpoint family's codec and mapped back to the
-pixels of the image that was given, whatever size the processor resized it to.
+Generation is greedy (BiRD's evaluation), with BiRD's budgets (80 new tokens, 100 for MIA)
+unless the family or the checkpoint's card sets its own. What differs between families comes
+from the registry (`birdview.core.families`): the box codec, the image preparation (padding to
+a square, the processor's resize rule), the end-of-turn tokens and the thought markers.
+A reasoning model's thought is kept apart from its answer (`birdview.core.reasoning`), and
+boxes are read from the answer only, mapped back to the pixels of the image that was given,
+whatever size the processor resized it to.
 
 How ``question`` and ``region`` combine in `Engine.ask`:
 
@@ -23,11 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from birdview.core import families
 from birdview.core.box import Box
-from birdview.core.box_codecs import CODECS
+from birdview.core.families import Family
 from birdview.core.geometry import Plane, slice_count
-from birdview.core.model_input import render_for_model, volume_intensity_range
+from birdview.core.model_input import pad_to_square, render_for_model, volume_intensity_range
 from birdview.core.prompts import Conversation, Task, max_new_tokens, question_for, to_messages
+from birdview.core.reasoning import split_reasoning
 from birdview.core.volume import Volume
 from birdview.inference.errors import InferenceError
 from birdview.inference.loader import LoadedModel
@@ -36,7 +42,6 @@ __all__ = ["Answer", "Engine", "SliceResult", "clean_answer", "model_size_px"]
 
 logger = logging.getLogger(__name__)
 
-_END_MARKERS = ("<|im_end|>", "<|endoftext|>")
 SizePx = tuple[float, float]
 
 
@@ -45,13 +50,15 @@ class Answer:
     """What the model said.
 
     Attributes:
-        text: the answer, markup kept, end-of-turn tokens removed.
+        text: the answer, markup kept, without the reasoning before it.
         boxes: the boxes in it, in pixels of the image that was asked about.
         dropped: box fragments that could not be read, with the reason.
         question: the question as sent (region written in), for the conversation history.
         n_new_tokens: tokens generated.
         seconds: time spent generating.
         cancelled: True when ``cancel()`` stopped the generation early.
+        reasoning: the thought before the answer; "" when the model gave none.
+        raw: everything generated, end-of-turn tokens removed.
     """
 
     text: str
@@ -61,6 +68,8 @@ class Answer:
     n_new_tokens: int = 0
     seconds: float = 0.0
     cancelled: bool = False
+    reasoning: str = ""
+    raw: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,19 +81,22 @@ class SliceResult:
     text: str
 
 
-def clean_answer(text: str) -> str:
-    """The answer without end-of-turn tokens (<|im_end|>, <|endoftext|>)."""
-    for marker in _END_MARKERS:
+def clean_answer(text: str, family: Family) -> str:
+    """The answer without the family's end-of-turn tokens."""
+    for marker in family.chat.stop_tokens:
         text = text.replace(marker, "")
     return text
 
 
-def model_size_px(processor: Any, width_px: int, height_px: int) -> tuple[int, int]:
-    """(width, height) of the image as the processor resizes it (Qwen's ``smart_resize``:
-    multiples of patch_size × merge_size, pixel count within the processor's bounds)."""
-    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
-
+def model_size_px(processor: Any, width_px: int, height_px: int, family: Family) -> tuple[int, int]:
+    """(width, height) of the image as ``family``'s processor resizes it: either an
+    aspect-keeping ``smart_resize`` (multiples of patch_size × merge_size, pixel count within
+    the processor's bounds) or the processor's fixed size."""
     image_processor = processor.image_processor
+    if family.image.resize != "smart":
+        size = getattr(image_processor, "size", None) or {}
+        return int(size.get("width", width_px)), int(size.get("height", height_px))
+    smart_resize = _function(family.image.smart_resize)
     factor = int(image_processor.patch_size) * int(image_processor.merge_size)
     size = getattr(image_processor, "size", None) or {}
     min_pixels = size.get("shortest_edge") or getattr(image_processor, "min_pixels", None)
@@ -95,14 +107,33 @@ def model_size_px(processor: Any, width_px: int, height_px: int) -> tuple[int, i
     return int(width), int(height)
 
 
+def _function(reference: str) -> Callable[..., Any]:
+    """The function a family names as "module:function"."""
+    import importlib
+
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 class Engine:
     """Runs questions through a `LoadedModel`."""
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
-        self.codec = CODECS[loaded.family]
+        self.family = families.get(loaded.family)
+        self.codec = self.family.codec
         self.processor = loaded.processor
         self.processor.tokenizer.padding_side = "left"
+
+    def _model_size(self, width: int, height: int) -> tuple[int, int]:
+        return model_size_px(self.processor, width, height, self.family)
+
+    def _prepared(self, image: np.ndarray) -> np.ndarray:
+        """The image as the family's processor should get it."""
+        return pad_to_square(image) if self.family.image.pad_to_square else image
+
+    def _budget(self, task: Task | str | None) -> int:
+        return self.family.generation.max_new_tokens or _budget(task)
 
     # -- one image ---------------------------------------------------------------------------
 
@@ -131,20 +162,39 @@ class Engine:
         """
         image = _checked_image(image_rgb)
         height, width = image.shape[:2]
-        resized = model_size_px(self.processor, width, height)
+        resized = self._model_size(width, height)
         question = self._question(question, region, task, (width, height), resized)
-        budget = max_new_tokens or _budget(task)
+        budget = max_new_tokens or self._budget(task)
         prompt = self._prompt(history or Conversation(), question)
-        streamer = _TextStreamer(self.processor.tokenizer, on_token) if on_token else None
+        streamer = None
+        if on_token:
+            streamer = _TextStreamer(self.processor.tokenizer, on_token, self.family)
         started = time.perf_counter()
-        outputs, cancelled = self._generate([prompt], [image], budget, streamer, cancel)
+        outputs, cancelled = self._generate(
+            [prompt], [self._prepared(image)], budget, streamer, cancel
+        )
         seconds = time.perf_counter() - started
-        text, n_new = outputs[0]
+        raw, n_new = outputs[0]
+        reply = split_reasoning(raw, self.family.chat.thoughts)
         parsed = self.codec.parse(
-            text, (width, height), plane=plane, slice_index=slice_index, model_size_px=resized
+            reply.answer,
+            (width, height),
+            plane=plane,
+            slice_index=slice_index,
+            model_size_px=resized,
         )
         logger.info("answered in %.2f s: %d tokens, %d boxes", seconds, n_new, len(parsed.boxes))
-        return Answer(text, parsed.boxes, parsed.dropped, question, n_new, seconds, cancelled)
+        return Answer(
+            reply.answer,
+            parsed.boxes,
+            parsed.dropped,
+            question,
+            n_new,
+            seconds,
+            cancelled,
+            reasoning=reply.reasoning,
+            raw=raw,
+        )
 
     def _question(
         self,
@@ -206,7 +256,7 @@ class Engine:
         total = slice_count(volume, plane)
         intensity_range = volume_intensity_range(volume)
         prompt = self._prompt(Conversation(), question)
-        budget = max_new_tokens or _budget(None)
+        budget = max_new_tokens or self._budget(None)
         results: list[SliceResult] = []
         for start in range(0, total, batch_size):
             if cancel is not None and cancel():
@@ -217,7 +267,8 @@ class Engine:
                 _checked_image(render_for_model(volume, plane, i, intensity_range=intensity_range))
                 for i in indices
             ]
-            outputs, _ = self._generate([prompt] * len(images), images, budget, None, None)
+            prepared = [self._prepared(image) for image in images]
+            outputs, _ = self._generate([prompt] * len(images), prepared, budget, None, None)
             for index, image, (text, _n) in zip(indices, images, outputs, strict=True):
                 results.append(self._slice_result(text, image, plane, index))
             if progress is not None:
@@ -226,11 +277,12 @@ class Engine:
 
     def _slice_result(self, text: str, image: np.ndarray, plane: Plane, index: int) -> SliceResult:
         height, width = image.shape[:2]
-        resized = model_size_px(self.processor, width, height)
+        resized = self._model_size(width, height)
+        answer = split_reasoning(text, self.family.chat.thoughts).answer
         parsed = self.codec.parse(
-            text, (width, height), plane=plane, slice_index=index, model_size_px=resized
+            answer, (width, height), plane=plane, slice_index=index, model_size_px=resized
         )
-        return SliceResult(index, parsed.boxes, text)
+        return SliceResult(index, parsed.boxes, answer)
 
     def answer_batch(
         self, images: list[np.ndarray], questions: list[str], *, max_new_tokens: int
@@ -246,7 +298,7 @@ class Engine:
             raise ValueError(
                 f"Unable to answer as {len(images)} images came with {len(questions)} questions"
             )
-        checked = [_checked_image(image) for image in images]
+        checked = [self._prepared(_checked_image(image)) for image in images]
         prompts = [self._prompt(Conversation(), question) for question in questions]
         outputs, _ = self._generate(prompts, checked, max_new_tokens, None, None)
         return [text for text, _ in outputs]
@@ -292,14 +344,14 @@ class Engine:
     def _decode(self, ids: Any) -> tuple[str, int]:
         tokenizer = self.processor.tokenizer
         ids = ids.tolist()
-        end_ids = {tokenizer.convert_tokens_to_ids(m) for m in _END_MARKERS}
+        end_ids = {tokenizer.convert_tokens_to_ids(m) for m in self.family.chat.stop_tokens}
         n_new = len(ids)
         for n, token in enumerate(ids):
             if token in end_ids:
                 n_new = n + 1
                 break
         text = tokenizer.decode(ids[:n_new], skip_special_tokens=False)
-        return clean_answer(text), n_new
+        return clean_answer(text, self.family), n_new
 
 
 def _budget(task: Task | str | None) -> int:
@@ -339,9 +391,10 @@ class _TextStreamer:
     """A transformers streamer (``put``/``end``) that hands ``on_token`` each new piece of
     the cleaned answer; pieces that end inside a multi-byte character wait for the rest."""
 
-    def __init__(self, tokenizer: Any, on_token: Callable[[str], None]) -> None:
+    def __init__(self, tokenizer: Any, on_token: Callable[[str], None], family: Family) -> None:
         self.tokenizer = tokenizer
         self.on_token = on_token
+        self.family = family
         self.ids: list[int] = []
         self.sent = ""
         self.prompt_seen = False
@@ -357,7 +410,7 @@ class _TextStreamer:
         self._send(final=True)
 
     def _send(self, final: bool) -> None:
-        text = clean_answer(self.tokenizer.decode(self.ids, skip_special_tokens=False))
+        text = clean_answer(self.tokenizer.decode(self.ids, skip_special_tokens=False), self.family)
         if not final and text.endswith("\ufffd"):
             return
         if text.startswith(self.sent) and len(text) > len(self.sent):

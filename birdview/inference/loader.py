@@ -1,4 +1,4 @@
-"""Loading a local Qwen-VL-family checkpoint (Hugging Face layout) for inference.
+"""Loading a local checkpoint of a registered model family (Hugging Face layout) for inference.
 
 Always offline and safetensors only: a checkpoint folder is opened with ``local_files_only``
 and ``use_safetensors``, and a folder holding only pickled weights (``*.bin``, ``*.pt``) is
@@ -9,7 +9,9 @@ value of the wrong type) is reported as "Unable to load the checkpoint at '<dir>
 damaged: <cause>", never as transformers' own traceback.
 
 Precision: ``nf4`` (4-bit bitsandbytes with double quantisation) and ``int8`` quantise the
-language model only; the vision tower, its merger/projector and ``lm_head`` stay unquantised.
+language model only; the vision tower, its projector and ``lm_head`` stay unquantised: the
+family's ``unquantised`` module paths, which transformers 5 matches from the start of a
+module's dotted name (a bare "vision_tower" would not keep Gemma 3's tower whole).
 ``auto`` is nf4 on CUDA and fp32 on the CPU (these CPUs have no fast bf16).
 """
 
@@ -23,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from birdview.core.box_codecs import family_of
+from birdview.core import families
+from birdview.core.families import Family
 from birdview.inference._checkpoint_files import (
     BackgroundHash,
     hashed_files,
@@ -39,12 +42,6 @@ logger = logging.getLogger(__name__)
 PRECISIONS = ("auto", "nf4", "int8", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
 
-# Modules kept out of quantisation: the vision tower (its merger lives inside it) and the
-# output head. transformers 5 matches each pattern as a regex from the start of a module's
-# dotted name ("model.visual.blocks.0...") or as its suffix; 4.x matched whole name parts. The
-# ".*" forms serve the first, the plain names the second.
-_SKIPPED_PARTS = ("visual", "vision_tower", "multi_modal_projector", "merger")
-_UNQUANTISED = [*_SKIPPED_PARTS, *(f".*{part}" for part in _SKIPPED_PARTS), "lm_head"]
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _RESTORE = "; restore it from the original checkpoint"
 
@@ -56,7 +53,7 @@ class LoadedModel:
     Attributes:
         model: the transformers model (a peft model when an adapter was loaded), in eval mode.
         processor: its processor, with left padding for batched generation.
-        family: the box codec key (`birdview.core.box_codecs.CODECS`).
+        family: the family's key in `birdview.core.families`.
         model_type: ``config.model_type``.
         precision: what was loaded: "nf4", "int8", "bf16" or "fp32".
         device: "cpu" or "cuda".
@@ -92,7 +89,7 @@ def load_checkpoint(
     Raises:
         ModelLoadError: the folder is missing, has no config.json or no safetensors weights,
             holds only pickled weights, is damaged (a weights file cut short, a config.json
-            that is not JSON or holds a wrong-typed value), is not a supported Qwen-VL family,
+            that is not JSON or holds a wrong-typed value), is not of a registered family,
             the adapter was made for another base model, the device is missing, or memory ran
             out.
         ValueError: ``precision`` or ``device`` is not one of `PRECISIONS` / `DEVICES`.
@@ -118,7 +115,7 @@ def load_checkpoint(
             precision = "nf4" if device == "cuda" else "fp32"
         _check_config_values(folder, trust_remote_code)
         processor = _load_processor(folder, trust_remote_code)
-        model = _load_model(folder, precision, device, trust_remote_code)
+        model = _load_model(folder, precision, device, trust_remote_code, family)
         if adapter is not None:
             model = _load_adapter(model, folder, config, adapter)
     except BaseException:
@@ -130,7 +127,7 @@ def load_checkpoint(
     seconds = time.perf_counter() - started
     logger.info("loaded a %s model (%s, %s) in %.2f s", model_type, precision, device, seconds)
     return LoadedModel(
-        model, processor, family, model_type, precision, device, notices, name, seconds, digest
+        model, processor, family.key, model_type, precision, device, notices, name, seconds, digest
     )
 
 
@@ -238,19 +235,19 @@ def _check_config_values(folder: Path, trust_remote_code: bool) -> None:
         raise _fail(folder, f"transformers could not read its config.json ({exc})") from exc
 
 
-def _family(folder: Path, model_type: str, trust_remote_code: bool) -> str:
+def _family(folder: Path, model_type: str, trust_remote_code: bool) -> Family:
     try:
-        family = family_of(model_type)
+        family = families.for_model_type(model_type)
     except ValueError as exc:
+        titles = ", ".join(f.title for f in families.all_families() if not f.remote_code)
         raise _fail(
             folder,
-            f"model_type {model_type!r} is not a supported model family; BirdView runs "
-            "Qwen-VL family models (qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5)",
+            f"model_type {model_type!r} is not a supported model family; BirdView runs {titles}",
         ) from exc
-    if family == "medgrit" and not trust_remote_code:
+    if family.remote_code and not trust_remote_code:
         raise _fail(
             folder,
-            f"model_type {model_type!r} (Qwen-VL v1) needs its own remote code; allow "
+            f"model_type {model_type!r} ({family.title}) needs its own remote code; allow "
             "remote code only if you trust this checkpoint",
         )
     return family
@@ -288,7 +285,9 @@ def _load_processor(folder: Path, trust_remote_code: bool) -> Any:
     return processor
 
 
-def _load_model(folder: Path, precision: str, device: str, trust_remote_code: bool) -> Any:
+def _load_model(
+    folder: Path, precision: str, device: str, trust_remote_code: bool, family: Family
+) -> Any:
     import torch
     from safetensors import SafetensorError
     from transformers import AutoModelForImageTextToText
@@ -299,7 +298,7 @@ def _load_model(folder: Path, precision: str, device: str, trust_remote_code: bo
         "trust_remote_code": trust_remote_code,
     }
     if precision in ("nf4", "int8"):
-        kwargs["quantization_config"] = _quantisation(precision, device)
+        kwargs["quantization_config"] = _quantisation(precision, device, family)
         kwargs["dtype"] = torch.bfloat16 if device == "cuda" else torch.float32
         kwargs["device_map"] = {"": device}
     else:
@@ -326,18 +325,19 @@ def _load_model(folder: Path, precision: str, device: str, trust_remote_code: bo
     return model
 
 
-def _quantisation(precision: str, device: str) -> Any:
+def _quantisation(precision: str, device: str, family: Family) -> Any:
     import torch
     from transformers import BitsAndBytesConfig
 
+    skipped = list(family.unquantised)
     if precision == "int8":
-        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(_UNQUANTISED))
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skipped)
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=torch.bfloat16 if device == "cuda" else torch.float32,
-        llm_int8_skip_modules=list(_UNQUANTISED),
+        llm_int8_skip_modules=skipped,
     )
 
 

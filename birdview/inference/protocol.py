@@ -275,12 +275,14 @@ class AskReply:
     """The answer.
 
     Attributes:
-        text: the model's text, markup kept, end-of-turn tokens removed.
+        text: the model's answer, markup kept, without the reasoning before it.
         boxes: the boxes parsed from it, in pixels of the image asked about.
         dropped: why each unreadable box fragment was dropped.
         question: the question as the model got it (region written in), for the history.
         n_new_tokens, seconds: generation length and time.
         cancelled: a `CancelRequest` stopped it early.
+        reasoning: the model's thought before the answer ("" when none).
+        raw: everything it generated, end-of-turn tokens removed.
     """
 
     request_id: str
@@ -291,6 +293,8 @@ class AskReply:
     n_new_tokens: int
     seconds: float
     cancelled: bool
+    reasoning: str = ""
+    raw: str = ""
 
 
 @dataclass(frozen=True)

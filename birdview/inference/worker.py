@@ -287,6 +287,8 @@ class _Worker:
             n_new_tokens=int(answer.n_new_tokens),
             seconds=float(answer.seconds),
             cancelled=bool(answer.cancelled),
+            reasoning=str(answer.reasoning),
+            raw=str(answer.raw),
         )
 
     def _sweep(self, request: SweepRequest) -> SweepReply:

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from birdview.core import families
 from tests.conftest import shared
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+FAMILIES = families.tiny_families()
 QUESTION = "Where is the liver?"
 # A fixed target on the non-square (258 × 181) SA-Med2D demo slice, in image pixels.
 LIVER_PX = (60.0, 40.0, 150.0, 120.0)
@@ -116,15 +117,15 @@ def _teach(family: str, base: Path, image: np.ndarray, tmp_path_factory) -> Path
     from transformers import AutoProcessor
 
     from birdview.core.box import Box
-    from birdview.core.box_codecs import CODECS
     from birdview.inference.engine import model_size_px
     from tests.inference.finetune import finetune_one_answer
 
     processor = AutoProcessor.from_pretrained(base, local_files_only=True)
     height, width = image.shape[:2]
-    resized = model_size_px(processor, width, height)
+    known = families.get(family)
+    resized = model_size_px(processor, width, height, known)
     truth = Box("axial", 0, *LIVER_PX, label="liver")
-    answer = CODECS[family].encode([truth], (width, height), model_size_px=resized)
+    answer = known.codec.encode([truth], (width, height), model_size_px=resized)
     out = tmp_path_factory.mktemp(f"finetuned_{family}")
     finetune_one_answer(base, out, image, QUESTION, answer)
     return out

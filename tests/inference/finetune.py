@@ -33,21 +33,27 @@ def finetune_one_answer(
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from birdview.core import families
+    from birdview.core.model_input import pad_to_square
     from birdview.core.prompts import Conversation, to_messages
 
     torch.manual_seed(0)
     processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForImageTextToText.from_pretrained(model_dir, local_files_only=True)
+    family = families.for_model_type(model.config.model_type)
+    end = family.chat.end_of_turn
     prompt = processor.apply_chat_template(
         to_messages(Conversation(), question), tokenize=False, add_generation_prompt=True
     )
     image = np.array(image)  # writable: torch warns on read-only arrays
-    full = processor(text=[prompt + answer + "<|im_end|>\n"], images=[image], return_tensors="pt")
+    if family.image.pad_to_square:  # as the engine prepares it
+        image = pad_to_square(image)
+    full = processor(text=[prompt + answer + end + "\n"], images=[image], return_tensors="pt")
     n_prompt = processor(text=[prompt], images=[image], return_tensors="pt")["input_ids"].shape[1]
     labels = full["input_ids"].clone()
     labels[:, :n_prompt] = -100
     gen_inputs = processor(text=[prompt], images=[image], return_tensors="pt")
-    target = processor.tokenizer(answer + "<|im_end|>", add_special_tokens=False)["input_ids"]
+    target = processor.tokenizer(answer + end, add_special_tokens=False)["input_ids"]
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     model.train()
     for step in range(1, max_steps + 1):

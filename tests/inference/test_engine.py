@@ -7,7 +7,7 @@ import pytest
 
 from birdview.core import geometry, io
 from birdview.core.box import Box
-from birdview.core.box_codecs import CODECS, GRID
+from birdview.core.box_codecs import GRID
 from birdview.core.prompts import Conversation, Task, Turn
 from birdview.core.volume import Volume
 from birdview.inference.engine import Engine, model_size_px
@@ -30,9 +30,12 @@ def engines(finetuned):
 
 def _unit_px(engine: Engine, width: int, height: int) -> tuple[float, float]:
     """One step of the family's box numbers, in image pixels."""
-    if CODECS[engine.loaded.family].relative:
+    if engine.codec.relative and engine.codec.pad_to_square:
+        side = max(width, height)
+        return side / GRID, side / GRID
+    if engine.codec.relative:
         return width / GRID, height / GRID
-    model_w, model_h = model_size_px(engine.processor, width, height)
+    model_w, model_h = model_size_px(engine.processor, width, height, engine.family)
     return width / model_w, height / model_h
 
 
@@ -50,14 +53,15 @@ def test_taught_box_comes_back_in_image_pixels(engines, liver_image, family):
     unit_x, unit_y = _unit_px(engine, width, height)
     for got, want, unit in zip(box.edges_px, LIVER_PX, (unit_x, unit_y) * 2, strict=True):
         assert abs(got - want) <= unit, (box.edges_px, LIVER_PX)
-    assert "<|im_end|>" not in answer.text and "<|endoftext|>" not in answer.text
+    assert not any(token in answer.text for token in engine.family.chat.stop_tokens)
+    assert answer.raw == answer.text and answer.reasoning == ""
 
 
 def test_qwen2_5_vl_answers_in_model_pixels(engines, liver_image):
     engine = engines("qwen2_5_vl")
     height, width = liver_image.shape[:2]
 
-    assert model_size_px(engine.processor, width, height) == (252, 168)
+    assert model_size_px(engine.processor, width, height, engine.family) == (252, 168)
     assert '"bbox_2d": [59, 37, 147, 111]' in engine.ask(liver_image, QUESTION).text
 
 
