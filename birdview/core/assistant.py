@@ -61,6 +61,8 @@ class ChatTurn:
         asked_at: ISO 8601 time of the question.
         seconds: time the answer took.
         dropped: box fragments in the answer that could not be read, with reasons.
+        reasoning: the thought a reasoning model gave before its answer ("" when none);
+            while streaming, ``answer`` holds both and the chat splits them.
     """
 
     turn_id: int
@@ -79,6 +81,7 @@ class ChatTurn:
     asked_at: str = ""
     seconds: float = 0.0
     dropped: tuple[str, ...] = ()
+    reasoning: str = ""
 
     @property
     def finished(self) -> bool:
@@ -197,6 +200,7 @@ class Assistant:
         seconds: float = 0.0,
         cancelled: bool = False,
         dropped: Sequence[str] = (),
+        reasoning: str = "",
     ) -> None:
         """A single-slice answer arrived (complete, or cut short by a cancel)."""
         turn = self.turn(turn_id)
@@ -210,6 +214,7 @@ class Assistant:
             seconds=float(seconds),
             state="cancelled" if cancelled else "done",
             dropped=tuple(dropped),
+            reasoning=str(reasoning),
         )
 
     def finish_sweep(
@@ -347,6 +352,7 @@ class Assistant:
                 slice_index=t.slice_index,
                 model_question=t.model_question,
                 region=t.region,
+                reasoning=t.reasoning,
             )
             for t in self.turns
             if t.finished
@@ -393,6 +399,7 @@ class Assistant:
                 boxes=saved.boxes,
                 state="done",
                 asked_at=saved.asked_at,
+                reasoning=saved.reasoning,
             )
             if turn.is_sweep and turn.boxes:
                 turn = replace(turn, extent=extent_of(volume, turn.boxes))

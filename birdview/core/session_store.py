@@ -93,7 +93,8 @@ class StudyRef:
 class RecordedTurn:
     """One question, the model's answer, the boxes found in it, the task, when it was asked
     (ISO 8601), the slice it was about (plane value and index; "" and 0 when unknown), the
-    question as the model got it (region written in) and the drawn region it referred to."""
+    question as the model got it (region written in), the drawn region it referred to and
+    the reasoning a reasoning model gave before its answer."""
 
     question: str
     answer: str
@@ -104,6 +105,7 @@ class RecordedTurn:
     slice_index: int = 0
     model_question: str = ""
     region: Box | None = None
+    reasoning: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", tuple(self.boxes))
@@ -165,6 +167,7 @@ class SessionRecord:
                     "slice_index": t.slice_index,
                     "model_question": t.model_question,
                     "region": box_to_dict(t.region) if t.region is not None else None,
+                    "reasoning": t.reasoning,
                 }
                 for t in self.turns
             ],
@@ -248,6 +251,7 @@ def _turn_from(data: object) -> RecordedTurn:
         slice_index=_field(data, "slice_index", int, 0),
         model_question=_field(data, "model_question", str, ""),
         region=box_from_dict(region) if region else None,
+        reasoning=_field(data, "reasoning", str, ""),
     )
 
 

@@ -228,6 +228,7 @@ class AssistantController(QObject):
                 seconds=seconds,
                 cancelled=result.cancelled,
                 dropped=result.dropped,
+                reasoning=result.reasoning,
             )
         elif isinstance(result, SweepReply) and self.session.volume is not None:
             boxes = [box for part in result.results for box in part.boxes]

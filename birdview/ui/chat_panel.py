@@ -3,7 +3,11 @@
 It shows the `Assistant`'s turns (streamed answers, boxes listed under each answer with their
 colour, clickable to jump to their slice) and offers the actions: Ask (Enter), Find (ground on
 this slice), Find in volume (every slice), Analyse image, and — with a box drawn — What is
-this? and Describe region. It only calls the `AssistantController`; it owns no state.
+this? and Describe region. It only calls the `AssistantController`; the one thing it keeps
+is which answers' reasoning the user has unfolded (how the view looks, not what was said).
+
+A reasoning model's thought is folded under its answer, one click open; while the model is
+still thinking the chat says so and shows the thought as it streams.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import qthrottled
 
-from birdview.core import geometry
+from birdview.core import families, geometry
 from birdview.core.assistant import Assistant, ChatTurn, PlacedBox, readable_answer
 from birdview.core.exports import NOTICE, box_colour
 from birdview.core.geometry import Plane
 from birdview.core.prompts import Task
+from birdview.core.reasoning import Reply, split_reasoning
 from birdview.core.volume import Volume
 from birdview.ui._observe import observe
 from birdview.ui.assistant_controller import AssistantController
@@ -59,6 +64,7 @@ class ChatPanel(QWidget):
         self._assistant = assistant
         self._controller = controller
         self._font_scale = 1.0
+        self._open_reasoning: frozenset[int] = frozenset()
 
         self.transcript = QTextBrowser()
         self.transcript.setOpenLinks(False)
@@ -189,7 +195,8 @@ class ChatPanel(QWidget):
         self.hint.setText(_hint(assistant))
         bar = self.transcript.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 4
-        self.transcript.setHtml(chat_html(assistant, self._controller.session.volume))
+        volume = self._controller.session.volume
+        self.transcript.setHtml(chat_html(assistant, volume, self._open_reasoning))
         if at_bottom:
             self.transcript.moveCursor(QTextCursor.MoveOperation.End)
             bar.setValue(bar.maximum())
@@ -214,6 +221,9 @@ class ChatPanel(QWidget):
         parts = url.toString().split(":")
         if len(parts) == 3 and parts[0] == "box":
             self.box_clicked.emit(int(parts[1]), int(parts[2]))
+        elif len(parts) == 2 and parts[0] == "reasoning" and parts[1].isdigit():
+            self._open_reasoning ^= {int(parts[1])}
+            self._render()
 
 
 def _mentions_region(text: str) -> bool:
@@ -233,16 +243,21 @@ def _hint(assistant: Assistant) -> str:
 # -- the transcript as HTML ------------------------------------------------------------------
 
 
-def chat_html(assistant: Assistant, volume: Volume | None = None) -> str:
-    """The conversation as rich text for a QTextBrowser (escaped; links "box:<turn>:<n>");
-    slices are named as the views name them when the conversation's ``volume`` is given."""
+def chat_html(
+    assistant: Assistant, volume: Volume | None = None, open_reasoning: frozenset[int] = frozenset()
+) -> str:
+    """The conversation as rich text for a QTextBrowser (escaped; links "box:<turn>:<n>" and
+    "reasoning:<turn>"); slices are named as the views name them when the conversation's
+    ``volume`` is given; the reasoning of the turns in ``open_reasoning`` is unfolded."""
     placed = assistant.placed_boxes()
     by_turn: dict[int, list[PlacedBox]] = {}
     for p in placed:
         by_turn.setdefault(p.turn_id, []).append(p)
     family = assistant.model.family
     parts = [
-        _turn_html(t, by_turn.get(t.turn_id, []), family, assistant.selected, volume)
+        _turn_html(
+            t, by_turn.get(t.turn_id, []), family, assistant.selected, volume, open_reasoning
+        )
         for t in assistant.turns
     ]
     if not parts:
@@ -275,6 +290,7 @@ def _turn_html(
     family: str,
     selected: tuple[int, int] | None,
     volume: Volume | None,
+    open_reasoning: frozenset[int] = frozenset(),
 ) -> str:
     where = (
         f"{turn.plane.value} · all slices"
@@ -287,7 +303,11 @@ def _turn_html(
         f"<span style='color:gray'>({html.escape(where + region)})</span><br>"
         f"{html.escape(turn.question)}</p>"
     ]
-    out.append(f"<p style='margin-top:2px; margin-left:10px'>{_answer_html(turn, family)}</p>")
+    reply = _reply(turn, family)
+    answer = _answer_html(turn, family, reply)
+    out.append(f"<p style='margin-top:2px; margin-left:10px'>{answer}</p>")
+    if reply.reasoning:
+        out.append(_reasoning_html(turn, reply, turn.turn_id in open_reasoning))
     if placed and not turn.is_sweep:
         out.append(_box_list_html(placed, selected, volume))
     elif placed:
@@ -295,12 +315,42 @@ def _turn_html(
     return "".join(out)
 
 
-def _answer_html(turn: ChatTurn, family: str) -> str:
+def _reply(turn: ChatTurn, family: str) -> Reply:
+    """The turn's answer and reasoning: split by the worker once finished, here while the
+    answer streams (it then holds both)."""
+    if turn.finished:
+        return Reply(turn.answer, turn.reasoning)
+    thoughts = families.get(family).chat.thoughts if family in families.keys() else ()
+    return split_reasoning(turn.answer, thoughts)
+
+
+def _reasoning_html(turn: ChatTurn, reply: Reply, unfolded: bool) -> str:
+    words = len(reply.reasoning.split())
+    link = f"reasoning:{turn.turn_id}"
+    if reply.thinking:  # shown as it streams: the last lines are what is being thought now
+        tail = reply.reasoning[-600:]
+        return (
+            "<p style='margin-left:20px; margin-top:0; color:gray'><i>"
+            f"{html.escape(tail).replace(chr(10), '<br>')}</i></p>"
+        )
+    if not unfolded:
+        return (
+            f"<p style='margin-left:20px; margin-top:0'><a href='{link}'>▸ Show the model's "
+            f"reasoning ({words} words)</a></p>"
+        )
+    body = html.escape(reply.reasoning).replace("\n", "<br>")
+    return (
+        f"<p style='margin-left:20px; margin-top:0'><a href='{link}'>▾ Hide the reasoning</a>"
+        f"<br><span style='color:gray'>{body}</span></p>"
+    )
+
+
+def _answer_html(turn: ChatTurn, family: str, reply: Reply) -> str:
     if turn.is_sweep and not turn.finished:
         done, total = turn.progress
         return f"<i>Searching every {turn.plane.value} slice… {done}/{total}</i>"
-    text = html.escape(readable_answer(turn.answer, family))
-    if turn.state == "waiting":
+    text = html.escape(readable_answer(reply.answer, family))
+    if turn.state == "waiting" or (turn.state == "streaming" and reply.thinking):
         text = "<i style='color:gray'>Thinking…</i>"
     elif turn.state == "streaming":
         text += " ▍"

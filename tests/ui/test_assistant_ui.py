@@ -229,3 +229,39 @@ def test_presenter_mode_always_anonymises_exports(qtbot, make_main_window):
     assert window.exporter.anonymised() is False
     window.set_presenter(True)
     assert window.exporter.anonymised() is True
+
+
+def test_reasoning_streams_then_folds_and_is_kept_in_the_session(qtbot, make_main_window):
+    window = make_main_window()
+    open_and_wait(qtbot, window, SAMPLE_CT)
+    chat = window.chat_panel.transcript
+    turn = window.assistant.begin("Where is the liver?", task="VG", slice_index=10)
+
+    window.assistant.add_text(turn.turn_id, "<think>The liver fills the right upper")
+    qtbot.waitUntil(lambda: "right upper" in chat.toPlainText())
+    assert "Thinking…" in chat.toPlainText()
+
+    liver = Box("axial", 10, 100, 120, 250, 300, label="liver")
+    thought = "The liver fills the right upper quadrant, left of the image."
+    window.assistant.add_text(turn.turn_id, ' quadrant.</think>[{"bbox_2d": [1, 2, 3, 4]}]')
+    window.assistant.finish(
+        turn.turn_id,
+        answer='[{"bbox_2d": [1, 2, 3, 4], "label": "liver"}]',
+        boxes=[liver],
+        reasoning=thought,
+    )
+    qtbot.waitUntil(lambda: "Show the model's reasoning (11 words)" in chat.toPlainText())
+    assert "quadrant" not in chat.toPlainText() and "Thinking" not in chat.toPlainText()
+
+    chat.anchorClicked.emit(QUrl(f"reasoning:{turn.turn_id}"))
+    assert thought in chat.toPlainText() and "Hide the reasoning" in chat.toPlainText()
+    chat.anchorClicked.emit(QUrl(f"reasoning:{turn.turn_id}"))
+    assert "quadrant" not in chat.toPlainText()
+
+    window.controller.save_now()
+    path = session_path(window.session.volume.identity, default_session_dir())
+    assert thought in path.read_text()
+    window.close()
+    again = make_main_window()
+    open_and_wait(qtbot, again, SAMPLE_CT)
+    assert [t.reasoning for t in again.assistant.turns] == [thought]
