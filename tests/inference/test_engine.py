@@ -193,3 +193,30 @@ def test_left_padding_keeps_batched_answers_equal(random_engine, liver_image):
     ]
 
     assert together == alone
+
+
+@pytest.fixture(scope="module")
+def thinking_engine(tiny_checkpoints, liver_image, tmp_path_factory):
+    """A tiny Qwen3-VL taught to think first, R1-style, and box the liver in its answer."""
+    from tests.inference.finetune import finetune_one_answer
+
+    engine_family = Engine(load_checkpoint(tiny_checkpoints["qwen3_vl"], precision="fp32"))
+    height, width = liver_image.shape[:2]
+    truth = Box("axial", 0, *LIVER_PX, label="liver")
+    boxes = engine_family.codec.encode([truth], (width, height))
+    decoy = '{"bbox_2d": [1, 1, 999, 999]}'
+    answer = f"<think>Not {decoy}; the liver.</think><answer>{boxes}</answer>"
+    out = tmp_path_factory.mktemp("thinking")
+    finetune_one_answer(tiny_checkpoints["qwen3_vl"], out, liver_image, QUESTION, answer)
+    return Engine(load_checkpoint(out, precision="fp32"))
+
+
+def test_a_reasoning_answer_keeps_its_thought_apart(thinking_engine, liver_image):
+    pieces: list[str] = []
+
+    answer = thinking_engine.ask(liver_image, QUESTION, on_token=pieces.append, max_new_tokens=400)
+
+    assert answer.reasoning == 'Not {"bbox_2d": [1, 1, 999, 999]}; the liver.'
+    assert answer.text.startswith("```json") and "<think>" not in answer.text
+    assert answer.raw.startswith("<think>") and "".join(pieces) == answer.raw
+    assert [b.label for b in answer.boxes] == ["liver"]  # the decoy in the thought is not read
