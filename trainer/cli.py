@@ -1,6 +1,6 @@
 """``birdview-train``: the trainer's command line, one subcommand per job.
 
-birdview-train tiny --family qwen3_vl --out DIR [--seed N]
+birdview-train tiny --family FAMILY --out DIR [--seed N]
 birdview-train build-data SOURCE... --out DIR [--seed N] [--negative-rate R] ...
 birdview-train validate FILE --images DIR [--allow-modality NAME ...] [--data-card CARD]
 birdview-train predict --model DIR [--adapter DIR] --data TEST.json --images DIR --out PRED.jsonl
@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _add_tiny(commands) -> None:
-    from trainer.tiny import FAMILIES
+    from birdview.core.families import tiny_families
 
     tiny = commands.add_parser(
         "tiny", help="build a tiny randomly initialised checkpoint (tests, demo)"
     )
-    tiny.add_argument("--family", required=True, choices=FAMILIES)
+    tiny.add_argument("--family", required=True, choices=tiny_families())
     tiny.add_argument("--out", required=True, help="the folder to write")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(run=_run_tiny)
