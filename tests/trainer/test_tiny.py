@@ -7,31 +7,52 @@ import os
 import pytest
 from safetensors.torch import load_file
 
+from birdview.core import families
 from trainer.cli import main
-from trainer.tiny import FAMILIES, SPECIAL_TOKENS
+from trainer.tiny import FAMILIES, TinySpec
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def test_every_family_with_a_recipe_is_built():
+    assert FAMILIES == families.tiny_families()
+    assert {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "gemma3"} <= set(FAMILIES)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_tiny_checkpoint_opens_like_a_real_one(tmp_path, family):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    recipe = families.get(family).tiny
     assert main(["tiny", "--family", family, "--out", str(tmp_path), "--seed", "3"]) == 0
 
     processor = AutoProcessor.from_pretrained(tmp_path, local_files_only=True)
     model = AutoModelForImageTextToText.from_pretrained(tmp_path, local_files_only=True)
-    assert model.config.model_type == family
+    assert model.config.model_type == families.get(family).model_types[0] == family
     assert sum(p.numel() for p in model.parameters()) < 6_000_000
     tokenizer = processor.tokenizer
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS]
-    assert len(set(ids)) == len(SPECIAL_TOKENS) and max(ids) < model.config.text_config.vocab_size
-    assert model.config.image_token_id == tokenizer.convert_tokens_to_ids("<|image_pad|>")
-    assert model.config.vision_start_token_id == tokenizer.convert_tokens_to_ids("<|vision_start|>")
-    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
-    assert tokenizer.tokenize("<|box_start|>(12,3)")[0] == "<|box_start|>"
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in recipe.special_tokens}
+    assert len(set(ids.values())) == len(ids)
+    assert max(ids.values()) < model.config.text_config.vocab_size
+    for name, token in recipe.named_tokens.items():
+        assert getattr(tokenizer, name) == token, name
+    for token in recipe.special_tokens:
+        assert tokenizer.tokenize(f"{token}(12,3)")[0] == token
+    _assert_token_ids_match(model, recipe.config(TinySpec(), ids))
+    for key, value in recipe.generation(ids).items():
+        assert getattr(model.generation_config, key) == value, key
+    assert model.generation_config.do_sample is False
     assert not list(tmp_path.glob("*.bin"))
+
+
+def _assert_token_ids_match(model, config: dict) -> None:
+    """Every token id the recipe's config names (image, vision start, begin of image...) is
+    the reopened tokenizer's id of that token."""
+    named = [k for k in config if k.endswith(("_token_id", "_token_index"))]
+    assert named
+    for key in named:
+        assert getattr(model.config, key) == config[key], key
 
 
 def test_chat_template_is_chatml_with_the_image_placeholder(tmp_path):
@@ -80,7 +101,7 @@ def test_finer_patches_keep_the_same_image_tokens(tmp_path):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from trainer.experiments.phantoms import make_phantom
-    from trainer.tiny import TinySpec, build_tiny
+    from trainer.tiny import build_tiny
 
     image = Image.fromarray(make_phantom(random.Random(4)).image)
     pixels = {"min_pixels": 128 * 128, "max_pixels": 128 * 128}
@@ -104,3 +125,10 @@ def test_finer_patches_keep_the_same_image_tokens(tmp_path):
 
     assert grids["default"] == ([1, 8, 8], 16)
     assert grids["fine"] == ([1, 16, 16], 16)
+
+
+def test_a_spec_that_does_not_fit_the_family_is_refused(tmp_path):
+    from trainer.tiny import build_tiny
+
+    with pytest.raises(ValueError, match="60 px image"):
+        build_tiny("gemma3", tmp_path, spec=TinySpec(image_size=60))
