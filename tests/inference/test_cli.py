@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +17,9 @@ from birdview.core.assistant import readable_answer
 from birdview.core.prompts import MAX_QUESTION_CHARS
 from birdview.inference._checkpoint_files import checkpoint_sha256, hashed_files
 from tests.conftest import REPO, shared
-from tests.inference.conftest import DAMAGE_MESSAGES, LIVER_PX, QUESTION
+from tests.inference.conftest import DAMAGE_MESSAGES, FAMILIES, LIVER_PX, QUESTION
 
+TRAIN = str(Path(sys.executable).parent / "birdview-train")
 IMAGE = shared("sammed2d_demo", "data_demo", "images", "s0114_111.png")
 # How we call it: in this process, and through the model worker as the viewer does.
 MODES = {"in-process": (), "worker": ("--worker",)}
@@ -48,13 +50,37 @@ def test_ask_json_gives_the_taught_box_in_slice_pixels(finetuned, mode):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert set(report) == {
-        "text", "raw", "boxes", "model", "checkpoint_sha256", "precision", "device", "seconds"
+        "text", "reasoning", "raw", "boxes", "family", "model", "checkpoint_sha256",
+        "precision", "device", "seconds",
     }  # fmt: skip
+    assert (report["family"], report["reasoning"]) == ("qwen3_vl", "")
     assert (report["precision"], report["device"]) == ("fp32", "cpu")
     (box,) = report["boxes"]
     assert box["label"] == "liver"
     assert np.allclose([box[k] for k in ("x1", "y1", "x2", "y2")], LIVER_PX, atol=0.3)
     assert report["checkpoint_sha256"] == checkpoint_sha256(hashed_files(model))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_tiny_model_of_every_family_answers_at_fp32_and_nf4(tmp_path, family):
+    tiny = subprocess.run(
+        [TRAIN, "tiny", "--family", family, "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert tiny.returncode == 0, tiny.stderr
+
+    for precision in ("fp32", "nf4"):
+        done = _run(
+            "--model", str(tmp_path), "--image", str(IMAGE), "--precision", precision,
+            "--max-new-tokens", "8", "--json", QUESTION,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert (report["family"], report["precision"]) == (family, precision)
+        assert isinstance(report["text"], str) and isinstance(report["reasoning"], str)
 
 
 def test_ask_json_text_is_readable_and_raw_is_as_generated(finetuned):

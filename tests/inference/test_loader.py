@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+from birdview.core import families
 from birdview.inference._checkpoint_files import checkpoint_sha256, hashed_files
 from birdview.inference.engine import Engine
 from birdview.inference.errors import ModelLoadError
@@ -34,8 +35,11 @@ def test_nf4_quantises_the_language_model_only(tiny_checkpoints, family):
     loaded = load_checkpoint(tiny_checkpoints[family], precision="nf4", device="cpu")
 
     names = quantised_module_names(loaded.model)
+    kept = families.get(family).unquantised
     assert any(".language_model." in name for name in names)
-    assert not [n for n in names if "visual" in n or "merger" in n or "lm_head" in n]
+    assert not [n for n in names if n.startswith(kept)], kept
+    everything = [name for name, _ in loaded.model.named_modules()]
+    assert all(any(n.startswith(path) for n in everything) for path in kept)  # paths are real
 
 
 def test_auto_is_fp32_on_a_machine_without_cuda(tiny_checkpoints):
