@@ -32,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+from birdview.core.model_card import ModelCard, TrainedOn, card_from_data_card, write_card
 from trainer.experiments.grounding_proof import (
     REPO,
     _cli,
@@ -60,6 +61,13 @@ DEMO_LABELS = {
     33: "vertebrae_T11", 32: "vertebrae_T12", 8: "adrenal_gland_right", 4: "gallbladder",
     2: "kidney_right", 3: "kidney_left",
 }  # fmt: skip
+
+
+DEMO_NAME = "BirdView demo model"
+DEMO_DESCRIPTION = (
+    "A workflow demonstration, not a medical model: trained on the bundled sample CT only "
+    "(and geometric phantoms), wrong on any other image."
+)
 
 
 def sample_source(folder: Path) -> Path:
@@ -257,6 +265,19 @@ def model_card(results: dict) -> str:
     return CARD.format(rows="\n".join(rows), structures_found=listed, **results["card"])
 
 
+def demo_card(data_card_json: Path) -> ModelCard:
+    """The card in the demo's birdview.json: the sample CT's modality, structures and plane,
+    from its data card. The phantoms are shapes, not anatomy, so the card leaves them out and
+    the app warns on any other study or structure."""
+    data_card = json.loads(data_card_json.read_text(encoding="utf-8"))
+    base = ModelCard(
+        DEMO_NAME,
+        description=DEMO_DESCRIPTION,
+        trained_on=TrainedOn(body_regions=("abdomen",)),
+    )
+    return card_from_data_card(data_card, name=DEMO_NAME, base_card=base)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="work folder (new or resumable)")
@@ -329,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     (work / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     (model / "README.md").write_text(model_card(results), encoding="utf-8")
     shutil.copy(work / "sample_train" / "data_card.json", model / "data_card.json")
+    write_card(model, demo_card(model / "data_card.json"))
     logger.info("scores: %s", json.dumps(scores))
     if args.install:
         install(model, Path(args.install))

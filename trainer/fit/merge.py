@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 
+from trainer.checkpoint_card import write_checkpoint_card
 from trainer.fit.checkpoint import read_metadata, write_metadata
 
 __all__ = ["check_merge", "merge_adapter"]
@@ -68,6 +69,7 @@ def merge_adapter(
             "adapter": str(adapter.resolve()),
         },
     )
+    write_checkpoint_card(out)
     logger.info("merged '%s' into '%s': wrote %s", adapter, base, out)
     return out
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from birdview.core.box_codecs import family_of
 from trainer._json_stream import read_json
+from trainer.checkpoint_card import write_checkpoint_card
 from trainer.fit.callbacks import HeldOutEval, MetricsLog, ThroughputTrainer
 from trainer.fit.checkpoint import data_summary, git_sha, latest_checkpoint, write_metadata
 from trainer.fit.collate import PackCollator, PadCollator
@@ -112,6 +113,7 @@ def fit(
             "eval": eval_callback.results,
         }
         _describe(out, recipe, model, family, data_summary(train_json, len(samples)), metrics)
+        write_checkpoint_card(out)
         logger.info("wrote the checkpoint to %s", out)
     return FitResult(
         out,
