@@ -28,7 +28,7 @@ QUESTION = "Where is the liver located in the image?"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="a checkpoint folder (default: build a tiny qwen3_vl)")
+    parser.add_argument("--model", help="a checkpoint folder (default: a tiny demo-family model)")
     parser.add_argument("--new-tokens", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
@@ -43,9 +43,11 @@ def main() -> int:
 
 
 def _build_tiny(scratch: Path) -> Path:
+    from birdview.core import families
     from trainer.tiny import build_tiny
 
-    return build_tiny("qwen3_vl", scratch / "qwen3_vl")
+    key = families.demo_family().key
+    return build_tiny(key, scratch / key)
 
 
 def _run(model_dir: Path, args: argparse.Namespace) -> int:

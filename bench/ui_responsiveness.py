@@ -7,7 +7,7 @@ idling with the sample CT open (no model work). Target: longest stall <= 50 ms.
 
     python bench/ui_responsiveness.py [--model DIR] [--repeats 3]
 
-Without --model a tiny qwen2_vl checkpoint is built from scratch (random answers of full
+Without --model a tiny checkpoint of the demo family is built from scratch (random answers of full
 length: the worst case for streaming).
 """
 
@@ -90,9 +90,10 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="birdview-bench-"))
     model = args.model
     if model is None:
+        from birdview.core import families
         from trainer.tiny import build_tiny
 
-        model = str(build_tiny("qwen2_vl", scratch / "tiny", seed=0))
+        model = str(build_tiny(families.demo_family().key, scratch / "tiny", seed=0))
     window = MainWindow(session_dir=str(scratch / "sessions"), autoload_model=False)
     window.resize(1400, 900)
     window.show()

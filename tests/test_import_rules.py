@@ -41,3 +41,25 @@ def test_ruff_finds_nothing():
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_python_file_outside_the_families_package_names_a_family():
+    """What is family-specific lives in birdview/core/families; everything else asks it."""
+    import re
+
+    from birdview.core import families
+    from birdview.core.box_codecs import MEDGRIT
+
+    # "medgrit" is also the dataset's own format, which the trainer rightly names.
+    keys = [f.key for f in families.all_families() if f.codec is not MEDGRIT]
+    names = re.compile("|".join(sorted(keys, key=len, reverse=True)))
+    allowed = REPO / "birdview" / "core" / "families"
+    found = []
+    for root in ("birdview", "trainer", "bench", "packaging"):
+        for path in sorted((REPO / root).rglob("*.py")):
+            if allowed in path.parents:
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if names.search(line):
+                    found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)

@@ -53,6 +53,7 @@ __all__ = [
     "TinyRecipe",
     "TinySpec",
     "all_families",
+    "demo_family",
     "for_config",
     "for_model_type",
     "get",
@@ -83,6 +84,12 @@ def all_families() -> tuple[Family, ...]:
 def keys() -> tuple[str, ...]:
     """Every registered family's key."""
     return tuple(_FAMILIES)
+
+
+def demo_family() -> Family:
+    """The family of the bundled demo model, and of the tiny models tests and benchmarks
+    build when none is named (small, fast, and its JSON boxes on the 0–1000 grid)."""
+    return _FAMILIES["qwen3_vl"]
 
 
 def tiny_families() -> tuple[str, ...]:
