@@ -11,18 +11,25 @@ right-padded, a known fault not reproduced). One row is written per item::
 wrote; ``response`` is the same in Med-GRIT text, which is what the evaluation reads.
 
 Boxes across model families. Med-GRIT writes boxes as ``<box>(x1,y1),(x2,y2)</box>`` on a
-0–1000 grid; each checkpoint family reads and writes its own format (`birdview.core.box_codecs`):
+0–1000 grid; each checkpoint family reads and writes its own format (its codec in
+`birdview.core.families`):
 
 * the question's boxes are rewritten in the family's format before it is asked
-  (`question_for_family`): Qwen2-VL special tokens, or a ``{"bbox_2d": [...]}`` object on
-  the 0–1000 grid (Qwen3-VL) or in pixels of the processor's resized image (Qwen2.5-VL);
-* the response's boxes are written back as Med-GRIT tags (`response_to_medgrit`): Qwen2-VL's
-  tokens are swapped for Med-GRIT's tags in place (same grid); for JSON families (and
-  Qwen2-VL answers that drifted into JSON) the boxes
-  are read with the family's codec and appended, as ``<ref>label</ref><box>...</box>`` on
-  the 0–1000 grid, to the text left without them (line breaks flattened to spaces, so the
-  evaluation's newline rule cannot cut them off). Med-GRIT-format (Qwen-VL) responses are
-  left as they are. So the same evaluation serves every family.
+  (`question_for_family`): special-token tags, or a JSON object (x or y first) on the
+  0–1000 grid of the image or of the image padded to a square, or in pixels of the
+  processor's resized image;
+* the response's boxes are written back as Med-GRIT tags (`response_to_medgrit`):
+  special-token tags on Med-GRIT's own grid are swapped for Med-GRIT's tags in place; for
+  other formats (and tag answers that drifted into JSON) the boxes are read with the
+  family's codec and appended, as ``<ref>label</ref><box>...</box>`` on the 0–1000 grid, to
+  the text left without them (line breaks flattened to spaces, so the evaluation's newline
+  rule cannot cut them off). Med-GRIT-format responses are left as they are. So the same
+  evaluation serves every family.
+
+A model that reasons before answering (`birdview.core.reasoning`) is scored on its answer:
+``response`` is made from the answer alone, ``raw_response`` keeps everything it wrote. The
+engine prepares the image as the family asks (padded to a square, for some), and the boxes'
+text is mapped through the same padding by the codec.
 
 The run is resumable: items whose id already has a row in the output are skipped (an id
 that occurs k times in the test file is skipped as often as it has rows), each batch's rows
@@ -44,8 +51,9 @@ from typing import Any
 import numpy as np
 
 from birdview.core.box import Box
-from birdview.core.box_codecs import CODECS, GRID, BoxCodec
+from birdview.core.box_codecs import GRID, MEDGRIT, BoxCodec
 from birdview.core.prompts import Task, max_new_tokens
+from birdview.core.reasoning import split_reasoning
 from trainer.medgrit import ImageFolder, image_of, question_text, read_items, task_of
 
 __all__ = ["PredictStats", "predict", "predict_with", "question_for_family", "response_to_medgrit"]
@@ -55,7 +63,7 @@ logger = logging.getLogger(__name__)
 SizePx = tuple[float, float]
 _PAIR = r"\(\s*(\d{1,9})\s*,\s*(\d{1,9})\s*\)"  # int() refuses 4300+ digits
 _BOX_RE = re.compile(rf"<box>\s*{_PAIR}\s*,\s*{_PAIR}\s*</box>")
-_QWEN2_VL_TAGS = {
+_TOKEN_TAGS = {
     "<|object_ref_start|>": "<ref>",
     "<|object_ref_end|>": "</ref>",
     "<|box_start|>": "<box>",
@@ -81,7 +89,7 @@ def question_for_family(
 ) -> str:
     """``question`` with each Med-GRIT ``<box>`` rewritten in ``codec``'s format (a box that
     cannot be read is left as it is)."""
-    if codec.family == "medgrit":
+    if codec == MEDGRIT:
         return question
     width, height = image_size_px
 
@@ -107,11 +115,11 @@ def response_to_medgrit(
     response: str, codec: BoxCodec, image_size_px: SizePx, model_size_px: SizePx | None = None
 ) -> str:
     """A family's response with its boxes in Med-GRIT text (see the module docstring)."""
-    if codec.family == "medgrit":
+    if codec == MEDGRIT:
         return response
-    if codec.style == "qwen2_vl":
+    if _tags_on_medgrit_grid(codec):
         swapped = response
-        for token, tag in _QWEN2_VL_TAGS.items():
+        for token, tag in _TOKEN_TAGS.items():
             swapped = swapped.replace(token, tag)
         if "<box>" in swapped or "{" not in swapped:
             return swapped
@@ -120,8 +128,14 @@ def response_to_medgrit(
     )
     if not parsed.boxes:
         return response
-    tags = CODECS["medgrit"].encode(parsed.boxes, image_size_px)
+    tags = MEDGRIT.encode(parsed.boxes, image_size_px)
     return " ".join(f"{parsed.text_without_boxes} {tags}".split())
+
+
+def _tags_on_medgrit_grid(codec: BoxCodec) -> bool:
+    """True when the codec's tags hold Med-GRIT's very numbers (x first on the image's grid),
+    so swapping the tags is the whole conversion."""
+    return codec.style == "token_tags" and codec.relative and not codec.pad_to_square
 
 
 # -- running --------------------------------------------------------------------------------
@@ -316,13 +330,14 @@ def _batches(pending: list[tuple[int, dict[str, Any]]], batch_size: int):
 def _answer(engine: Any, batch: list[tuple[int, dict]], folder: ImageFolder) -> list[dict]:
     from birdview.inference.engine import model_size_px
 
-    codec = engine.codec
+    family = engine.family
+    codec = family.codec
     images, questions, sizes, rows = [], [], [], []
     for index, item in batch:
         image_name = image_of(item)
         image = _load_image(index, item, image_name, folder)
         height, width = image.shape[:2]
-        resized = model_size_px(engine.processor, width, height)
+        resized = model_size_px(engine.processor, width, height, family)
         question = question_text(item["conversations"][0][0])
         images.append(image)
         questions.append(question_for_family(question, codec, (width, height), resized))
@@ -338,7 +353,8 @@ def _answer(engine: Any, batch: list[tuple[int, dict]], folder: ImageFolder) -> 
     budget = _budget(batch[0][1])
     answers = engine.answer_batch(images, questions, max_new_tokens=budget)
     for row, answer, (size, resized) in zip(rows, answers, sizes, strict=True):
-        row["response"] = response_to_medgrit(answer, codec, size, resized)
+        reply = split_reasoning(answer, family.chat.thoughts)
+        row["response"] = response_to_medgrit(reply.answer, codec, size, resized)
         row["raw_response"] = answer
     return rows
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from birdview.core.box_codecs import CODECS
+from birdview.core import families
 from birdview.inference.engine import model_size_px
 from tests.trainer.fit_helpers import build_data, tiny
 from trainer.evaluation import box_values, predicted_boxes, reference_boxes
@@ -23,7 +23,8 @@ from trainer.fit.model import load_for_training, rope_index_of
 from trainer.fit.recipe import DataConfig, ModelConfig
 from trainer.predict import response_to_medgrit
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+FAMILIES = families.tiny_families()
+PACKABLE = tuple(f for f in FAMILIES if families.get(f).packing.position_function)
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +47,15 @@ def loaded(tmp_path_factory):
     return made
 
 
+def resized_of(processor, family, size):
+    return model_size_px(processor, *size, families.get(family))
+
+
 def family_turns(sample, processor, family):
     image = _load_rgb(sample.image)
     size = (image.shape[1], image.shape[0])
-    return turns_for_family(sample.turns, CODECS[family], size, model_size_px(processor, *size))
+    codec = families.get(family).codec
+    return turns_for_family(sample.turns, codec, size, resized_of(processor, family, size))
 
 
 def label_spans(encoded, tokenizer) -> list[str]:
@@ -75,32 +81,34 @@ def test_labels_are_exactly_the_answers_and_end_of_turn(family, samples, loaded)
     sample = max(samples, key=lambda s: len(s.turns))
     assert len(sample.turns) >= 4
     encoded = dataset[samples.index(sample)]
+    end = families.get(family).chat.end_of_turn
     answers = [a for _, a in family_turns(sample, processor, family)]
-    assert label_spans(encoded, processor.tokenizer) == [a + "<|im_end|>" for a in answers]
+    assert label_spans(encoded, processor.tokenizer) == [a + end for a in answers]
     assert (encoded["labels"] != IGNORE).sum() < len(encoded["labels"]) / 2
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_answers_carry_boxes_in_the_family_format_and_read_back(family, samples, loaded):
     _, processor = loaded[family]
-    codec = CODECS[family]
+    codec = families.get(family).codec
     checked = 0
     for sample in samples:
         image = _load_rgb(sample.image)
         size = (image.shape[1], image.shape[0])
-        resized = model_size_px(processor, *size)
+        resized = resized_of(processor, family, size)
         for _, answer in sample.turns:
             if "<box>" not in answer:
                 continue
             target = answer_for_family(answer, codec, size, resized)
             assert "<box>" not in target
-            assert ("<|box_start|>" in target) == (family == "qwen2_vl")
-            assert ('"bbox_2d"' in target) == (family != "qwen2_vl")
+            assert ("<|box_start|>" in target) == (codec.style == "token_tags")
+            assert (f'"{codec.json_key}"' in target) == (codec.style == "json")
             back = response_to_medgrit(target, codec, size, resized)
-            # the evaluation reads the same boxes back (qwen2.5-vl within one resized pixel)
+            # the evaluation reads the same boxes back: within one resized pixel for pixel
+            # codecs, within half a padded-grid unit (in the image's grid units) for padded ones
             want = [np.array(box_values(b)) for b in reference_boxes(answer)]
             got = [np.array(box_values(b)) for b in predicted_boxes(back)]
-            tolerance = 1000 / min(resized) if family == "qwen2_5_vl" else 0
+            tolerance = _round_trip_tolerance(codec, size, resized)
             assert len(got) == len(want)
             for w, g in zip(want, got, strict=True):
                 assert np.abs(w - g).max() <= tolerance
@@ -110,7 +118,7 @@ def test_answers_carry_boxes_in_the_family_format_and_read_back(family, samples,
 
 @pytest.mark.parametrize(
     ("family", "attention", "rows"),
-    [(family, "sdpa_varlen", 1) for family in FAMILIES] + [("qwen2_vl", "sdpa", 3)],
+    [(family, "sdpa_varlen", 1) for family in PACKABLE] + [(PACKABLE[0], "sdpa", 3)],
 )
 def test_a_packed_batch_gives_each_conversation_its_unpacked_loss(
     family, attention, rows, samples, loaded
@@ -137,6 +145,14 @@ def test_a_packed_batch_gives_each_conversation_its_unpacked_loss(
         packed_mean = model(**packed_batch).loss.item()
     assert packed_mean == pytest.approx(padded_mean, abs=2e-4)
     model.set_attn_implementation("sdpa_varlen")
+
+
+def _round_trip_tolerance(codec, size, resized) -> float:
+    if not codec.relative:
+        return 1000 / min(resized)
+    if codec.pad_to_square:
+        return max(size) / min(size)
+    return 0
 
 
 def _losses(model, batch) -> list[float]:
@@ -168,24 +184,26 @@ def test_pack_rows_fill_rows_up_to_capacity():
     assert pack_rows([2000, 10], 1024) == [[0], [1]]
 
 
-def test_long_conversations_lose_whole_last_turns(samples, loaded):
-    _, processor = loaded["qwen2_vl"]
+@pytest.mark.parametrize("family", FAMILIES)
+def test_long_conversations_lose_whole_last_turns(family, samples, loaded):
+    _, processor = loaded[family]
     sample = max(samples, key=lambda s: len(s.turns))
     index = samples.index(sample)
-    full = ConversationDataset(samples, processor, "qwen2_vl", max_length=4096)[index]
+    full = ConversationDataset(samples, processor, family, max_length=4096)[index]
     limit = len(full["input_ids"]) - 40
-    dataset = ConversationDataset(samples, processor, "qwen2_vl", max_length=limit)
+    dataset = ConversationDataset(samples, processor, family, max_length=limit)
     shortened = dataset[index]
     assert len(shortened["input_ids"]) <= limit and dataset.shortened == 1
-    answers = [a + "<|im_end|>" for _, a in family_turns(sample, processor, "qwen2_vl")]
+    end = families.get(family).chat.end_of_turn
+    answers = [a + end for _, a in family_turns(sample, processor, family)]
     spans = label_spans(shortened, processor.tokenizer)
     assert 0 < len(spans) < len(answers) and spans == answers[: len(spans)]
     with pytest.raises(ValueError, match="its first turn alone is .* over data.max_length 30"):
-        ConversationDataset(samples, processor, "qwen2_vl", max_length=30)[index]
+        ConversationDataset(samples, processor, family, max_length=30)[index]
 
 
 def test_the_image_budget_sets_the_image_tokens(tmp_path, samples):
-    base = tiny("qwen2_vl", tmp_path / "tiny")
+    base = tiny(PACKABLE[0], tmp_path / "tiny")
     image = _load_rgb(samples[0].image)
     grids = {}
     for max_pixels in (0, 64 * 64):
@@ -193,12 +211,13 @@ def test_the_image_budget_sets_the_image_tokens(tmp_path, samples):
             ModelConfig(base=str(base), precision="fp32"), DataConfig(max_pixels=max_pixels)
         )
         grids[max_pixels] = processor.image_processor(images=[image])["image_grid_thw"][0]
-    assert int(grids[64 * 64].prod()) <= 64 * 64 // 14**2 < int(grids[0].prod())
+    patch = processor.image_processor.patch_size
+    assert int(grids[64 * 64].prod()) <= 64 * 64 // patch**2 < int(grids[0].prod())
 
 
 def test_sdpa_varlen_generates_like_sdpa_for_left_padded_batches(samples, loaded):
     """Generation (the held-out evaluation during training) takes the masked sdpa path."""
-    model, processor = loaded["qwen2_vl"]
+    model, processor = loaded[PACKABLE[0]]
     model.eval()
     prompts = [
         processor.apply_chat_template(

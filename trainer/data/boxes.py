@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from birdview.core.box import Box
-from birdview.core.box_codecs import CODECS
+from birdview.core.box_codecs import MEDGRIT
 from birdview.core.geometry import Plane
 
 __all__ = [
@@ -32,7 +32,7 @@ __all__ = [
     "text_region",
 ]
 
-_CODEC = CODECS["medgrit"]
+_CODEC = MEDGRIT
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Fine-tuning a Qwen-VL-family base on Med-GRIT-style data (``birdview-train fit``).
+"""Fine-tuning a base of a registered family (`birdview.core.families`) on Med-GRIT-style
+data (``birdview-train fit``).
 
 - `recipe`: the run's settings (YAML in ``trainer/recipes/``, ``key=value`` overrides);
 - `dataset`: Med-GRIT items → conversations in the base family's box format;

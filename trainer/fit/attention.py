@@ -2,7 +2,7 @@
 CPU, or a GPU without the package).
 
 transformers recognises a packed row by its text positions restarting (``position_ids`` of
-shape (4, rows, length) for Qwen-VL, no attention mask; see `trainer.fit.collate`). flash-
+shape (4, rows, length) for multimodal RoPE, no attention mask; see `trainer.fit.collate`). flash-
 attention then attends within each conversation only; plain ``sdpa`` builds a block-diagonal
 length × length mask and computes the whole square, so packing many conversations into one row
 costs more than padding saves. This implementation runs PyTorch's causal

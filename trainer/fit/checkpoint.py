@@ -13,7 +13,7 @@
       eval/epoch-K/*.jsonl                  held-out predictions per epoch
 
 ``birdview.json`` tells a reader how to parse the model without loading it: ``family`` is the
-`birdview.core.box_codecs.CODECS` key of the boxes it writes.
+base's key in `birdview.core.families`, whose codec reads the boxes it writes.
 """
 
 from __future__ import annotations

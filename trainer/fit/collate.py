@@ -1,21 +1,26 @@
 """Conversations → token ids and labels through the model's own processor; batches, padded
 or packed.
 
-Labels: only the assistant's tokens count. The chat template renders each answer as
-``<|im_start|>assistant\\n{answer}<|im_end|>\\n``; the tokens after the header up to and
-including ``<|im_end|>`` keep their ids as labels, everything else (system, user turns, image
-tokens, the header, the newline after ``<|im_end|>``, padding) is -100.
+Labels: only the assistant's tokens count. The chat template opens each answer with the
+family's assistant header (`birdview.core.families.ChatMarkup`; ChatML's
+``<|im_start|>assistant\\n``) and closes it with its end-of-turn token; the tokens after the
+header up to and including that token keep their ids as labels, everything else (system, user
+turns, image tokens, the header, what follows the end of turn, padding) is -100.
+
+Batches carry what the processor returns besides the ids: the token-type ids it names
+(``mm_token_type_ids`` or ``token_type_ids``; padding is text, 0) and the family's image
+tensors (``family.pixel_keys``), concatenated in the order the images appear.
 
 Packing (`PackCollator`): the conversations of a batch are laid end to end in rows of at most
 ``capacity`` tokens (first fit, longest first), so no compute goes to padding. Each keeps its
-own positions: Qwen-VL's multimodal RoPE needs 3 position ids per token (temporal, height,
-width; `get_rope_index` of the model, per conversation), and transformers reads a fourth, text
-row of positions restarting at 0 at each conversation (``position_ids`` of shape
-(4, rows, length), no ``attention_mask``, no cache) to build a block-diagonal causal mask for
-eager, sdpa and flash attention alike, so no conversation sees another (BiRD's packing
-leaked). A row shorter than the longest ends in a padding segment with its own restarting
-positions. Models with linear-attention layers (Qwen3.5) carry a recurrent state across the
-row on the torch fallback path, so they are not packed (`trainer.fit.model.can_pack`).
+own positions: multimodal RoPE needs 3 position ids per token (temporal, height, width; the
+family's position function, per conversation), and transformers reads a fourth, text row of
+positions restarting at 0 at each conversation (``position_ids`` of shape (4, rows, length),
+no ``attention_mask``, no cache) to build a block-diagonal causal mask for eager, sdpa and
+flash attention alike, so no conversation sees another (BiRD's packing leaked). A row shorter
+than the longest ends in a padding segment with its own restarting positions. Families whose
+models cannot be packed (linear-attention state, attention within an image that packed rows do
+not carry) say why (`trainer.fit.model.can_pack`).
 """
 
 from __future__ import annotations
@@ -27,20 +32,24 @@ from typing import Any
 import numpy as np
 import torch
 
+from birdview.core.families import ChatMarkup, Family
+
 __all__ = ["IGNORE", "PackCollator", "PadCollator", "assistant_labels", "encode_conversation"]
 
 logger = logging.getLogger(__name__)
 
 IGNORE = -100
-_HEADER = "<|im_start|>assistant\n"
-_END = "<|im_end|>"
+# Per-token kinds (text or image) as processors name them; a model that reads them (Gemma 3's
+# bidirectional attention within an image, multimodal RoPE) needs them in training too.
+_TYPE_ID_KEYS = ("mm_token_type_ids", "token_type_ids")
 
 
 def encode_conversation(
-    processor: Any, image: np.ndarray, messages: list[dict[str, Any]]
+    processor: Any, image: np.ndarray, messages: list[dict[str, Any]], family: Family
 ) -> dict[str, torch.Tensor]:
-    """One conversation as unpadded tensors: ``input_ids``, ``labels``, ``mm_token_type_ids``
-    (length L), ``pixel_values`` (patches × features) and ``image_grid_thw`` (1 × 3).
+    """One conversation as unpadded tensors: ``input_ids``, ``labels`` and the token-type ids
+    the processor returns (each of length L), and the family's image tensors
+    (``family.pixel_keys``) as the processor returns them for one image.
 
     Raises:
         ValueError: the rendered chat has no assistant turn to learn from.
@@ -49,28 +58,27 @@ def encode_conversation(
     image = np.array(image)  # writable: torch warns on read-only arrays
     batch = processor(text=[text], images=[image], return_tensors="pt")
     ids = batch["input_ids"][0]
-    labels = assistant_labels(ids, processor.tokenizer)
+    labels = assistant_labels(ids, processor.tokenizer, family.chat)
     if not (labels != IGNORE).any():
         raise ValueError(
             "Unable to encode a conversation as its chat template rendered no "
-            f"{_HEADER!r} turn; the base's template must be ChatML"
+            f"{family.chat.assistant_header!r} turn, which opens an answer in "
+            f"{family.title}'s chat; the base's chat template must be its family's"
         )
-    kinds = batch.get("mm_token_type_ids")
-    if kinds is None:
-        kinds = torch.zeros_like(ids)
-    return {
-        "input_ids": ids,
-        "labels": labels,
-        "mm_token_type_ids": kinds[0] if kinds.ndim == 2 else kinds,
-        "pixel_values": batch["pixel_values"],
-        "image_grid_thw": batch["image_grid_thw"],
-    }
+    encoded = {"input_ids": ids, "labels": labels}
+    for key in _TYPE_ID_KEYS:
+        if batch.get(key) is not None:
+            encoded[key] = batch[key][0]
+    for key in family.pixel_keys:
+        encoded[key] = batch[key]
+    return encoded
 
 
-def assistant_labels(ids: torch.Tensor, tokenizer: Any) -> torch.Tensor:
-    """``ids`` where the tokens are an assistant's answer or its ``<|im_end|>``, else -100."""
-    header = tokenizer.encode(_HEADER, add_special_tokens=False)
-    end = tokenizer.convert_tokens_to_ids(_END)
+def assistant_labels(ids: torch.Tensor, tokenizer: Any, chat: ChatMarkup) -> torch.Tensor:
+    """``ids`` where the tokens are an assistant's answer or the end-of-turn token that
+    closes it (``chat.end_of_turn``), else -100."""
+    header = tokenizer.encode(chat.assistant_header, add_special_tokens=False)
+    end = tokenizer.convert_tokens_to_ids(chat.end_of_turn)
     values = ids.tolist()
     labels = torch.full_like(ids, IGNORE)
     n, i = len(values), 0
@@ -82,7 +90,7 @@ def assistant_labels(ids: torch.Tensor, tokenizer: Any) -> torch.Tensor:
         stop = start
         while stop < n and values[stop] != end:
             stop += 1
-        stop = min(stop + 1, n)  # <|im_end|> included
+        stop = min(stop + 1, n)  # the end-of-turn token included
         labels[start:stop] = ids[start:stop]
         i = stop
     return labels
@@ -96,11 +104,11 @@ class PadCollator:
 
     def __call__(self, items: Sequence[dict[str, torch.Tensor]]) -> dict[str, Any]:
         length = max(len(item["input_ids"]) for item in items)
-        batch = _blank(len(items), length, self.pad_id)
+        batch = _blank(items, len(items), length, self.pad_id)
         batch["attention_mask"] = torch.zeros((len(items), length), dtype=torch.long)
         for row, item in enumerate(items):
             n = len(item["input_ids"])
-            for key in ("input_ids", "labels", "mm_token_type_ids"):
+            for key in _token_keys(item):
                 batch[key][row, :n] = item[key]
             batch["attention_mask"][row, :n] = 1
         return _with_images(batch, items)
@@ -108,7 +116,8 @@ class PadCollator:
 
 class PackCollator:
     """Conversations packed into rows of at most ``capacity`` tokens with per-conversation
-    positions (see the module docstring). ``rope_index`` is the model's ``get_rope_index``."""
+    positions (see the module docstring). ``rope_index`` is the model's position function
+    (`trainer.fit.model.rope_index_of`)."""
 
     def __init__(self, pad_id: int, capacity: int, rope_index: Callable[..., Any]) -> None:
         self.pad_id = pad_id
@@ -118,7 +127,7 @@ class PackCollator:
     def __call__(self, items: Sequence[dict[str, torch.Tensor]]) -> dict[str, Any]:
         rows = pack_rows([len(item["input_ids"]) for item in items], self.capacity)
         length = max(sum(len(items[i]["input_ids"]) for i in row) for row in rows)
-        batch = _blank(len(rows), length, self.pad_id)
+        batch = _blank(items, len(rows), length, self.pad_id)
         positions = torch.zeros((4, len(rows), length), dtype=torch.long)
         ordered = []
         for r, row in enumerate(rows):
@@ -126,7 +135,7 @@ class PackCollator:
             for i in row:
                 item = items[i]
                 n = len(item["input_ids"])
-                for key in ("input_ids", "labels", "mm_token_type_ids"):
+                for key in _token_keys(item):
                     batch[key][r, at : at + n] = item[key]
                 positions[0, r, at : at + n] = torch.arange(n)
                 positions[1:, r, at : at + n] = self._mrope(item)
@@ -137,12 +146,11 @@ class PackCollator:
         return _with_images(batch, ordered)
 
     def _mrope(self, item: dict[str, torch.Tensor]) -> torch.Tensor:
+        # The position function takes the token types and image grids by the processor's names.
+        kinds = {k: item[k][None] for k in _token_keys(item) if k not in ("input_ids", "labels")}
+        grids = {k: item[k] for k in _image_keys(item) if k != "pixel_values"}
         with torch.no_grad():
-            mrope, _ = self.rope_index(
-                item["input_ids"][None],
-                mm_token_type_ids=item["mm_token_type_ids"][None],
-                image_grid_thw=item["image_grid_thw"],
-            )
+            mrope, _ = self.rope_index(item["input_ids"][None], **kinds, **grids)
         return mrope[:, 0]
 
 
@@ -163,19 +171,32 @@ def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
     return [sorted(row) for row in rows]
 
 
-def _blank(rows: int, length: int, pad_id: int) -> dict[str, Any]:
-    """Padding everywhere; ``use_cache=False``: with a cache transformers builds a plain
-    causal mask and packed conversations would see each other (and training needs none)."""
-    return {
-        "input_ids": torch.full((rows, length), pad_id, dtype=torch.long),
-        "labels": torch.full((rows, length), IGNORE, dtype=torch.long),
-        "mm_token_type_ids": torch.zeros((rows, length), dtype=torch.long),
-        "use_cache": False,
+def _token_keys(item: dict[str, torch.Tensor]) -> list[str]:
+    """The item's per-token tensors (ids, labels, token types): one value per token."""
+    return [key for key, value in item.items() if value.ndim == 1]
+
+
+def _image_keys(item: dict[str, torch.Tensor]) -> list[str]:
+    return [key for key, value in item.items() if value.ndim != 1]
+
+
+def _blank(
+    items: Sequence[dict[str, torch.Tensor]], rows: int, length: int, pad_id: int
+) -> dict[str, Any]:
+    """Padding everywhere (token types 0: text); ``use_cache=False``: with a cache
+    transformers builds a plain causal mask and packed conversations would see each other (and
+    training needs none)."""
+    batch: dict[str, Any] = {
+        key: torch.zeros((rows, length), dtype=torch.long) for key in _token_keys(items[0])
     }
+    batch["input_ids"].fill_(pad_id)
+    batch["labels"].fill_(IGNORE)
+    batch["use_cache"] = False
+    return batch
 
 
 def _with_images(batch: dict[str, Any], items: Sequence[dict[str, torch.Tensor]]) -> dict[str, Any]:
     """Image tensors in the order the image tokens appear, row by row."""
-    batch["pixel_values"] = torch.cat([item["pixel_values"] for item in items])
-    batch["image_grid_thw"] = torch.cat([item["image_grid_thw"] for item in items])
+    for key in _image_keys(items[0]):
+        batch[key] = torch.cat([item[key] for item in items])
     return batch

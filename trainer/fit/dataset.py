@@ -2,14 +2,18 @@
 
 Med-GRIT text is the storage format (docs MEDGRIT.md): questions and answers carry
 ``<ref>label</ref><box>(x1,y1),(x2,y2)</box>`` on a 0–1000 grid. The model learns to write the
-format its family writes (`birdview.core.box_codecs.CODECS`), which is also what the app parses:
+format its family writes (the family's codec in `birdview.core.families`), which is also what
+the app parses. A box in the data stays the same box; only its text changes:
 
 * a question's boxes become the family's region text (`trainer.predict.question_for_family`,
   the same rewrite the evaluation asks with);
-* an answer's runs of ``<ref>..</ref><box>..</box>`` become ``codec.encode(boxes)``: Qwen2-VL
-  special tokens, or a fenced ``bbox_2d`` JSON list (0–1000 grid for Qwen3-VL/Qwen3.5, pixels
-  of the processor's resized image for Qwen2.5-VL), so `trainer.predict.response_to_medgrit`
-  reads them back as the same boxes.
+* an answer's runs of ``<ref>..</ref><box>..</box>`` become ``codec.encode(boxes)``: special
+  -token tags, or a fenced JSON list (x or y first, on the 0–1000 grid of the image or of the
+  image padded to a square, or in pixels of the processor's resized image), so
+  `trainer.predict.response_to_medgrit` reads them back as the same boxes.
+
+Images are prepared as the app prepares them (`birdview.core.model_input.pad_to_square` for
+families that pad to a square first), so the pixels and the padded grid of the boxes agree.
 
 The chat is `birdview.core.prompts.to_messages` (the image in the first user turn), the very
 prompt the app's engine asks with, followed by the answers as assistant turns.
@@ -24,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from birdview.core.box_codecs import CODECS, BoxCodec
+from birdview.core import families
+from birdview.core.box_codecs import MEDGRIT, BoxCodec
+from birdview.core.families import Family
+from birdview.core.model_input import pad_to_square
 from birdview.core.prompts import Conversation, Turn, to_messages
 from trainer.fit.collate import encode_conversation
 from trainer.fit.samples import Sample, read_samples
@@ -35,6 +42,7 @@ __all__ = [
     "Sample",
     "answer_for_family",
     "chat_messages",
+    "model_image",
     "read_samples",
     "turns_for_family",
 ]
@@ -54,12 +62,11 @@ def answer_for_family(
 ) -> str:
     """``answer`` with each run of Med-GRIT box markup written as ``codec`` writes boxes;
     a run that does not read as boxes is left as it is."""
-    if codec.family == "medgrit":
+    if codec == MEDGRIT:
         return answer
-    medgrit = CODECS["medgrit"]
 
     def rewrite(match: re.Match) -> str:
-        parsed = medgrit.parse(match.group(0), image_size_px, plane="axial", slice_index=0)
+        parsed = MEDGRIT.parse(match.group(0), image_size_px, plane="axial", slice_index=0)
         if not parsed.boxes or parsed.dropped:
             return match.group(0)
         return codec.encode(parsed.boxes, image_size_px, model_size_px=model_size_px)
@@ -100,6 +107,7 @@ class ConversationDataset:
 
     Item ``i`` is `trainer.fit.collate.encode_conversation` of sample ``i``: the whole
     conversation, or its first turns when the whole is longer than ``max_length`` tokens.
+    ``family`` is the base's key in `birdview.core.families`.
 
     Raises (on access):
         ValueError: even the first turn is longer than ``max_length``.
@@ -108,7 +116,8 @@ class ConversationDataset:
     def __init__(self, samples: list[Sample], processor: Any, family: str, max_length: int):
         self.samples = samples
         self.processor = processor
-        self.codec = CODECS[family]
+        self.family = families.get(family)
+        self.codec = self.family.codec
         self.max_length = max_length
         self.shortened = 0
 
@@ -121,10 +130,13 @@ class ConversationDataset:
         sample = self.samples[index]
         image = _load_rgb(sample.image)
         height, width = image.shape[:2]
-        resized = model_size_px(self.processor, width, height)
+        resized = model_size_px(self.processor, width, height, self.family)
+        # The codec maps boxes through the padding itself, so it gets the image's own size.
         turns = turns_for_family(sample.turns, self.codec, (width, height), resized)
+        pixels = model_image(image, self.family)
         for keep in range(len(turns), 0, -1):
-            encoded = encode_conversation(self.processor, image, chat_messages(turns[:keep]))
+            messages = chat_messages(turns[:keep])
+            encoded = encode_conversation(self.processor, pixels, messages, self.family)
             if len(encoded["input_ids"]) <= self.max_length:
                 if keep < len(turns):
                     self.shortened += 1
@@ -135,6 +147,11 @@ class ConversationDataset:
             f"{len(encoded['input_ids'])} tokens, over data.max_length {self.max_length}; "
             "raise data.max_length or lower data.max_pixels"
         )
+
+
+def model_image(image: np.ndarray, family: Family) -> np.ndarray:
+    """``image`` as ``family``'s processor should get it (the app's engine does the same)."""
+    return pad_to_square(image) if family.image.pad_to_square else image
 
 
 def _load_rgb(path: Path) -> np.ndarray:

@@ -38,7 +38,7 @@ def merge_adapter(
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from birdview.core.box_codecs import family_of
+    from birdview.core import families
 
     model = AutoModelForImageTextToText.from_pretrained(
         base, local_files_only=True, use_safetensors=True, dtype=torch.float32
@@ -63,7 +63,7 @@ def merge_adapter(
         **{
             **metadata,
             "kind": "merged",
-            "family": family_of(merged.config.model_type),
+            "family": families.for_model_type(merged.config.model_type).key,
             "model_type": merged.config.model_type,
             "base": str(base.resolve()),
             "adapter": str(adapter.resolve()),

@@ -38,7 +38,7 @@ RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("bf16", "fp32")
 SCHEDULES = ("cosine", "linear", "constant_with_warmup")
-# The language model's projections (attention, MLP) and Qwen3.5's linear-attention ones.
+# The language model's projections (attention, MLP) and those of linear-attention layers.
 LORA_TARGETS = (
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
     "in_proj_qkv", "in_proj_z", "out_proj",

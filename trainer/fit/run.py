@@ -1,4 +1,4 @@
-"""``birdview-train fit``: a Qwen-VL-family base + Med-GRIT data → a checkpoint BirdView loads.
+"""``birdview-train fit``: a base of a known family + Med-GRIT data → a checkpoint BirdView loads.
 
 `fit` reads top to bottom: check everything that can be checked without torch
 (`trainer.fit.start`), open the output folder, load the base with the recipe's freeze
@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from birdview.core.box_codecs import family_of
 from trainer._json_stream import read_json
 from trainer.checkpoint_card import write_checkpoint_card
 from trainer.fit.callbacks import HeldOutEval, MetricsLog, ThroughputTrainer
 from trainer.fit.checkpoint import data_summary, git_sha, latest_checkpoint, write_metadata
 from trainer.fit.collate import PackCollator, PadCollator
 from trainer.fit.dataset import ConversationDataset
-from trainer.fit.model import can_pack, load_for_training, rope_index_of
+from trainer.fit.model import can_pack, family_of, load_for_training, rope_index_of
 from trainer.fit.recipe import Recipe, recipe_to_dict
 from trainer.fit.start import Start, accumulation, check_start, open_out, world_size
 
@@ -74,7 +73,7 @@ def fit(
     model, processor = load_for_training(
         recipe.model, recipe.data, weights=_weights(checkpoint, recipe)
     )
-    family = family_of(model.config.model_type)
+    family = family_of(model).key
     dataset = ConversationDataset(samples, processor, family, recipe.data.max_length)
     pad_id = processor.tokenizer.pad_token_id
     collator = _collator(recipe, model, pad_id)
@@ -202,11 +201,12 @@ def _check_deepspeed(trainer: Any) -> None:
 
 def _weights(checkpoint: Path | None, recipe: Recipe) -> Path | None:
     """The checkpoint to load a resumed full fine-tuning's weights from. The Trainer restores
-    them with a plain ``load_state_dict`` that misses Qwen-VL's renamed keys (its checkpoints
-    are saved as ``visual.*``/``model.layers.*``, the model has ``model.visual.*``/
-    ``model.language_model.*``; transformers issue #43701), so they are loaded here through
-    ``from_pretrained``, which renames them; the Trainer's "missing keys" warning that
-    follows is expected. Adapters (LoRA/QLoRA) resume through peft, which is not affected."""
+    them with a plain ``load_state_dict`` that misses the keys transformers renames on loading
+    (checkpoints saved as ``visual.*``/``model.layers.*`` for a model that has
+    ``model.visual.*``/``model.language_model.*``; transformers issue #43701), so they are
+    loaded here through ``from_pretrained``, which renames them; the Trainer's "missing keys"
+    warning that follows is expected. Adapters (LoRA/QLoRA) resume through peft, which is not
+    affected."""
     if checkpoint is None or recipe.model.method != "full":
         return None
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true") or recipe.train.deepspeed:

@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from birdview.core import families
 from trainer._json_stream import read_json
 from trainer.fit.checkpoint import RECIPE_FILE, latest_checkpoint
 from trainer.fit.recipe import Recipe, load_recipe, recipe_to_dict, recipe_to_yaml
@@ -61,12 +62,14 @@ def check_start(recipe: Recipe, *, resume: bool = False) -> Start:
     Raises:
         FileNotFoundError: the training file, its images folder or the base is missing.
         ValueError: the output folder cannot take this run (see the module docstring), the
-            training file is not Med-GRIT JSON or has no usable item, the batch sizes do not
-            divide, or the DeepSpeed config is not a JSON object.
+            base is of no known family or its family rules out what the recipe asks
+            (packing, a pixel budget), the training file is not Med-GRIT JSON or has no usable
+            item, the batch sizes do not divide, or the DeepSpeed config is not a JSON object.
     """
     out = _check_out(recipe, resume)
     train_json, images = data_paths(recipe)
     _check_base(recipe.model.base)
+    _check_family(recipe)
     accumulation(recipe)
     _check_deepspeed(recipe.train.deepspeed)
     samples = read_samples(train_json, images, max_items=recipe.data.max_items)
@@ -198,6 +201,20 @@ def _check_base(base: str) -> None:
         raise FileNotFoundError(
             f"Unable to load the base model as '{base}' has no config.json; choose a "
             "checkpoint folder (birdview-train tiny writes a small one)"
+        )
+
+
+def _check_family(recipe: Recipe) -> None:
+    """What the base's family (from its config.json) rules out: an unknown model type,
+    packing where the family refuses it, a pixel budget where its processor resizes to one
+    fixed size."""
+    family = families.for_config(read_json(os.path.join(recipe.model.base, "config.json")))
+    if recipe.data.pack and family.packing.refusal:
+        raise ValueError(f"Unable to pack conversations as {family.packing.refusal}")
+    if (recipe.data.min_pixels or recipe.data.max_pixels) and family.image.resize != "smart":
+        raise ValueError(
+            f"Unable to set the image budget as {family.title} resizes every image to one "
+            "fixed size; leave data.min_pixels and data.max_pixels at 0"
         )
 
 
