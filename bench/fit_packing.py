@@ -7,7 +7,10 @@ see the same conversations in the same order (same seed), so the real (non-paddi
 count is the same and the ratio of tokens/s is the ratio of training times. Prints tokens/s of
 each, the padding share of the plain run and the ratio (target: packing ≥ 1.5×).
 
-    .venv/bin/python bench/fit_packing.py [--family qwen2_vl] [--steps 12] [--batch 8]
+    .venv/bin/python bench/fit_packing.py [--family KEY] [--steps 12] [--batch 8]
+
+``--family``: a family `birdview-train tiny` builds whose training packs (default: the first
+the registry lists).
 """
 
 from __future__ import annotations
@@ -27,9 +30,17 @@ SHARED = Path(
 SOURCES = ["sammed2d_demo", "brats_mr?labels=1:edema", "biomedparse_demo"]
 
 
+def packable_families() -> list[str]:
+    """Tiny-buildable families whose conversations may share a training row."""
+    from birdview.core import families
+
+    return [key for key in families.tiny_families() if families.get(key).packing.position_function]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", default="qwen2_vl")
+    choices = packable_families()
+    parser.add_argument("--family", default=choices[0], choices=choices)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch", type=int, default=8, help="conversations per step")
     parser.add_argument("--threads", type=int, default=1)

@@ -1,9 +1,10 @@
 """Volume grounding: a batched `Engine.sweep` against asking slice by slice, same model and slices.
 
-Builds a tiny Qwen3-VL checkpoint with the trainer's factory, loads it in fp32 on the CPU and
-sweeps the axial slices of the small TotalSegmentator CT, once with ``batch_size`` slices per
-generate call and once with one slice per call (the loop a first version would write). Both
-generate the same number of new tokens per slice. Target: batched >= 1.5x faster on the CPU.
+Builds a tiny checkpoint with the trainer's factory (``--family``; default: the shipped demo
+model's), loads it in fp32 on the CPU and sweeps the axial slices of the small
+TotalSegmentator CT, once with ``batch_size`` slices per generate call and once with one slice
+per call (the loop a first version would write). Both generate the same number of new tokens
+per slice. Target: batched >= 1.5x faster on the CPU.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from birdview.core import families  # noqa: E402
 from birdview.core.geometry import Plane, to_canonical  # noqa: E402
 from birdview.core.io import load, scan  # noqa: E402
 from birdview.inference.engine import Engine  # noqa: E402
 from birdview.inference.loader import load_checkpoint  # noqa: E402
+from trainer.experiments.grounding_proof import demo_family  # noqa: E402
 from trainer.tiny import build_tiny  # noqa: E402
 
 CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg" / "example_ct_sm.nii.gz"
@@ -43,11 +46,12 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--family", default=demo_family(), choices=families.tiny_families())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     volume = to_canonical(load(scan(CT).entries[0]))
     with tempfile.TemporaryDirectory() as folder:
-        engine = Engine(load_checkpoint(build_tiny("qwen3_vl", folder), precision="fp32"))
+        engine = Engine(load_checkpoint(build_tiny(args.family, folder), precision="fp32"))
         timed_sweep(engine, volume, args.batch_size, 2)  # warm-up
         one = timed_sweep(engine, volume, 1, args.tokens)
         batched = timed_sweep(engine, volume, args.batch_size, args.tokens)

@@ -1,6 +1,7 @@
 """The demo checkpoint shipped in resources/demo_model: made by the project's own trainer.
 
-A tiny Qwen3-VL (`trainer.tiny.build_tiny`, with the learning proof's whole-word task tokens
+A tiny model of the family the shipped demo records (`trainer.tiny.build_tiny` of
+`grounding_proof.demo_family`, with the learning proof's whole-word task tokens
 and 2-D sine/cosine start of the vision position table) trained from scratch with the
 ``tiny-cpu`` recipe on
 
@@ -32,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+from birdview.core import families
 from birdview.core.model_card import ModelCard, TrainedOn, card_from_data_card, write_card
 from trainer.experiments.grounding_proof import (
     REPO,
@@ -39,6 +41,7 @@ from trainer.experiments.grounding_proof import (
     _fit,
     _score,
     add_task_words,
+    demo_family,
     sincos_positions,
 )
 
@@ -47,7 +50,6 @@ logger = logging.getLogger("demo_model")
 SAMPLE_CT = REPO / "resources" / "samples" / "totalseg_ct"
 SAMPLE_LABELS = REPO / "resources" / "samples" / "totalseg_ct_labels"
 LABEL_FILE = "example_seg_dicom.nii.gz"
-FAMILY = "qwen3_vl"
 INPUT_PX = 128
 # Axial slices never trained on: every fifth, away from the middle slice the viewer opens on.
 HELD_OUT_EVERY, HELD_OUT_AT = 5, 2
@@ -199,7 +201,7 @@ def _count(path: Path) -> int:
 CARD = """\
 # BirdView demo model — a workflow demonstration, not a medical model
 
-A tiny Qwen3-VL-family model ({params:.1f} M parameters, {size_mb:.1f} MB) trained from scratch
+A tiny {family}-family model ({params:.1f} M parameters, {size_mb:.1f} MB) trained from scratch
 on a 2-core CPU by BirdView's own trainer (`python -m trainer.experiments.demo_model`, seed
 {seed}, {steps} steps of {batch}, {minutes:.0f} min of wall clock). It exists so that BirdView
 shows its refer-and-ground workflow on the bundled sample CT without a GPU and without a
@@ -294,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--install", default="", help="copy the checkpoint and card here")
+    p.add_argument("--family", default="", help="tiny model family; default: the shipped one's")
     args = p.parse_args(argv)
+    args.family = args.family or demo_family()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     import torch
@@ -310,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     base = work / "base"
     if not (base / "config.json").is_file():
         spec = TinySpec(min_pixels=pixels, max_pixels=pixels)
-        build_tiny(FAMILY, base, seed=args.seed, spec=spec)
+        build_tiny(args.family, base, seed=args.seed, spec=spec)
         add_task_words(base)
         sincos_positions(base, args.pos_scale)
     data = work / "data"
@@ -334,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         "scores": scores,
         "structures_found": hits_per_structure(*vg_files),
         "card": {
+            "family": families.get(args.family).title,
             "params": params / 1e6,
             "size_mb": weights.stat().st_size / 2**20,
             "seed": args.seed,

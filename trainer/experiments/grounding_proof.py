@@ -17,7 +17,8 @@ writes::
     OMP_NUM_THREADS=1 python -m trainer.experiments.grounding_proof --out runs/proof \
         --minutes 60 --distinct-levels [--real-data BUILD_DATA_FOLDER]
 
-Defaults: a tiny Qwen3-VL (learned absolute position embeddings in its vision tower) on
+Defaults: a tiny model of the family the shipped demo model was made with (`demo_family`:
+resources/demo_model/birdview.json; learned absolute position embeddings in its vision tower) on
 128 px inputs (16 image tokens), whole-word task tokens, a pool of at most 6000 phantoms.
 The settings that met both targets, and what was tried: docs/LEARNING_PROOF.md ("Reproduce").
 ``OMP_NUM_THREADS`` is passed on to the training and prediction processes.
@@ -42,6 +43,13 @@ from pathlib import Path
 logger = logging.getLogger("grounding_proof")
 
 REPO = Path(__file__).resolve().parents[2]
+DEMO_CARD = REPO / "resources" / "demo_model" / "birdview.json"
+
+
+def demo_family() -> str:
+    """The family key the shipped demo model records: the default base of the proof and
+    of the demo, so that both rebuild what is shipped."""
+    return str(json.loads(DEMO_CARD.read_text(encoding="utf-8"))["family"])
 
 
 def _env() -> dict:
@@ -63,7 +71,7 @@ def _cli(args: list[str], log: Path) -> None:
         subprocess.run(cmd, check=True, env=_env(), cwd=REPO, stdout=stream, stderr=stream)
 
 
-# Whole tokens for the phantoms' words and the box markup, as a real Qwen tokenizer has them
+# Whole tokens for the phantoms' words and the box markup, as a real tokenizer has them
 # (the tiny tokenizer is trained on a few sentences and spells "circle" in five pieces).
 TASK_WORDS = (
     "circle", "square", "triangle", "ring", "cross", "cyst",
@@ -129,7 +137,7 @@ def add_number_tokens(base: Path, step: int, amplitude: float = 0.0) -> int:
 
 
 def sincos_positions(base: Path, scale: float = 1.0) -> bool:
-    """Give the vision tower's learned absolute position table (Qwen3-VL) a 2-D sine/cosine
+    """Give the vision tower's learned absolute position table (where it has one) a 2-D sine/cosine
     start at the scale of the patch features; returns False for towers without one.
 
     A random table starts at std 0.02 against patch features of std ≈ 0.6, and in the 35-min
@@ -277,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="the folder to write (new)")
     p.add_argument("--minutes", type=float, default=60.0, help="training minutes")
     p.add_argument("--eval-every", type=float, default=5.0, help="minutes between evaluations")
-    p.add_argument("--family", default="qwen3_vl", help="tiny model family (box format)")
+    p.add_argument(
+        "--family", default="", help="tiny model family (box format); default: the demo's"
+    )
     p.add_argument("--input-px", type=int, default=128, help="side of the model's input image")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch", type=int, default=16)
@@ -309,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "--pos-init",
         choices=("random", "sincos"),
         default="random",
-        help="start of the vision tower's absolute position table (Qwen3-VL)",
+        help="start of the vision tower's absolute position table, where it has one",
     )
     p.add_argument("--pos-scale", type=float, default=1.0, help="amplitude of --pos-init sincos")
     p.add_argument(
@@ -356,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a build-data folder (test_vg.json, test_roc.json, images/) to score "
                         "the final model on too")  # fmt: skip
     args = p.parse_args(argv)
+    args.family = args.family or demo_family()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     import torch

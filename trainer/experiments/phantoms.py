@@ -7,7 +7,7 @@ Each slice (224 × 224, greyscale as RGB) shows a soft textured "body" ellipse w
 the questions BiRD's test files use, 75 % grounding and 25 % referring::
 
     python -m trainer.experiments.phantoms --out runs/phantoms --train 4000 --test 200
-    birdview-train tiny --family qwen3_vl --out runs/tiny
+    birdview-train tiny --family FAMILY --out runs/tiny
     birdview-train fit --config tiny-cpu --override model.base=runs/tiny \\
         data.train=runs/phantoms/train.json out=runs/phantom-fit train.epochs=4
 
