@@ -1,7 +1,7 @@
 """Volume grounding: a batched `Engine.sweep` against asking slice by slice, same model and slices.
 
-Builds a tiny checkpoint with the trainer's factory (``--family``; default: the shipped demo
-model's), loads it in fp32 on the CPU and sweeps the axial slices of the small
+Builds a tiny checkpoint with the trainer's factory (``--family``; default: the demo
+family), loads it in fp32 on the CPU and sweeps the axial slices of the small
 TotalSegmentator CT, once with ``batch_size`` slices per generate call and once with one slice
 per call (the loop a first version would write). Both generate the same number of new tokens
 per slice. Target: batched >= 1.5x faster on the CPU.
@@ -26,7 +26,6 @@ from birdview.core.geometry import Plane, to_canonical  # noqa: E402
 from birdview.core.io import load, scan  # noqa: E402
 from birdview.inference.engine import Engine  # noqa: E402
 from birdview.inference.loader import load_checkpoint  # noqa: E402
-from trainer.experiments.grounding_proof import demo_family  # noqa: E402
 from trainer.tiny import build_tiny  # noqa: E402
 
 CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg" / "example_ct_sm.nii.gz"
@@ -46,7 +45,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--family", default=demo_family(), choices=families.tiny_families())
+    parser.add_argument(
+        "--family", default=families.demo_family().key, choices=families.tiny_families()
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     volume = to_canonical(load(scan(CT).entries[0]))

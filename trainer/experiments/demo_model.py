@@ -1,7 +1,7 @@
 """The demo checkpoint shipped in resources/demo_model: made by the project's own trainer.
 
-A tiny model of the family the shipped demo records (`trainer.tiny.build_tiny` of
-`grounding_proof.demo_family`, with the learning proof's whole-word task tokens
+A tiny model of the demo family (`trainer.tiny.build_tiny` of
+`birdview.core.families.demo_family`, with the learning proof's whole-word task tokens
 and 2-D sine/cosine start of the vision position table) trained from scratch with the
 ``tiny-cpu`` recipe on
 
@@ -41,7 +41,6 @@ from trainer.experiments.grounding_proof import (
     _fit,
     _score,
     add_task_words,
-    demo_family,
     sincos_positions,
 )
 
@@ -296,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--install", default="", help="copy the checkpoint and card here")
-    p.add_argument("--family", default="", help="tiny model family; default: the shipped one's")
+    p.add_argument("--family", default="", help="tiny model family; default: the demo family")
     args = p.parse_args(argv)
-    args.family = args.family or demo_family()
+    args.family = args.family or families.demo_family().key
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     import torch

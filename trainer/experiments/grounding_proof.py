@@ -17,9 +17,9 @@ writes::
     OMP_NUM_THREADS=1 python -m trainer.experiments.grounding_proof --out runs/proof \
         --minutes 60 --distinct-levels [--real-data BUILD_DATA_FOLDER]
 
-Defaults: a tiny model of the family the shipped demo model was made with (`demo_family`:
-resources/demo_model/birdview.json; learned absolute position embeddings in its vision tower) on
-128 px inputs (16 image tokens), whole-word task tokens, a pool of at most 6000 phantoms.
+Defaults: a tiny model of the demo family (`birdview.core.families.demo_family`; learned
+absolute position embeddings in its vision tower) on 128 px inputs (16 image tokens),
+whole-word task tokens, a pool of at most 6000 phantoms.
 The settings that met both targets, and what was tried: docs/LEARNING_PROOF.md ("Reproduce").
 ``OMP_NUM_THREADS`` is passed on to the training and prediction processes.
 
@@ -40,16 +40,11 @@ import sys
 import time
 from pathlib import Path
 
+from birdview.core import families
+
 logger = logging.getLogger("grounding_proof")
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_CARD = REPO / "resources" / "demo_model" / "birdview.json"
-
-
-def demo_family() -> str:
-    """The family key the shipped demo model records: the default base of the proof and
-    of the demo, so that both rebuild what is shipped."""
-    return str(json.loads(DEMO_CARD.read_text(encoding="utf-8"))["family"])
 
 
 def _env() -> dict:
@@ -366,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a build-data folder (test_vg.json, test_roc.json, images/) to score "
                         "the final model on too")  # fmt: skip
     args = p.parse_args(argv)
-    args.family = args.family or demo_family()
+    args.family = args.family or families.demo_family().key
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     import torch
