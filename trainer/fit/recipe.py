@@ -2,7 +2,7 @@
 
 ::
 
-    recipe = load_recipe("bird-full", ["model.base=ckpt/qwen2_vl", "data.train=data/train.json",
+    recipe = load_recipe("bird-full", ["model.base=ckpt/base", "data.train=data/train.json",
                                        "out=runs/bird"])
 
 ``load_recipe`` takes a YAML path or the name of a recipe shipped in ``trainer/recipes/``.
