@@ -268,7 +268,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 def _add_fit(commands) -> None:
     fit = commands.add_parser(
         "fit",
-        help="fine-tune a Qwen-VL-family base on Med-GRIT data into a checkpoint BirdView loads",
+        help="fine-tune a base of a known family on Med-GRIT data into a checkpoint BirdView loads",
         description="RECIPE is a YAML file or a shipped recipe: bird-full, bird-lora, "
         "bird-qlora, tiny-cpu (trainer/recipes/). Runs the same under torchrun and accelerate "
         "launch.",
