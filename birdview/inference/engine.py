@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from birdview.core import families
 from birdview.core.box import Box
 from birdview.core.families import Family
 from birdview.core.geometry import Plane, slice_count
+from birdview.core.model_card import Overrides
 from birdview.core.model_input import pad_to_square, render_for_model, volume_intensity_range
 from birdview.core.prompts import Conversation, Task, max_new_tokens, question_for, to_messages
 from birdview.core.reasoning import split_reasoning
@@ -121,7 +122,13 @@ class Engine:
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         self.family = families.get(loaded.family)
-        self.codec = self.family.codec
+        self.overrides = loaded.card.overrides if loaded.card is not None else Overrides()
+        codec = self.overrides.box.apply(self.family.codec)
+        pad = self.overrides.pad_to_square
+        self.pad_to_square = self.family.image.pad_to_square if pad is None else pad
+        if pad is not None:  # the image and the box grid are padded together
+            codec = replace(codec, pad_to_square=pad)
+        self.codec = codec
         self.processor = loaded.processor
         self.processor.tokenizer.padding_side = "left"
 
@@ -130,10 +137,16 @@ class Engine:
 
     def _prepared(self, image: np.ndarray) -> np.ndarray:
         """The image as the family's processor should get it."""
-        return pad_to_square(image) if self.family.image.pad_to_square else image
+        return pad_to_square(image) if self.pad_to_square else image
 
     def _budget(self, task: Task | str | None) -> int:
-        return self.family.generation.max_new_tokens or _budget(task)
+        """The card's budget; a reasoning model's; the family's; else BiRD's."""
+        generation = self.family.generation
+        if self.overrides.max_new_tokens:
+            return self.overrides.max_new_tokens
+        if self.overrides.reasoning:
+            return generation.reasoning_max_new_tokens
+        return generation.max_new_tokens or _budget(task)
 
     # -- one image ---------------------------------------------------------------------------
 
@@ -211,6 +224,11 @@ class Engine:
         if region_text is not None and "{region}" in question:
             return question.replace("{region}", region_text)
         if not question.strip() and task is not None:
+            template = self.overrides.prompt(task)
+            if template is not None and region_text is not None:
+                return template.replace("{region}", region_text)
+            if template is not None and Task(task) is Task.MIA:
+                return template
             return question_for(
                 task, codec=self.codec, box=region, image_size_px=image_size, model_size_px=resized
             )

@@ -27,6 +27,7 @@ from typing import Any
 
 from birdview.core import families
 from birdview.core.families import Family
+from birdview.core.model_card import ModelCard, read_card
 from birdview.inference._checkpoint_files import (
     BackgroundHash,
     hashed_files,
@@ -62,6 +63,8 @@ class LoadedModel:
         load_seconds: how long loading took.
         checkpoint_sha256: SHA-256 of config.json and the safetensors files (and the
             adapter's), see `_checkpoint_files.checkpoint_sha256`; "" if unreadable.
+        card: the model card beside the weights (the adapter's, else the checkpoint's):
+            what it was trained on and the family defaults it changes; None without one.
     """
 
     model: Any
@@ -74,6 +77,7 @@ class LoadedModel:
     name: str = ""
     load_seconds: float = 0.0
     checkpoint_sha256: str = ""
+    card: ModelCard | None = None
 
 
 def load_checkpoint(
@@ -106,6 +110,7 @@ def load_checkpoint(
         _check_adapter_files(adapter)
     model_type = str(config.get("model_type", ""))
     family = _family(folder, model_type, trust_remote_code)
+    card = _card(folder, adapter)
     # Hashing reads every byte (seconds for a large checkpoint): overlap it with the load.
     hashing = BackgroundHash(hashed_files(folder, adapter))
     try:
@@ -126,8 +131,11 @@ def load_checkpoint(
     digest = hashing.result()
     seconds = time.perf_counter() - started
     logger.info("loaded a %s model (%s, %s) in %.2f s", model_type, precision, device, seconds)
+    # A card may name the family whose text conventions a fine-tune follows; the weights
+    # were still built (and quantised) as config.json says.
+    key = card.family if card is not None and card.family else family.key
     return LoadedModel(
-        model, processor, family.key, model_type, precision, device, notices, name, seconds, digest
+        model, processor, key, model_type, precision, device, notices, name, seconds, digest, card
     )
 
 
@@ -251,6 +259,21 @@ def _family(folder: Path, model_type: str, trust_remote_code: bool) -> Family:
             "remote code only if you trust this checkpoint",
         )
     return family
+
+
+def _card(folder: Path, adapter: Path | None) -> ModelCard | None:
+    """The adapter's card when it has one (it says what the fine-tune learnt), else the
+    checkpoint's."""
+    for place in (adapter, folder):
+        if place is None:
+            continue
+        try:
+            card = read_card(place)
+        except ValueError as exc:
+            raise ModelLoadError(f"{exc}; fix or remove the file to load the model") from exc
+        if card is not None:
+            return card
+    return None
 
 
 def _resolve_device(folder: Path, device: str, notices: list[str]) -> str:

@@ -220,3 +220,33 @@ def test_a_reasoning_answer_keeps_its_thought_apart(thinking_engine, liver_image
     assert answer.text.startswith("```json") and "<think>" not in answer.text
     assert answer.raw.startswith("<think>") and "".join(pieces) == answer.raw
     assert [b.label for b in answer.boxes] == ["liver"]  # the decoy in the thought is not read
+
+
+def test_the_card_beside_a_checkpoint_changes_wording_and_budget(
+    tiny_checkpoints, liver_image, tmp_path
+):
+    import shutil
+
+    from birdview.core.model_card import ModelCard, Overrides, write_card
+    from birdview.inference.errors import ModelLoadError
+
+    folder = shutil.copytree(tiny_checkpoints["qwen3_vl"], tmp_path / "carded")
+    card = ModelCard(
+        "carded",
+        overrides=Overrides(prompts={"RO": "Name the organ at {region}."}, max_new_tokens=3),
+    )
+    write_card(folder, card)
+    engine = Engine(load_checkpoint(folder, precision="fp32"))
+    region = Box("axial", 0, 0, 0, 129, 90.5)
+
+    answer = engine.ask(liver_image, "", region=region, task=Task.ROC)
+
+    assert engine.loaded.card == card
+    assert answer.question == 'Name the organ at {"bbox_2d": [0, 0, 500, 500]}.'
+    assert answer.n_new_tokens <= 3
+
+    (folder / "birdview.json").write_text('{"card": {"name": "x", "schema": 7}}')
+    with pytest.raises(
+        ModelLoadError, match=r"birdview\.json' as card\.schema 7 .*remove the file"
+    ):
+        load_checkpoint(folder, precision="fp32")
