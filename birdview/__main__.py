@@ -1,4 +1,5 @@
-"""Command line: ``birdview [view] [PATH]`` opens the viewer, ``birdview info PATH`` reports."""
+"""Command line: ``birdview [view] [PATH]`` opens the viewer, ``birdview info PATH`` reports,
+``birdview ask`` asks a model, ``birdview model-info DIR`` describes a checkpoint."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ birdview [view] [PATH]        open the viewer, optionally on PATH
                               (DICOM file/folder/DICOMDIR/.zip, NIfTI, PNG/JPEG/TIFF)
 birdview info PATH [--json]   print the series BirdView finds in PATH, without a window
 birdview ask --model DIR --image PATH [--json] QUESTION   ask a local model about a slice
+birdview model-info DIR [--json]   describe a checkpoint folder without loading it
 """
 
 
@@ -24,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         from birdview.inference.cli import main as ask_main
 
         return ask_main(argv[1:])
+    if argv and argv[0] == "model-info":
+        from birdview.inference.model_info import main as model_info_main
+
+        return model_info_main(argv[1:])
     if argv and argv[0] == "view":
         argv = argv[1:]
     return _view(argv)
