@@ -102,8 +102,8 @@ def teach_viewer_model(out_dir: Path, *, base_dir: Path | None = None) -> Taught
     Raises:
         AssertionError: the answers were not all learnt.
     """
+    from birdview.core import families
     from birdview.core.box import Box
-    from birdview.core.box_codecs import CODECS
     from birdview.core.geometry import Plane, slice_count
     from birdview.core.model_input import render_for_model, volume_intensity_range
     from birdview.core.prompts import Task, question_for
@@ -129,14 +129,15 @@ def teach_viewer_model(out_dir: Path, *, base_dir: Path | None = None) -> Taught
     colon_slices = tuple(int(k) for k in range(total) if colon[k].any())
     colon_px = _extent(colon.any(axis=0))
 
-    codec = CODECS[FAMILY]
+    family = families.get(FAMILY)
+    codec = family.codec
     with tempfile.TemporaryDirectory(prefix="tiny_base_") as scratch:
         if base_dir is None:
             base_dir = build_tiny(FAMILY, Path(scratch) / FAMILY, seed=0, spec=SPEC)
         from transformers import AutoProcessor
 
         processor = AutoProcessor.from_pretrained(base_dir, local_files_only=True)
-        resized = model_size_px(processor, width, height)
+        resized = model_size_px(processor, width, height, family)
         liver_box = Box(Plane.AXIAL, mid, *liver_px, label="liver")
         liver_answer = codec.encode([liver_box], (width, height), model_size_px=resized)
         roc_question = question_for(
