@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from birdview.core import families
 from birdview.core.box import Box
-from birdview.core.box_codecs import CODECS
 from birdview.core.geometry import Plane
 from birdview.core.prompts import (
     Conversation,
@@ -59,7 +59,7 @@ def test_regions_are_written_in_the_familys_format(family):
     assert question_for(Task.ROC, **kwargs) == referring_question(region)
     assert question_for("GC", **kwargs) == caption_question(region)
     assert "sacrum" not in question_for(Task.ROC, **kwargs)  # the label is the answer
-    assert question_for(Task.RC, **{**kwargs, "codec": CODECS[family]}) == caption_question(region)
+    assert question_for(Task.RC, **{**kwargs, "codec": families.get(family).codec}) == caption_question(region)
 
 
 def test_question_for_grounding_and_analysis():
