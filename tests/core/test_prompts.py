@@ -59,7 +59,9 @@ def test_regions_are_written_in_the_familys_format(family):
     assert question_for(Task.ROC, **kwargs) == referring_question(region)
     assert question_for("GC", **kwargs) == caption_question(region)
     assert "sacrum" not in question_for(Task.ROC, **kwargs)  # the label is the answer
-    assert question_for(Task.RC, **{**kwargs, "codec": families.get(family).codec}) == caption_question(region)
+    assert question_for(
+        Task.RC, **{**kwargs, "codec": families.get(family).codec}
+    ) == caption_question(region)
 
 
 def test_question_for_grounding_and_analysis():
