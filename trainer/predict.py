@@ -331,7 +331,7 @@ def _answer(engine: Any, batch: list[tuple[int, dict]], folder: ImageFolder) -> 
     from birdview.inference.engine import model_size_px
 
     family = engine.family
-    codec = family.codec
+    codec = engine.codec  # the family's, or the checkpoint card's convention
     images, questions, sizes, rows = [], [], [], []
     for index, item in batch:
         image_name = image_of(item)
