@@ -237,3 +237,24 @@ def test_sdpa_varlen_generates_like_sdpa_for_left_padded_batches(samples, loaded
         with torch.no_grad():
             out[attention] = model.generate(**batch, max_new_tokens=6, do_sample=False)
     assert torch.equal(out["sdpa"], out["sdpa_varlen"])
+
+
+@pytest.mark.parametrize(
+    "family", [f for f in FAMILIES if families.get(f).image.pad_to_square] or ["none"]
+)
+def test_pad_to_square_families_train_on_the_padded_image(family, samples, loaded):
+    """The pixels are padded as the app pads them, so they agree with the padded box grid."""
+    from birdview.core.model_input import pad_to_square
+
+    if family == "none":
+        pytest.skip("no tiny family pads to a square")
+    _, processor = loaded[family]
+    images = [_load_rgb(s.image) for s in samples]
+    index = next(i for i, image in enumerate(images) if image.shape[0] != image.shape[1])
+    item = ConversationDataset(samples, processor, family, max_length=4096)[index]
+
+    def pixels(image):
+        return processor.image_processor(images=[image], return_tensors="pt")["pixel_values"]
+
+    assert torch.equal(item["pixel_values"], pixels(pad_to_square(images[index])))
+    assert not torch.equal(item["pixel_values"], pixels(images[index]))
