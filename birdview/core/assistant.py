@@ -25,6 +25,7 @@ from birdview.core import families
 from birdview.core.box import Box
 from birdview.core.extent import Extent, extent_of
 from birdview.core.geometry import Plane, slice_count
+from birdview.core.model_card import ModelCard
 from birdview.core.prompts import Task
 from birdview.core.session_store import (
     ModelInfo,
@@ -63,6 +64,8 @@ class ChatTurn:
         dropped: box fragments in the answer that could not be read, with reasons.
         reasoning: the thought a reasoning model gave before its answer ("" when none);
             while streaming, ``answer`` holds both and the chat splits them.
+        warnings: why the answer deserves less trust (the study or the structure lies outside
+            what the model card says it was trained on), shown beside it.
     """
 
     turn_id: int
@@ -82,6 +85,7 @@ class ChatTurn:
     seconds: float = 0.0
     dropped: tuple[str, ...] = ()
     reasoning: str = ""
+    warnings: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -107,6 +111,8 @@ class ModelState:
     """What the model side is doing, for the model panel and the chat's enabled actions.
 
     ``state``: "none" (nothing configured), "starting", "loading", "ready" or "error".
+    ``card``: the checkpoint's model card (None when it has none); ``card_problem``: why a
+    card that is there could not be read (the model is usable all the same).
     """
 
     state: Literal["none", "starting", "loading", "ready", "error"] = "none"
@@ -118,6 +124,8 @@ class ModelState:
     message: str = ""
     notices: tuple[str, ...] = ()
     checkpoint_sha256: str = ""
+    card: ModelCard | None = None
+    card_problem: str = ""
 
     @property
     def ready(self) -> bool:
@@ -165,8 +173,10 @@ class Assistant:
         plane: Plane = Plane.AXIAL,
         slice_index: int = 0,
         region: Box | None = None,
+        warnings: Sequence[str] = (),
     ) -> ChatTurn:
-        """Add a question waiting for its answer; returns the new turn."""
+        """Add a question waiting for its answer (with the warnings to show beside it);
+        returns the new turn."""
         turn = ChatTurn(
             turn_id=self._next_id(),
             question=str(question),
@@ -175,6 +185,7 @@ class Assistant:
             slice_index=int(slice_index),
             region=region,
             asked_at=_now(),
+            warnings=tuple(str(w) for w in warnings),
         )
         self._set_turns((*self.turns, turn))
         return turn
@@ -353,6 +364,7 @@ class Assistant:
                 model_question=t.model_question,
                 region=t.region,
                 reasoning=t.reasoning,
+                warnings=t.warnings,
             )
             for t in self.turns
             if t.finished
@@ -400,6 +412,7 @@ class Assistant:
                 state="done",
                 asked_at=saved.asked_at,
                 reasoning=saved.reasoning,
+                warnings=saved.warnings,
             )
             if turn.is_sweep and turn.boxes:
                 turn = replace(turn, extent=extent_of(volume, turn.boxes))

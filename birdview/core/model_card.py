@@ -52,6 +52,7 @@ __all__ = [
     "ModelCard",
     "Overrides",
     "TrainedOn",
+    "card_for_checkpoint",
     "card_from_data_card",
     "card_warnings",
     "read_card",
@@ -444,6 +445,22 @@ def read_card(folder: str | os.PathLike) -> ModelCard | None:
         return _card_from_dict(data["card"])
     except _Invalid as exc:
         raise ValueError(f"Unable to read '{path}' as card.{exc.reason}") from exc
+
+
+def card_for_checkpoint(
+    model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None
+) -> ModelCard | None:
+    """The card that speaks for a loaded model: the adapter's when it has one (it says what
+    the fine-tune learnt), else the checkpoint's; None when neither has one.
+
+    Raises:
+        ValueError: the card that would speak cannot be read (as `read_card`).
+    """
+    for folder in (adapter_dir, model_dir):
+        card = read_card(folder) if folder else None
+        if card is not None:
+            return card
+    return None
 
 
 def write_card(folder: str | os.PathLike, card: ModelCard) -> Path:

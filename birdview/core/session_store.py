@@ -93,8 +93,9 @@ class StudyRef:
 class RecordedTurn:
     """One question, the model's answer, the boxes found in it, the task, when it was asked
     (ISO 8601), the slice it was about (plane value and index; "" and 0 when unknown), the
-    question as the model got it (region written in), the drawn region it referred to and
-    the reasoning a reasoning model gave before its answer."""
+    question as the model got it (region written in), the drawn region it referred to, the
+    reasoning a reasoning model gave before its answer and the warnings shown beside the
+    answer (the study or the structure outside the model card)."""
 
     question: str
     answer: str
@@ -106,9 +107,11 @@ class RecordedTurn:
     model_question: str = ""
     region: Box | None = None
     reasoning: str = ""
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", tuple(self.boxes))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ class SessionRecord:
                     "model_question": t.model_question,
                     "region": box_to_dict(t.region) if t.region is not None else None,
                     "reasoning": t.reasoning,
+                    "warnings": list(t.warnings),
                 }
                 for t in self.turns
             ],
@@ -252,6 +256,7 @@ def _turn_from(data: object) -> RecordedTurn:
         model_question=_field(data, "model_question", str, ""),
         region=box_from_dict(region) if region else None,
         reasoning=_field(data, "reasoning", str, ""),
+        warnings=tuple(_text(w, "a warning") for w in _field(data, "warnings", list, [])),
     )
 
 
@@ -270,9 +275,9 @@ def _field(data: Mapping[str, Any], key: str, kind: type | tuple, default: Any =
     return value
 
 
-def _text(value: object) -> str:
+def _text(value: object, what: str = "a path") -> str:
     if not isinstance(value, str):
-        raise TypeError(f"a path is {type(value).__name__!r}")
+        raise TypeError(f"{what} is {type(value).__name__!r}")
     return value
 
 

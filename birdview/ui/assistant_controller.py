@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from birdview.core import session_store
 from birdview.core.assistant import SWEEP_TASK, Assistant, ModelState
 from birdview.core.geometry import Plane
+from birdview.core.model_card import card_for_checkpoint, card_warnings
 from birdview.core.model_input import render_for_model, volume_intensity_range
 from birdview.core.prompts import Task, check_question_length, grounding_question
 from birdview.core.session import Session
@@ -91,6 +92,7 @@ class AssistantController(QObject):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="birdview-range")
         self._intensity: tuple[Volume, Future] | None = None
         self._created_at = ""
+        self._adapter_dir = ""
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(_AUTOSAVE_DELAY_MS)
@@ -106,6 +108,7 @@ class AssistantController(QObject):
 
     def load_model(self, config: WorkerConfig) -> None:
         """Load a checkpoint in the worker (starting it if needed)."""
+        self._adapter_dir = config.adapter_dir or ""
         self.assistant.set_model(
             ModelState(
                 "loading", model_dir=config.model_dir, precision=config.precision, message=""
@@ -116,6 +119,11 @@ class AssistantController(QObject):
     def _on_loaded(self, result: object) -> None:
         model_dir = self.assistant.model.model_dir
         if isinstance(result, Loaded):
+            card, card_problem = None, ""
+            try:
+                card = card_for_checkpoint(model_dir, self._adapter_dir)
+            except ValueError as exc:  # the model answers all the same; the panel says why
+                card_problem = str(exc)
             self.assistant.set_model(
                 ModelState(
                     "ready",
@@ -126,6 +134,8 @@ class AssistantController(QObject):
                     memory_bytes=result.memory_bytes,
                     notices=result.notices,
                     checkpoint_sha256=result.checkpoint_sha256,
+                    card=card,
+                    card_problem=card_problem,
                 )
             )
             logger.info("model ready: %s (%s on %s)", model_dir, result.precision, result.device)
@@ -148,7 +158,14 @@ class AssistantController(QObject):
         plane = region.plane if region else self.session.main_plane
         index = region.slice_index if region else self.session.slice_index(plane)
         shown = question.strip() or _task_wording(task)
-        turn = self.assistant.begin(shown, task=task, plane=plane, slice_index=index, region=region)
+        turn = self.assistant.begin(
+            shown,
+            task=task,
+            plane=plane,
+            slice_index=index,
+            region=region,
+            warnings=self._warnings(volume, shown),
+        )
         try:
             request_id = self.bridge.ask(
                 self._model_image(volume, plane, index),
@@ -178,7 +195,9 @@ class AssistantController(QObject):
             return None
         plane = Plane(plane or self.session.main_plane)
         question = _grounding(target)
-        turn = self.assistant.begin(question, task=SWEEP_TASK, plane=plane)
+        turn = self.assistant.begin(
+            question, task=SWEEP_TASK, plane=plane, warnings=self._warnings(volume, question)
+        )
         total = self.session.slice_count(plane)
         self.assistant.set_progress(turn.turn_id, 0, total)
         try:
@@ -188,6 +207,16 @@ class AssistantController(QObject):
             return turn.turn_id
         self._requests[request_id] = (turn.turn_id, time.monotonic())
         return turn.turn_id
+
+    def _warnings(self, volume: Volume, question: str) -> list[str]:
+        """What the model card says against this study or question (shown with the answer,
+        so a box is not taken at face value)."""
+        return card_warnings(
+            self.assistant.model.card,
+            modality=volume.modality,
+            question=question,
+            body_part=str(volume.metadata.get("body_part") or ""),
+        )
 
     def _fits(self, question: str) -> bool:
         """Whether the question is short enough to ask; if not, the status bar says why and

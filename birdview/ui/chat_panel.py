@@ -306,6 +306,8 @@ def _turn_html(
     reply = _reply(turn, family)
     answer = _answer_html(turn, family, reply)
     out.append(f"<p style='margin-top:2px; margin-left:10px'>{answer}</p>")
+    if turn.warnings:
+        out.append(_warnings_html(turn.warnings))
     if reply.reasoning:
         out.append(_reasoning_html(turn, reply, turn.turn_id in open_reasoning))
     if placed and not turn.is_sweep:
@@ -313,6 +315,12 @@ def _turn_html(
     elif placed:
         out.append(_sweep_boxes_html(turn, placed, selected, volume))
     return "".join(out)
+
+
+def _warnings_html(warnings: tuple[str, ...]) -> str:
+    """What the model card says against the question, next to the answer it qualifies."""
+    lines = "<br>".join(f"⚠ {html.escape(warning)}" for warning in warnings)
+    return f"<p style='margin-top:0; margin-left:10px; color:#c08000'>{lines}</p>"
 
 
 def _reply(turn: ChatTurn, family: str) -> Reply:

@@ -7,6 +7,7 @@ use and the model family once it is ready.
 
 from __future__ import annotations
 
+import html
 import os
 
 from PySide6.QtWidgets import (
@@ -29,7 +30,7 @@ from birdview.ui._observe import observe
 from birdview.ui.assistant_controller import AssistantController
 from birdview.ui.settings import Settings
 
-__all__ = ["DEVICES", "PRECISIONS", "ModelPanel", "describe_model"]
+__all__ = ["DEVICES", "PRECISIONS", "ModelPanel", "describe_card", "describe_model"]
 
 PRECISIONS = ("auto", "nf4", "int8", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
@@ -63,8 +64,28 @@ def describe_model(model: ModelState) -> str:
     notices = "".join(f"<br><i>{n}</i>" for n in model.notices)
     return (
         f"<b>{name}</b> ready<br>family {model.family} · {model.precision} on "
-        f"<b>{model.device}</b> · memory {memory}{notices}"
+        f"<b>{model.device}</b> · memory {memory}{notices}{describe_card(model)}"
     )
+
+
+def describe_card(model: ModelState) -> str:
+    """What the model card says it was trained on (the chat warns outside it), or why there
+    is nothing to say; escaped, since the card is text from a file."""
+    if model.card_problem:
+        return (
+            f"<br><span style='color:#c08000'>{html.escape(model.card_problem)}. The model "
+            "answers, but without the card's warnings.</span>"
+        )
+    card = model.card
+    if card is None:
+        return (
+            "<br><i>No model card: nothing is known about what it was trained on, so answers "
+            "come without warnings about it.</i>"
+        )
+    trained = card.trained_on.summary()
+    said = f"trained on {trained}" if trained else "its card does not say what it was trained on"
+    about = f"<br>{html.escape(card.description)}" if card.description else ""
+    return f"<br><b>{html.escape(card.name)}</b>: {html.escape(said)}{about}"
 
 
 class ModelPanel(QWidget):

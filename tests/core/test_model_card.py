@@ -18,6 +18,7 @@ from birdview.core.model_card import (
     ModelCard,
     Overrides,
     TrainedOn,
+    card_for_checkpoint,
     card_from_data_card,
     card_warnings,
     read_card,
@@ -308,3 +309,17 @@ def test_a_card_that_says_nothing_warns_of_nothing():
     card = ModelCard("unknown")
     assert card_warnings(card, modality="MR", question="Where is the wrist?") == []
     assert card_warnings(None, modality="MR", question="Where is the wrist?") == []
+
+
+def test_an_adapters_card_speaks_for_the_model(tmp_path):
+    model, adapter = tmp_path / "model", tmp_path / "adapter"
+    model.mkdir()
+    adapter.mkdir()
+    write_card(model, ModelCard("base"))
+    assert card_for_checkpoint(model, adapter).name == "base"
+    write_card(adapter, ModelCard("tuned"))
+    assert card_for_checkpoint(model, adapter).name == "tuned"
+    assert card_for_checkpoint(adapter / "none") is None
+    _write(model, b"{")
+    with pytest.raises(ValueError, match=r"model/birdview.json' as it is not valid JSON"):
+        card_for_checkpoint(model)

@@ -187,3 +187,20 @@ def test_a_huge_file_is_refused_without_reading_it_all(tmp_path):
         file.truncate(MAX_SESSION_BYTES * 4)  # sparse: costs no disk
     with pytest.raises(ValueError, match="larger than 64 MB"):
         load_record(path)
+
+
+def test_warnings_beside_an_answer_are_saved_and_refused_when_mistyped(tmp_path):
+    warned = RecordedTurn(
+        question="Where is the wrist?",
+        answer="",
+        warnings=("This model was trained on CT only; this study is MR",),
+    )
+    record = SessionRecord(study_identity=STUDY, turns=(warned, *_record(1).turns))
+    path = save_session(record, tmp_path)
+    loaded = load_record(path)
+    assert loaded == record and loaded.turns[1].warnings == ()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["turns"][0]["warnings"] = [3]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"a warning is 'int'"):
+        load_record(path)
