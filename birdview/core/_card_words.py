@@ -1,5 +1,5 @@
-"""Words a model card is matched on: modalities, body regions, structures, and the structure a
-question asks about. Qt-free and numpy-free; `birdview.core.model_card` uses it.
+"""Words a model card is matched on (modalities, body regions, structures, the structure a
+question asks about) and the warnings written from them. `birdview.core.model_card` uses it.
 
 Matching is lenient on purpose: a warning that fires on the model's own training data would
 teach people to ignore warnings, so anything this module cannot read gives no warning.
@@ -11,11 +11,14 @@ import re
 
 __all__ = [
     "body_part_outside",
+    "body_part_warning",
     "listing",
     "modality_key",
+    "modality_warning",
     "modality_word",
     "question_target",
     "structure_known",
+    "structure_warning",
 ]
 
 # Modality keys are Med-GRIT's (trainer.medgrit.MODALITIES, plus the two the trainer adds);
@@ -212,3 +215,44 @@ def listing(names: tuple[str, ...] | list[str], *, limit: int = 10) -> str:
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# -- warnings ---------------------------------------------------------------------------------
+
+_CAUTION = "treat its boxes with caution."
+
+
+def modality_warning(modalities: tuple[str, ...], modality: str) -> str:
+    """The warning when the study's modality is not among ``modalities`` ("" otherwise)."""
+    study = modality_key(modality)
+    if not modalities or not study:
+        return ""
+    if study in {modality_key(m) for m in modalities}:
+        return ""
+    trained = listing([modality_word(m) for m in modalities])
+    return (
+        f"This model was trained on {trained} only; this study is "
+        f"{modality_word(modality)} — {_CAUTION}"
+    )
+
+
+def body_part_warning(regions: tuple[str, ...], body_part: str) -> str:
+    """The warning when the study's body part lies outside ``regions`` ("" otherwise)."""
+    outside = body_part_outside(body_part, regions)
+    if not outside:
+        return ""
+    return (
+        f"This model was trained on images of the {listing(regions)} only; this study "
+        f"shows the {outside} — {_CAUTION}"
+    )
+
+
+def structure_warning(structures: tuple[str, ...], question: str) -> str:
+    """The warning when the question names a structure not among ``structures``."""
+    target = question_target(question)
+    if not structures or not target or structure_known(target, structures):
+        return ""
+    return (
+        f"'{target}' is not among the structures this model was trained on: "
+        f"{listing(structures, limit=8)} — {_CAUTION}"
+    )

@@ -32,14 +32,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from birdview.core import _card_json, families
 from birdview.core import _card_words as words
-from birdview.core import families
+from birdview.core._card_json import kind, show
 from birdview.core.box_codecs import BoxCodec
 from birdview.core.files import write_atomic
 from birdview.core.prompts import Task
@@ -74,7 +74,6 @@ _MAX_TEXT = 500
 _MAX_DESCRIPTION = 4000
 _MAX_ITEMS = 2000
 _MAX_NEW_TOKENS = 32768
-_CAUTION = "treat its boxes with caution."
 
 
 class _Invalid(ValueError):
@@ -310,7 +309,7 @@ def _overrides_dict(overrides: Overrides) -> dict[str, Any]:
 
 def _text(value: object, where: str, limit: int) -> str:
     if not isinstance(value, str):
-        raise _Invalid(f"{where} must be a string, not {_kind(value)}")
+        raise _Invalid(f"{where} must be a string, not {kind(value)}")
     value = value.strip()
     if len(value) > limit:
         raise _Invalid(f"{where} is {len(value)} characters long; the limit is {limit}")
@@ -320,13 +319,13 @@ def _text(value: object, where: str, limit: int) -> str:
 def _names(values: object, where: str) -> tuple[str, ...]:
     """Non-empty strings, duplicates (ignoring case) dropped, order kept."""
     if isinstance(values, str) or not isinstance(values, Sequence):
-        raise _Invalid(f"{where} must be a list of strings, not {_kind(values)}")
+        raise _Invalid(f"{where} must be a list of strings, not {kind(values)}")
     if len(values) > _MAX_ITEMS:
         raise _Invalid(f"{where} holds {len(values)} names; the limit is {_MAX_ITEMS}")
     kept: dict[str, str] = {}
     for value in values:
         if not isinstance(value, str):
-            raise _Invalid(f"{where} must be a list of strings, but holds {_kind(value)}")
+            raise _Invalid(f"{where} must be a list of strings, but holds {kind(value)}")
         name = _text(value, where, _MAX_TEXT)
         if not name:
             raise _Invalid(f"{where} holds an empty name")
@@ -336,12 +335,12 @@ def _names(values: object, where: str) -> tuple[str, ...]:
 
 def _one_of(value: object, allowed: tuple[str, ...], where: str) -> None:
     if value is not None and value not in allowed:
-        raise _Invalid(f"{where} must be one of {', '.join(allowed)}, not {_show(value)}")
+        raise _Invalid(f"{where} must be one of {', '.join(allowed)}, not {show(value)}")
 
 
 def _optional_bool(value: object, where: str) -> None:
     if value is not None and not isinstance(value, bool):
-        raise _Invalid(f"{where} must be true or false, not {_kind(value)}")
+        raise _Invalid(f"{where} must be true or false, not {kind(value)}")
 
 
 def _task_code(task: str, where: str) -> str:
@@ -363,7 +362,7 @@ def _prompts(prompts: object) -> tuple[tuple[str, str], ...]:
     elif isinstance(prompts, list | tuple) and all(len(p) == 2 for p in prompts):
         pairs = list(prompts)
     else:
-        raise _Invalid(f"overrides.prompts must be an object, not {_kind(prompts)}")
+        raise _Invalid(f"overrides.prompts must be an object, not {kind(prompts)}")
     checked: dict[str, str] = {}
     for task, template in pairs:
         code = _task_code(str(task), "overrides.prompts")
@@ -376,40 +375,6 @@ def _prompts(prompts: object) -> tuple[tuple[str, str], ...]:
             raise _Invalid(f"{where} must not be empty")
         checked[code] = template
     return tuple(sorted(checked.items()))
-
-
-class _NonFinite:
-    """NaN or ±Infinity as read from a file, kept only to be refused by name."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __float__(self) -> float:
-        return float(self.name)
-
-
-def _kind(value: object) -> str:
-    """A value's JSON kind for messages; NaN and Infinity by name."""
-    if isinstance(value, _NonFinite):
-        return value.name
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {_show(value)}"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return type(value).__name__
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "…'"
 
 
 # -- reading and writing --------------------------------------------------------------------
@@ -425,7 +390,7 @@ def read_card(folder: str | os.PathLike) -> ModelCard | None:
             unknown family; one line naming the file and the field.
     """
     path = Path(folder) / CARD_FILE
-    data = _read_object(path)
+    data = _card_json.read_object(path, MAX_CARD_FILE_BYTES)
     if data is None:
         return None
     if data.get("format") != _TRAINER_FORMAT:
@@ -439,7 +404,7 @@ def read_card(folder: str | os.PathLike) -> ModelCard | None:
         return None
     if not isinstance(data["card"], dict):
         raise ValueError(
-            f"Unable to read '{path}' as card must be an object, not {_kind(data['card'])}"
+            f"Unable to read '{path}' as card must be an object, not {kind(data['card'])}"
         )
     try:
         return _card_from_dict(data["card"])
@@ -473,53 +438,13 @@ def write_card(folder: str | os.PathLike, card: ModelCard) -> Path:
     """
     path = Path(folder) / CARD_FILE
     try:
-        existing = _read_object(path) or {}
+        existing = _card_json.read_object(path, MAX_CARD_FILE_BYTES) or {}
     except ValueError as exc:
         raise ValueError(f"{exc}; the card was not written, so as not to lose it") from exc
     data = {"card": card.to_dict(), **{k: v for k, v in existing.items() if k != "card"}}
     text = json.dumps(data, indent=2, ensure_ascii=False, default=float) + "\n"
     write_atomic(path, text, mode=0o666)
     return path
-
-
-def _read_object(path: Path) -> dict[str, Any] | None:
-    """The JSON object in ``path``; None when there is no file."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ValueError(f"Unable to read '{path}' as {exc.strerror or exc}") from exc
-    if not stat.S_ISREG(mode):
-        raise ValueError(f"Unable to read '{path}' as it is not a regular file")
-    try:
-        with open(path, "rb") as file:
-            raw = file.read(MAX_CARD_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"Unable to read '{path}' as {exc.strerror or exc}") from exc
-    if len(raw) > MAX_CARD_FILE_BYTES:
-        raise ValueError(
-            f"Unable to read '{path}' as it is larger than {MAX_CARD_FILE_BYTES // 1024**2} MiB"
-        )
-    data = _parse(raw, path)
-    if not isinstance(data, dict):
-        raise ValueError(f"Unable to read '{path}' as it holds {_kind(data)}, not an object")
-    return data
-
-
-def _parse(raw: bytes, path: Path) -> Any:
-    try:
-        return json.loads(raw.decode("utf-8-sig"), parse_constant=_NonFinite)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"Unable to read '{path}' as it is not UTF-8 text") from exc
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"Unable to read '{path}' as it is not valid JSON ({exc.msg} at line {exc.lineno})"
-        ) from exc
-    except RecursionError as exc:
-        raise ValueError(f"Unable to read '{path}' as it is nested too deeply") from exc
-    except ValueError as exc:  # an integer longer than Python converts
-        raise ValueError(f"Unable to read '{path}' as {exc}") from exc
 
 
 # -- the card object, from JSON -------------------------------------------------------------
@@ -538,11 +463,11 @@ def _card_from_dict(data: dict[str, Any]) -> ModelCard:
         raise _Invalid("name is missing")
     schema = card.get("schema", SCHEMA)
     if isinstance(schema, bool) or not isinstance(schema, int):
-        raise _Invalid(f"schema must be a whole number, not {_kind(schema)}")
+        raise _Invalid(f"schema must be a whole number, not {kind(schema)}")
     trained = _object(card.get("trained_on", {}), "trained_on", _TRAINED_KEYS)
     family = card.get("family")
     if family is not None and not isinstance(family, str):
-        raise _Invalid(f"family must be a string, not {_kind(family)}")
+        raise _Invalid(f"family must be a string, not {kind(family)}")
     return ModelCard(
         name=card["name"],
         description=card.get("description", ""),
@@ -561,11 +486,11 @@ def _overrides_from(data: object) -> Overrides:
     tokens = generation.get("max_new_tokens")
     if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int)):
         raise _Invalid(
-            f"overrides.generation.max_new_tokens must be a whole number, not {_kind(tokens)}"
+            f"overrides.generation.max_new_tokens must be a whole number, not {kind(tokens)}"
         )
     for key, value in box.items():
         if key in ("style", "json_key", "order") and not isinstance(value, str):
-            raise _Invalid(f"overrides.box.{key} must be a string, not {_kind(value)}")
+            raise _Invalid(f"overrides.box.{key} must be a string, not {kind(value)}")
     return Overrides(
         prompts=prompts,
         box=BoxConvention(**box),
@@ -579,7 +504,7 @@ def _object(value: object, where: str, keys: tuple[str, ...] | None) -> dict[str
     """``value`` checked to be an object whose keys are among ``keys`` (None: any keys);
     ``where`` is its path in the card ("" for the card itself)."""
     if not isinstance(value, dict):
-        raise _Invalid(f"{where} must be an object, not {_kind(value)}")
+        raise _Invalid(f"{where} must be an object, not {kind(value)}")
     for key in value:
         if keys is not None and key not in keys:
             path = f"{where}.{key}" if where else key
@@ -603,7 +528,7 @@ def card_from_data_card(
         ValueError: ``data_card`` is not a mapping, or the result is not a valid card.
     """
     if not isinstance(data_card, Mapping):
-        raise ValueError(f"Unable to make a model card as the data card is {_kind(data_card)}")
+        raise ValueError(f"Unable to make a model card as the data card is {kind(data_card)}")
     base = base_card or ModelCard(name)
     trained = base.trained_on
     return replace(
@@ -663,41 +588,8 @@ def card_warnings(
         return []
     trained = card.trained_on
     found = [
-        _modality_warning(trained.modalities, modality),
-        _body_part_warning(trained.body_regions, body_part),
-        _structure_warning(trained.structures, question),
+        words.modality_warning(trained.modalities, modality),
+        words.body_part_warning(trained.body_regions, body_part),
+        words.structure_warning(trained.structures, question),
     ]
     return [warning for warning in found if warning]
-
-
-def _modality_warning(modalities: tuple[str, ...], modality: str) -> str:
-    study = words.modality_key(modality)
-    if not modalities or not study:
-        return ""
-    if study in {words.modality_key(m) for m in modalities}:
-        return ""
-    trained = words.listing([words.modality_word(m) for m in modalities])
-    return (
-        f"This model was trained on {trained} only; this study is "
-        f"{words.modality_word(modality)} — {_CAUTION}"
-    )
-
-
-def _body_part_warning(regions: tuple[str, ...], body_part: str) -> str:
-    outside = words.body_part_outside(body_part, regions)
-    if not outside:
-        return ""
-    return (
-        f"This model was trained on images of the {words.listing(regions)} only; this study "
-        f"shows the {outside} — {_CAUTION}"
-    )
-
-
-def _structure_warning(structures: tuple[str, ...], question: str) -> str:
-    target = words.question_target(question)
-    if not structures or not target or words.structure_known(target, structures):
-        return ""
-    return (
-        f"'{target}' is not among the structures this model was trained on: "
-        f"{words.listing(structures, limit=8)} — {_CAUTION}"
-    )
