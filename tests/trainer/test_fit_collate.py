@@ -258,3 +258,24 @@ def test_pad_to_square_families_train_on_the_padded_image(family, samples, loade
 
     assert torch.equal(item["pixel_values"], pixels(pad_to_square(images[index])))
     assert not torch.equal(item["pixel_values"], pixels(images[index]))
+
+
+def test_a_base_card_that_changes_the_conventions_is_trained_in_them(samples, loaded):
+    """The fine-tune inherits its base's card, so it must write boxes as the card says."""
+    from birdview.core.model_card import BoxConvention, ModelCard, Overrides
+    from birdview.core.model_input import pad_to_square
+
+    family = next(f for f in FAMILIES if not families.get(f).image.pad_to_square)
+    _, processor = loaded[family]
+    box = BoxConvention(style="json", json_key="box_2d", order="yx", relative=True)
+    card = ModelCard("base", overrides=Overrides(box=box, pad_to_square=True))
+    dataset = ConversationDataset(samples, processor, family, max_length=4096, card=card)
+    index = next(i for i, s in enumerate(samples) if any("<box>" in a for _, a in s.turns))
+    image = _load_rgb(samples[index].image)
+
+    encoded = dataset[index]
+
+    answers = "".join(label_spans(encoded, processor.tokenizer))
+    assert '"box_2d"' in answers and '"bbox_2d"' not in answers
+    padded = processor.image_processor(images=[pad_to_square(image)], return_tensors="pt")
+    assert torch.equal(encoded["pixel_values"], padded["pixel_values"])

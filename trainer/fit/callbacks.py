@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
+from birdview.core.model_card import ModelCard
 from trainer.fit.held_out import evaluate_held_out
 
 __all__ = ["HeldOutEval", "MetricsLog", "ThroughputTrainer", "plot_loss"]
@@ -121,9 +122,11 @@ class HeldOutEval(TrainerCallback):
         max_items: int,
         batch_size: int,
         sharded: bool,
+        card: ModelCard | None = None,
     ) -> None:
         self.processor = processor
         self.family = family
+        self.card = card
         self.files = files
         self.images = images
         self.out = out
@@ -148,6 +151,7 @@ class HeldOutEval(TrainerCallback):
                 self.out / "eval" / f"epoch-{epoch}",
                 max_items=self.max_items,
                 batch_size=self.batch_size,
+                card=self.card,
             )
             self._record(epoch, state.global_step, scores)
             logger.info(

@@ -14,6 +14,9 @@ the app parses. A box in the data stays the same box; only its text changes:
 
 Images are prepared as the app prepares them (`birdview.core.model_input.pad_to_square` for
 families that pad to a square first), so the pixels and the padded grid of the boxes agree.
+A base whose model card names another family's text conventions or changes its box
+convention or padding (`conventions_of`) is trained in its own convention: the fine-tune
+inherits the card, and the app reads it by it.
 
 The chat is `birdview.core.prompts.to_messages` (the image in the first user turn), the very
 prompt the app's engine asks with, followed by the answers as assistant turns.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ import numpy as np
 from birdview.core import families
 from birdview.core.box_codecs import MEDGRIT, BoxCodec
 from birdview.core.families import Family
+from birdview.core.model_card import ModelCard, Overrides
 from birdview.core.model_input import pad_to_square
 from birdview.core.prompts import Conversation, Turn, to_messages
 from trainer.fit.collate import encode_conversation
@@ -41,8 +46,9 @@ __all__ = [
     "ConversationDataset",
     "Sample",
     "answer_for_family",
+    "Conventions",
     "chat_messages",
-    "model_image",
+    "conventions_of",
     "read_samples",
     "turns_for_family",
 ]
@@ -99,6 +105,31 @@ def chat_messages(turns: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return messages
 
 
+@dataclass(frozen=True)
+class Conventions:
+    """How a base reads and writes boxes and is shown images: the family whose text
+    conventions it follows (its resize rule), its codec, and whether images are padded."""
+
+    family: Family
+    codec: BoxCodec
+    pad_to_square: bool
+
+
+def conventions_of(family: Family, card: ModelCard | None = None) -> Conventions:
+    """The conventions of a base of ``family`` (its architecture's) as its model card
+    changes them: the card may name another family's, and override the box convention and
+    the padding (the app's loader and engine read a checkpoint the same way)."""
+    if card is not None and card.family:
+        family = families.get(card.family)
+    overrides = card.overrides if card is not None else Overrides()
+    codec = overrides.box.apply(family.codec)
+    pad = overrides.pad_to_square
+    if pad is None:
+        return Conventions(family, codec, family.image.pad_to_square)
+    # Padding the image moves the box grid with it.
+    return Conventions(family, replace(codec, pad_to_square=pad), pad)
+
+
 # -- the dataset ----------------------------------------------------------------------------
 
 
@@ -107,17 +138,25 @@ class ConversationDataset:
 
     Item ``i`` is `trainer.fit.collate.encode_conversation` of sample ``i``: the whole
     conversation, or its first turns when the whole is longer than ``max_length`` tokens.
-    ``family`` is the base's key in `birdview.core.families`.
+    ``family`` is the base's key in `birdview.core.families`, ``card`` its model card.
 
     Raises (on access):
         ValueError: even the first turn is longer than ``max_length``.
     """
 
-    def __init__(self, samples: list[Sample], processor: Any, family: str, max_length: int):
+    def __init__(
+        self,
+        samples: list[Sample],
+        processor: Any,
+        family: str,
+        max_length: int,
+        card: ModelCard | None = None,
+    ):
         self.samples = samples
         self.processor = processor
         self.family = families.get(family)
-        self.codec = self.family.codec
+        self.conventions = conventions_of(self.family, card)
+        self.codec = self.conventions.codec
         self.max_length = max_length
         self.shortened = 0
 
@@ -130,10 +169,10 @@ class ConversationDataset:
         sample = self.samples[index]
         image = _load_rgb(sample.image)
         height, width = image.shape[:2]
-        resized = model_size_px(self.processor, width, height, self.family)
+        resized = model_size_px(self.processor, width, height, self.conventions.family)
         # The codec maps boxes through the padding itself, so it gets the image's own size.
         turns = turns_for_family(sample.turns, self.codec, (width, height), resized)
-        pixels = model_image(image, self.family)
+        pixels = pad_to_square(image) if self.conventions.pad_to_square else image
         for keep in range(len(turns), 0, -1):
             messages = chat_messages(turns[:keep])
             encoded = encode_conversation(self.processor, pixels, messages, self.family)
@@ -147,11 +186,6 @@ class ConversationDataset:
             f"{len(encoded['input_ids'])} tokens, over data.max_length {self.max_length}; "
             "raise data.max_length or lower data.max_pixels"
         )
-
-
-def model_image(image: np.ndarray, family: Family) -> np.ndarray:
-    """``image`` as ``family``'s processor should get it (the app's engine does the same)."""
-    return pad_to_square(image) if family.image.pad_to_square else image
 
 
 def _load_rgb(path: Path) -> np.ndarray:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from birdview.core.model_card import ModelCard
 from trainer.evaluation import evaluate_file
 from trainer.medgrit import read_items, task_of, write_items
 
@@ -44,8 +45,10 @@ def evaluate_held_out(
     *,
     max_items: int = 0,
     batch_size: int = 8,
+    card: ModelCard | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Predict and score each file (the first ``max_items`` items; 0 = all).
+    """Predict and score each file (the first ``max_items`` items; 0 = all), asking as the
+    app asks a checkpoint with the base's model card ``card``.
 
     Returns ``{file stem: {"task", "items", "mean", "mean_present", "per_modality"}}``; the
     model is left in training mode.
@@ -62,6 +65,7 @@ def evaluate_held_out(
         model_type=str(getattr(model.config, "model_type", "")),
         precision=str(next(model.parameters()).dtype).replace("torch.", ""),
         device=device.type,
+        card=card,
     )
     engine = Engine(loaded)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from birdview.core.model_card import read_card
 from trainer._json_stream import read_json
 from trainer.checkpoint_card import write_checkpoint_card
 from trainer.fit.callbacks import HeldOutEval, MetricsLog, ThroughputTrainer
@@ -74,7 +75,8 @@ def fit(
         recipe.model, recipe.data, weights=_weights(checkpoint, recipe)
     )
     family = family_of(model).key
-    dataset = ConversationDataset(samples, processor, family, recipe.data.max_length)
+    card = read_card(recipe.model.base)  # its conventions carry over to the fine-tune's card
+    dataset = ConversationDataset(samples, processor, family, recipe.data.max_length, card)
     pad_id = processor.tokenizer.pad_token_id
     collator = _collator(recipe, model, pad_id)
     logger.info("%d conversations, %s family, %s", len(samples), family, _batches(recipe))
@@ -88,6 +90,7 @@ def fit(
         max_items=recipe.eval.max_items,
         batch_size=recipe.eval.batch_size,
         sharded=_sharded(recipe),
+        card=card,
     )
     trainer = ThroughputTrainer(
         model=model,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from birdview.core import families
+from birdview.core.model_card import read_card
 from trainer._json_stream import read_json
 from trainer.fit.checkpoint import RECIPE_FILE, latest_checkpoint
 from trainer.fit.recipe import Recipe, load_recipe, recipe_to_dict, recipe_to_yaml
@@ -207,8 +208,10 @@ def _check_base(base: str) -> None:
 def _check_family(recipe: Recipe) -> None:
     """What the base's family (from its config.json) rules out: an unknown model type,
     packing where the family refuses it, a pixel budget where its processor resizes to one
-    fixed size."""
+    fixed size; and a model card that cannot be read (the conventions it sets are trained
+    in)."""
     family = families.for_config(read_json(os.path.join(recipe.model.base, "config.json")))
+    read_card(recipe.model.base)  # its conventions are trained in: a damaged card stops here
     if recipe.data.pack and family.packing.refusal:
         raise ValueError(f"Unable to pack conversations as {family.packing.refusal}")
     if (recipe.data.min_pixels or recipe.data.max_pixels) and family.image.resize != "smart":
