@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from birdview.core.model_card import ModelCard, card_from_data_card, read_card, write_card
@@ -23,8 +24,9 @@ logger = logging.getLogger(__name__)
 
 def write_checkpoint_card(out: str | os.PathLike) -> ModelCard | None:
     """Put a model card into ``out/birdview.json`` (written by the fit or merge just before)
-    and return it; a card already there (a merge keeps its adapter's) is kept. None when the
-    run recorded no data card, or the card could not be made or written (logged)."""
+    and return it; a card already there (a merge keeps its adapter's) is kept. Without a data
+    card the base's card is carried over (its conventions were trained in). None when there is
+    neither, or the card could not be made or written (logged)."""
     out = Path(out)
     metadata = read_metadata(out)
     try:
@@ -32,11 +34,14 @@ def write_checkpoint_card(out: str | os.PathLike) -> ModelCard | None:
             return read_card(out)
         data = metadata.get("data")
         data_card = data.get("card") if isinstance(data, dict) else None
-        if not isinstance(data_card, dict):
+        base_card = _base_card(metadata.get("base"))
+        if isinstance(data_card, dict):
+            card = card_from_data_card(data_card, name=out.name, base_card=base_card)
+        elif base_card is not None:  # the conventions it was trained in still hold
+            card = replace(base_card, name=out.name)
+        else:
             logger.info("no data card beside the training file: %s gets no model card", out)
             return None
-        base_card = _base_card(metadata.get("base"))
-        card = card_from_data_card(data_card, name=out.name, base_card=base_card)
         write_card(out, card)
     except (OSError, ValueError) as exc:
         logger.warning("could not write the model card of %s: %s", out, exc)

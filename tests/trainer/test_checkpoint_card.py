@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from birdview.core import families
-from birdview.core.model_card import ModelCard, TrainedOn, read_card, write_card
+from birdview.core.model_card import ModelCard, Overrides, TrainedOn, read_card, write_card
 from tests.conftest import REPO
 from tests.trainer.fit_helpers import build_data, short_run, tiny
 from trainer.checkpoint_card import write_checkpoint_card
@@ -60,3 +60,17 @@ def test_a_run_without_a_data_card_gets_no_card(tmp_path):
     (tmp_path / "birdview.json").write_text(json.dumps(record), encoding="utf-8")
     assert write_checkpoint_card(tmp_path) is None
     assert read_card(tmp_path) is None
+
+
+def test_without_a_data_card_the_base_card_is_carried_over(tmp_path):
+    base, out = tmp_path / "base", tmp_path / "tuned"
+    base.mkdir()
+    out.mkdir()
+    write_card(base, ModelCard("base", overrides=Overrides(max_new_tokens=300)))
+    record = json.loads((DEMO / "birdview.json").read_text(encoding="utf-8"))
+    record.pop("card")
+    record["base"] = str(base)
+    (out / "birdview.json").write_text(json.dumps(record), encoding="utf-8")
+    card = write_checkpoint_card(out)
+    assert card == read_card(out) and card.name == "tuned"
+    assert card.overrides.max_new_tokens == 300
