@@ -335,7 +335,10 @@ class Engine:
         import torch
         from transformers import StoppingCriteriaList
 
-        inputs = self.processor(text=prompts, images=images, return_tensors="pt", padding=True)
+        # One list of images per prompt: Gemma 3's processor needs it for a batch, and the
+        # Qwen processors read it the same as a flat list.
+        per_prompt = [[image] for image in images]
+        inputs = self.processor(text=prompts, images=per_prompt, return_tensors="pt", padding=True)
         inputs = inputs.to(self.loaded.device)
         stop = _CancelCriteria(cancel)
         model = self.loaded.model

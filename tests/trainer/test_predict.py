@@ -198,14 +198,7 @@ def test_a_qwen2_vl_answer_drifting_into_json_is_read_too():
 # -- the whole chain ------------------------------------------------------------------------
 
 
-# Gemma3Processor wants one list of images per prompt when prompts are batched; the engine's
-# _generate passes a flat list (images=[[image] for image in images] fixes it for every family).
-FLAT_IMAGES = pytest.mark.xfail(
-    strict=True, reason="Engine._generate batches Gemma 3 images as a flat list"
-)
-
-
-@pytest.mark.parametrize("family", ["qwen2_5_vl", pytest.param("gemma3", marks=FLAT_IMAGES)])
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "gemma3"])
 def test_predict_then_evaluate_a_taught_model_scores_full_recall(family, images, tmp_path_factory):
     """A tiny model taught to answer "Where is the liver?" with a known box in its family's
     format (Qwen2.5-VL: JSON in model pixels; Gemma 3: y-first JSON on the grid of the slice
