@@ -44,6 +44,9 @@ def refusals(inputs, tmp_path) -> list[tuple[dict, str]]:
     no_config.mkdir()
     empty = tmp_path / "empty.json"
     empty.write_text("[]")
+    unknown = base_with(tmp_path / "unknown", '{"model_type": "pix2struct"}')
+    fixed_size = base_with(tmp_path / "gemma", '{"model_type": "gemma3"}')
+    bad_card = base_with(tmp_path / "bad_card", '{"model_type": "qwen2_vl"}', '{"card": []}')
     return [
         ({"data.train": folder_as_file}, "data.train '.*data.json' is a folder, not a file"),
         ({"data.train": deep}, "'.*deep.json' as item 0 nests lists or objects more than 64"),
@@ -55,7 +58,23 @@ def refusals(inputs, tmp_path) -> list[tuple[dict, str]]:
         ({"train.batch_size": 5}, "batch_size 5 from train.per_device_batch 2"),
         ({"train.deepspeed": deep}, "'.*deep.json' as it nests lists or objects"),
         ({"out": deep}, "start a run in '.*deep.json' as it is a file, not a folder"),
+        ({"model.base": unknown}, "model_type 'pix2struct' is not one BirdView knows"),
+        ({"model.base": fixed_size}, "pack conversations as Gemma 3 attends bidirectionally"),
+        (
+            {"model.base": fixed_size, "data.pack": "false", "data.max_pixels": 4096},
+            "image budget as Gemma 3 .* resizes every image to one fixed size",
+        ),
+        ({"model.base": bad_card}, "card must be an object"),
     ]
+
+
+def base_with(folder, config: str, metadata: str = ""):
+    """A base folder with only the files the checks read."""
+    folder.mkdir()
+    (folder / "config.json").write_text(config)
+    if metadata:
+        (folder / "birdview.json").write_text(metadata)
+    return folder
 
 
 def test_what_cannot_start_is_refused_before_anything_is_written(inputs, tmp_path):

@@ -70,10 +70,10 @@ def check_start(recipe: Recipe, *, resume: bool = False) -> Start:
     out = _check_out(recipe, resume)
     train_json, images = data_paths(recipe)
     _check_base(recipe.model.base)
-    _check_family(recipe)
     accumulation(recipe)
     _check_deepspeed(recipe.train.deepspeed)
     samples = read_samples(train_json, images, max_items=recipe.data.max_items)
+    _check_family(recipe)
     return Start(out, train_json, images, samples)
 
 
