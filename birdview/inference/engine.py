@@ -179,15 +179,12 @@ class Engine:
         question = self._question(question, region, task, (width, height), resized)
         budget = max_new_tokens or self._budget(task)
         prompt = self._prompt(history or Conversation(), question)
-        streamer = None
-        if on_token:
-            streamer = _TextStreamer(self.processor.tokenizer, on_token, self.family)
+        prepared = self._prepared(image)
         started = time.perf_counter()
-        outputs, cancelled = self._generate(
-            [prompt], [self._prepared(image)], budget, streamer, cancel
-        )
+        raw, n_new, cancelled = self._answer(prompt, prepared, budget, on_token, cancel)
+        if max_new_tokens is None and not cancelled and n_new >= budget:
+            raw, n_new, cancelled = self._think_on(prompt, prepared, raw, n_new, on_token, cancel)
         seconds = time.perf_counter() - started
-        raw, n_new = outputs[0]
         reply = split_reasoning(raw, self.family.chat.thoughts)
         parsed = self.codec.parse(
             reply.answer,
@@ -208,6 +205,44 @@ class Engine:
             reasoning=reply.reasoning,
             raw=raw,
         )
+
+    def _answer(
+        self,
+        prompt: str,
+        image: np.ndarray,
+        budget: int,
+        on_token: Callable[[str], None] | None,
+        cancel: Callable[[], bool] | None,
+    ) -> tuple[str, int, bool]:
+        """(text, new tokens, cancelled) of one greedy answer, streamed to ``on_token``."""
+        streamer = None
+        if on_token:
+            streamer = _TextStreamer(self.processor.tokenizer, on_token, self.family)
+        outputs, cancelled = self._generate([prompt], [image], budget, streamer, cancel)
+        text, n_new = outputs[0]
+        return text, n_new, cancelled
+
+    def _think_on(
+        self,
+        prompt: str,
+        image: np.ndarray,
+        raw: str,
+        n_new: int,
+        on_token: Callable[[str], None] | None,
+        cancel: Callable[[], bool] | None,
+    ) -> tuple[str, int, bool]:
+        """A model that reasons before answering spends the task's budget thinking; when it
+        ran out with a thought begun, it goes on from where it stopped, up to the family's
+        reasoning budget, so its answer is not cut off (a model that does not think is never
+        given more than the task's budget)."""
+        if not split_reasoning(raw, self.family.chat.thoughts).reasoning:
+            return raw, n_new, False
+        more = self.family.generation.reasoning_max_new_tokens - n_new
+        if more <= 0:
+            return raw, n_new, False
+        logger.info("the model is reasoning: going on for up to %d more tokens", more)
+        text, n_more, cancelled = self._answer(prompt + raw, image, more, on_token, cancel)
+        return raw + text, n_new + n_more, cancelled
 
     def _question(
         self,

@@ -220,6 +220,15 @@ def test_a_reasoning_answer_keeps_its_thought_apart(thinking_engine, liver_image
     assert answer.text.startswith("```json") and "<think>" not in answer.text
     assert answer.raw.startswith("<think>") and "".join(pieces) == answer.raw
     assert [b.label for b in answer.boxes] == ["liver"]  # the decoy in the thought is not read
+    assert answer.n_new_tokens > 80
+
+
+def test_a_model_that_does_not_think_keeps_the_task_budget(tiny_checkpoints, liver_image):
+    untaught = Engine(load_checkpoint(tiny_checkpoints["qwen3_vl"], precision="fp32"))
+
+    answer = untaught.ask(liver_image, QUESTION)  # random weights: it never stops by itself
+
+    assert answer.reasoning == "" and answer.n_new_tokens == 80
 
 
 def test_the_card_beside_a_checkpoint_changes_wording_and_budget(
