@@ -58,7 +58,7 @@ def test_a_full_fit_lowers_the_loss_and_the_app_loads_the_checkpoint(inputs):
     from birdview.inference.loader import load_checkpoint
 
     out = inputs["root"] / "full"
-    settings = {"data.pack": "false", "train.max_steps": 6, "eval.batch_size": 1}
+    settings = {"data.pack": "false", "train.max_steps": 6}
     overrides = short_run(inputs["base"], inputs["train"], out, **settings)
 
     result = fit(load_recipe("tiny-cpu", overrides), progress=False)
