@@ -39,8 +39,8 @@ __all__ = ["IGNORE", "PackCollator", "PadCollator", "assistant_labels", "encode_
 logger = logging.getLogger(__name__)
 
 IGNORE = -100
-# Per-token kinds (text or image) as processors name them; a model that reads them (Gemma 3's
-# bidirectional attention within an image, multimodal RoPE) needs them in training too.
+# Per-token kinds (text or image) as processors name them; a model that reads them (for
+# attention within an image, or multimodal RoPE) needs them in training too.
 _TYPE_ID_KEYS = ("mm_token_type_ids", "token_type_ids")
 
 
