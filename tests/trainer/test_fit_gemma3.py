@@ -96,3 +96,22 @@ def test_adapters_train_and_load_on_their_base(inputs, recipe, precision):
     assert loaded.family == "gemma3"
     answer = Engine(loaded).ask(image_of(inputs), "Where is the liver?", max_new_tokens=4)
     assert answer.n_new_tokens > 0
+
+
+def test_qlora_quantises_only_the_language_model_and_adapts_only_it(inputs):
+    import bitsandbytes as bnb
+
+    from birdview.core import families
+    from trainer.fit.model import load_for_training
+    from trainer.fit.recipe import DataConfig, ModelConfig
+
+    config = ModelConfig(
+        base=str(inputs["base"]), method="qlora", precision="fp32", gradient_checkpointing=False
+    )
+    model, _ = load_for_training(config, DataConfig())
+
+    kept = families.get("gemma3").unquantised
+    quantised = [n for n, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert quantised and not [n for n in quantised for p in kept if f"{p}." in f"{n}."]
+    adapted = {n.split(".lora_")[0] for n, _ in model.named_parameters() if ".lora_" in n}
+    assert adapted and all(".language_model." in n for n in adapted)
