@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from birdview.core import families
 from birdview.core.assistant import Assistant, ModelState
 from birdview.inference.protocol import WorkerConfig
 from birdview.ui._observe import observe
@@ -47,6 +48,11 @@ _DEMO = (
 )
 
 
+def _family_title(key: str) -> str:
+    """The family as people know it ("Gemma 3 (MedGemma)"), from its registry key."""
+    return families.get(key).title if key in families.keys() else f"family {key}"
+
+
 def describe_model(model: ModelState) -> str:
     """One paragraph for people about the model's state (no patient data)."""
     if model.state == "none":
@@ -63,7 +69,7 @@ def describe_model(model: ModelState) -> str:
     memory = f"{model.memory_bytes / 2**20:.0f} MiB" if model.memory_bytes else "unknown"
     notices = "".join(f"<br><i>{n}</i>" for n in model.notices)
     return (
-        f"<b>{name}</b> ready<br>family {model.family} · {model.precision} on "
+        f"<b>{name}</b> ready<br>{html.escape(_family_title(model.family))} · {model.precision} on "
         f"<b>{model.device}</b> · memory {memory}{notices}{describe_card(model)}"
     )
 
