@@ -296,13 +296,3 @@ def _to_box(candidate: _box_parse.Candidate, units: _Units, plane: Plane, index:
 
 # The storage form of Med-GRIT data (and Qwen-VL v1's own): what the trainer reads and writes.
 MEDGRIT = BoxCodec("medgrit", "tags", relative=True)
-
-
-def __getattr__(name: str):  # TRANSITIONAL: removed once every caller asks the registry
-    from birdview.core import families
-
-    if name == "CODECS":
-        return {f.key: f.codec for f in families.all_families()}
-    if name == "family_of":
-        return lambda model_type: families.for_model_type(model_type).key
-    raise AttributeError(name)
