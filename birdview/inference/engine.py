@@ -22,16 +22,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from birdview.core import families
 from birdview.core.box import Box
+from birdview.core.conventions import conventions_of
 from birdview.core.families import Family
 from birdview.core.geometry import Plane, slice_count
-from birdview.core.model_card import Overrides
 from birdview.core.model_input import pad_to_square, render_for_model, volume_intensity_range
 from birdview.core.prompts import Conversation, Task, max_new_tokens, question_for, to_messages
 from birdview.core.reasoning import split_reasoning
@@ -121,14 +121,10 @@ class Engine:
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
-        self.family = families.get(loaded.family)
-        self.overrides = loaded.card.overrides if loaded.card is not None else Overrides()
-        codec = self.overrides.box.apply(self.family.codec)
-        pad = self.overrides.pad_to_square
-        self.pad_to_square = self.family.image.pad_to_square if pad is None else pad
-        if pad is not None:  # the image and the box grid are padded together
-            codec = replace(codec, pad_to_square=pad)
-        self.codec = codec
+        # loaded.family already follows the card's family, if it names one.
+        rules = conventions_of(families.get(loaded.family), loaded.card)
+        self.family, self.codec, self.overrides = rules.family, rules.codec, rules.overrides
+        self.pad_to_square = rules.pad_to_square
         self.processor = loaded.processor
         self.processor.tokenizer.padding_side = "left"
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +33,8 @@ import numpy as np
 
 from birdview.core import families
 from birdview.core.box_codecs import MEDGRIT, BoxCodec
-from birdview.core.families import Family
-from birdview.core.model_card import ModelCard, Overrides
+from birdview.core.conventions import Conventions, conventions_of
+from birdview.core.model_card import ModelCard
 from birdview.core.model_input import pad_to_square
 from birdview.core.prompts import Conversation, Turn, to_messages
 from trainer.fit.collate import encode_conversation
@@ -103,31 +102,6 @@ def chat_messages(turns: list[tuple[str, str]]) -> list[dict[str, Any]]:
     messages = to_messages(history, turns[-1][0])
     messages.append({"role": "assistant", "content": [{"type": "text", "text": turns[-1][1]}]})
     return messages
-
-
-@dataclass(frozen=True)
-class Conventions:
-    """How a base reads and writes boxes and is shown images: the family whose text
-    conventions it follows (its resize rule), its codec, and whether images are padded."""
-
-    family: Family
-    codec: BoxCodec
-    pad_to_square: bool
-
-
-def conventions_of(family: Family, card: ModelCard | None = None) -> Conventions:
-    """The conventions of a base of ``family`` (its architecture's) as its model card
-    changes them: the card may name another family's, and override the box convention and
-    the padding (the app's loader and engine read a checkpoint the same way)."""
-    if card is not None and card.family:
-        family = families.get(card.family)
-    overrides = card.overrides if card is not None else Overrides()
-    codec = overrides.box.apply(family.codec)
-    pad = overrides.pad_to_square
-    if pad is None:
-        return Conventions(family, codec, family.image.pad_to_square)
-    # Padding the image moves the box grid with it.
-    return Conventions(family, replace(codec, pad_to_square=pad), pad)
 
 
 # -- the dataset ----------------------------------------------------------------------------
