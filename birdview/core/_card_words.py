@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from birdview.core.modalities import MODALITY_WORDS
+
 __all__ = [
     "body_part_outside",
     "body_part_warning",
@@ -21,20 +23,8 @@ __all__ = [
     "structure_warning",
 ]
 
-# Modality keys are Med-GRIT's (trainer.medgrit.MODALITIES, plus the two the trainer adds);
-# the table of DICOM codes repeats the trainer's (trainer.data.names), which core cannot import.
-_WORDS = {
-    "ct": "CT",
-    "mr": "MR",
-    "x": "X-ray",
-    "pet": "PET",
-    "endoscopy": "endoscopy",
-    "dermoscopy": "dermoscopy",
-    "fundus": "fundus",
-    "ultrasound": "ultrasound",
-    "pathology": "pathology",
-    "oct": "OCT",
-}
+# Modality keys are Med-GRIT's (plus the two the trainer adds).
+_WORDS = MODALITY_WORDS
 _ALIASES = {
     "mri": "mr",
     "magnetic resonance": "mr",

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from birdview.core.modalities import DICOM_MODALITIES, MODALITY_WORDS
+
 __all__ = [
     "EXTRA_MODALITIES",
     "MODALITY_WORDS",
@@ -26,19 +28,6 @@ __all__ = [
     "the",
 ]
 
-# Med-GRIT's modality keys and the modalities it lacks, with the word used in answers.
-MODALITY_WORDS = {
-    "ct": "CT",
-    "mr": "MR",
-    "x": "X-ray",
-    "pet": "PET",
-    "endoscopy": "endoscopy",
-    "dermoscopy": "dermoscopy",
-    "fundus": "fundus",
-    "ultrasound": "ultrasound",
-    "pathology": "pathology",
-    "oct": "OCT",
-}
 EXTRA_MODALITIES = ("pathology", "oct")
 
 # Words in file and folder names that name a modality.
@@ -62,24 +51,6 @@ _MODALITY_ALIASES = {
     "pathology": "pathology",
     "histology": "pathology",
     "oct": "oct",
-}
-
-# DICOM Modality (0008,0060) codes; only read from headers, never from names ("sm" and "us"
-# are too common in file names to mean anything there).
-_DICOM_MODALITIES = {
-    "CT": "ct",
-    "MR": "mr",
-    "PT": "pet",
-    "CR": "x",
-    "DX": "x",
-    "DR": "x",
-    "RG": "x",
-    "US": "ultrasound",
-    "ES": "endoscopy",
-    "XC": "dermoscopy",
-    "SM": "pathology",
-    "OP": "fundus",
-    "OPT": "oct",
 }
 
 _SIDES = ("left", "right")
@@ -176,7 +147,9 @@ def modality_from_words(text: str) -> str | None:
 
 def modality_from_dicom(code: str) -> str | None:
     """The modality key of a DICOM modality code ("CT" → "ct", "PT" → "pet"), else None."""
-    return _DICOM_MODALITIES.get(str(code).strip().upper())
+    # Codes are only read from headers, never from names ("sm" and "us" are too common in
+    # file names to mean anything there).
+    return DICOM_MODALITIES.get(str(code).strip().upper())
 
 
 def file_prefix(modality: str) -> str:
