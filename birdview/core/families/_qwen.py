@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from birdview.core.families._family import ChatMarkup, TinySpec
+from birdview.core.box_codecs import BoxCodec
+from birdview.core.families._family import (
+    ChatMarkup,
+    Family,
+    ImageRule,
+    Packing,
+    ProcessorRecipe,
+    TinyRecipe,
+    TinySpec,
+)
 
 # Qwen2-VL's special tokens, in the order of their ids in the real vocabulary (151643...).
 SPECIAL_TOKENS = (
@@ -130,3 +139,55 @@ def video_kwargs(spec: TinySpec, patch: int) -> dict[str, Any]:
 def generation_ids(ids: Mapping[str, int]) -> dict[str, Any]:
     end, pad = ids["<|im_end|>"], ids["<|endoftext|>"]
     return {"eos_token_id": [end, pad], "pad_token_id": pad, "bos_token_id": pad}
+
+
+def processor(
+    processor_class: str, video_class: str, spec: TinySpec, patch: int, **image_extra: Any
+) -> ProcessorRecipe:
+    """A Qwen-VL processor: Qwen2-VL's image processor and the family's video processor."""
+    return ProcessorRecipe(
+        processor_class,
+        {
+            "image_processor": ("Qwen2VLImageProcessor", image_kwargs(spec, patch, **image_extra)),
+            "video_processor": (video_class, video_kwargs(spec, patch)),
+        },
+    )
+
+
+def family(
+    *,
+    key: str,
+    title: str,
+    model_types: tuple[str, ...],
+    codec: BoxCodec,
+    projector_parts: tuple[str, ...],
+    tiny: TinyRecipe | None = None,
+    packing: Packing | None = None,
+) -> Family:
+    """A Qwen-VL family: ChatML, aspect-keeping resize, the tower under ``model.visual``."""
+    return Family(
+        key=key,
+        title=title,
+        model_types=model_types,
+        codec=codec,
+        chat=CHATML,
+        image=ImageRule(resize="smart", smart_resize=SMART_RESIZE),
+        unquantised=UNQUANTISED,
+        vision_parts=VISION_PARTS,
+        projector_parts=projector_parts,
+        packing=packing or Packing(position_function="get_rope_index"),
+        tiny=tiny,
+        pixel_keys=("pixel_values", "image_grid_thw"),
+    )
+
+
+def tiny(config, make_processor) -> TinyRecipe:
+    """A tiny Qwen-VL model's recipe: the shared tokens and template, the family's parts."""
+    return TinyRecipe(
+        special_tokens=SPECIAL_TOKENS,
+        named_tokens=NAMED_TOKENS,
+        chat_template=CHAT_TEMPLATE,
+        config=config,
+        processor=make_processor,
+        generation=generation_ids,
+    )

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from birdview.core.box_codecs import BoxCodec
 from birdview.core.families import _qwen
-from birdview.core.families._family import Family, ImageRule, Packing
+from birdview.core.families._family import Packing
 
-FAMILY = Family(
+FAMILY = _qwen.family(
     key="qwen3_5",
     title="Qwen3.5",
     model_types=("qwen3_5", "qwen3_5_moe"),
     codec=BoxCodec("qwen3_5", "json", relative=True),
-    chat=_qwen.CHATML,
-    image=ImageRule(resize="smart", smart_resize=_qwen.SMART_RESIZE),
-    unquantised=_qwen.UNQUANTISED,
-    vision_parts=_qwen.VISION_PARTS,
     projector_parts=("merger", "deepstack_merger_list"),
     packing=Packing(
         refusal=(
@@ -23,5 +19,4 @@ FAMILY = Family(
             "path; set data.pack=false"
         )
     ),
-    pixel_keys=("pixel_values", "image_grid_thw"),
 )

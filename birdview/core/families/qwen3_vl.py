@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from birdview.core.box_codecs import BoxCodec
 from birdview.core.families import _qwen
-from birdview.core.families._family import (
-    Family,
-    ImageRule,
-    Packing,
-    ProcessorRecipe,
-    TinyRecipe,
-    TinySpec,
-)
+from birdview.core.families._family import ProcessorRecipe, TinySpec
 
 _PATCH = 16
 _MEAN_STD = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
@@ -37,37 +30,16 @@ def _config(spec: TinySpec, ids):
 
 
 def _processor(spec: TinySpec) -> ProcessorRecipe:
-    patch = _patch(spec)
-    return ProcessorRecipe(
-        "Qwen3VLProcessor",
-        {
-            "image_processor": (
-                "Qwen2VLImageProcessor",
-                _qwen.image_kwargs(spec, patch, **_MEAN_STD),
-            ),
-            "video_processor": ("Qwen3VLVideoProcessor", _qwen.video_kwargs(spec, patch)),
-        },
+    return _qwen.processor(
+        "Qwen3VLProcessor", "Qwen3VLVideoProcessor", spec, _patch(spec), **_MEAN_STD
     )
 
 
-FAMILY = Family(
+FAMILY = _qwen.family(
     key="qwen3_vl",
     title="Qwen3-VL",
     model_types=("qwen3_vl", "qwen3_vl_moe"),
     codec=BoxCodec("qwen3_vl", "json", relative=True),
-    chat=_qwen.CHATML,
-    image=ImageRule(resize="smart", smart_resize=_qwen.SMART_RESIZE),
-    unquantised=_qwen.UNQUANTISED,
-    vision_parts=_qwen.VISION_PARTS,
     projector_parts=("merger", "deepstack_merger_list"),
-    packing=Packing(position_function="get_rope_index"),
-    tiny=TinyRecipe(
-        special_tokens=_qwen.SPECIAL_TOKENS,
-        named_tokens=_qwen.NAMED_TOKENS,
-        chat_template=_qwen.CHAT_TEMPLATE,
-        config=_config,
-        processor=_processor,
-        generation=_qwen.generation_ids,
-    ),
-    pixel_keys=("pixel_values", "image_grid_thw"),
+    tiny=_qwen.tiny(_config, _processor),
 )
