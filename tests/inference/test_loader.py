@@ -227,3 +227,16 @@ def test_the_network_is_blocked():
 
     with pytest.raises(NetworkBlocked):
         socket.create_connection(("huggingface.co", 443), timeout=1)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_gemma3_also_loads_in_bf16_and_int8(tiny_checkpoints, liver_image, precision):
+    loaded = load_checkpoint(tiny_checkpoints["gemma3"], precision=precision, device="cpu")
+
+    answer = Engine(loaded).ask(liver_image, "Where is the liver?", max_new_tokens=3)
+
+    assert (loaded.family, loaded.precision) == ("gemma3", precision)
+    assert 1 <= answer.n_new_tokens <= 3
+    kept = families.get("gemma3").unquantised
+    names = quantised_module_names(loaded.model)
+    assert bool(names) == (precision == "int8") and not [n for n in names if n.startswith(kept)]
