@@ -155,18 +155,22 @@ def test_sweep_answers_every_slice_in_order_batched_as_unbatched(random_engine, 
     assert seen[-1] == (total, total) and len(seen) == -(-total // 8)
 
 
-def test_sweep_parses_boxes_onto_each_slice(engines, liver_image):
+@pytest.mark.parametrize("family", ["qwen3_vl", "gemma3"])
+def test_sweep_parses_boxes_onto_each_slice(engines, liver_image, family):
     """Three copies of the taught image as an RGB volume (8-bit RGB passes through
-    render_for_model unchanged): every slice gets the taught box, on its own index."""
+    render_for_model unchanged): every slice gets the taught box, on its own index (Gemma 3:
+    through its square padding, two padded slices to a batch)."""
     volume = Volume(voxels=np.stack([liver_image] * 3))
+    engine = engines(family)
+    unit = max(_unit_px(engine, liver_image.shape[1], liver_image.shape[0]))
 
-    results = engines("qwen3_vl").sweep(volume, QUESTION, "axial", batch_size=2)
+    results = engine.sweep(volume, QUESTION, "axial", batch_size=2)
 
     assert [r.slice_index for r in results] == [0, 1, 2]
     for result in results:
         (box,) = result.boxes
         assert (box.plane, box.slice_index, box.label) == ("axial", result.slice_index, "liver")
-        assert np.allclose(box.edges_px, LIVER_PX, atol=0.3)
+        assert np.allclose(box.edges_px, LIVER_PX, atol=unit)
 
 
 def test_sweep_cancel_between_batches(random_engine, ct_volume):
@@ -259,3 +263,13 @@ def test_the_card_beside_a_checkpoint_changes_wording_and_budget(
         ModelLoadError, match=r"birdview\.json' as card\.schema 7 .*remove the file"
     ):
         load_checkpoint(folder, precision="fp32")
+
+
+def test_gemma3_writes_a_drawn_region_y_first_on_the_padded_grid(engines, liver_image):
+    engine = engines("gemma3")  # the slice is 258 × 181: 38 px of padding above it
+    region = Box("axial", 0, 0, 0, 129, 90.5)
+
+    asked = engine.ask(liver_image, "", region=region, task=Task.ROC, max_new_tokens=1)
+
+    box_text = '{"box_2d": [147, 0, 498, 500]}'
+    assert asked.question == f"What anatomical structure is present at the {box_text}?"
