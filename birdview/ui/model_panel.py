@@ -37,8 +37,9 @@ PRECISIONS = ("auto", "nf4", "int8", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
 
 _HOW_TO = (
-    "No model configured. Choose a checkpoint folder (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5, "
-    "or one made with <code>birdview-train fit</code>) and press Load; see the README."
+    "No model configured. Choose a checkpoint folder ("
+    + ", ".join(f.title for f in families.all_families() if not f.remote_code)
+    + ", or one made with <code>birdview-train fit</code>) and press Load; see the README."
 )
 
 
