@@ -30,13 +30,13 @@ import os
 import posixpath
 import re
 import reprlib
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from birdview.core.files import write_atomic
 from trainer._json_stream import iter_json_list, read_json
 
 __all__ = [
@@ -218,21 +218,17 @@ def write_items(path: str | os.PathLike, items: Iterable[Any]) -> Path:
     ``items`` may be a generator."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write("[")
-            for n, item in enumerate(items):
-                stream.write(",\n" if n else "\n")
-                stream.write(json.dumps(item, ensure_ascii=False))
-            stream.write("\n]\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    # 0o666 less the umask, like any file the user writes: training lists are shared data.
+    write_atomic(target, _json_list_chunks(items), mode=0o666)
     return target
+
+
+def _json_list_chunks(items: Iterable[Any]) -> Iterator[str]:
+    yield "["
+    for n, item in enumerate(items):
+        yield ",\n" if n else "\n"
+        yield json.dumps(item, ensure_ascii=False)
+    yield "\n]\n"
 
 
 # -- validation -----------------------------------------------------------------------------

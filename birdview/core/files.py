@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["write_atomic"]
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str, *, mode: int = 0o600) -> None:
+def write_atomic(
+    path: str | os.PathLike,
+    data: bytes | str | Iterable[bytes | str],
+    *,
+    mode: int = 0o600,
+) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
+
+    ``data`` may also be an iterable of chunks (a generator), written as it is consumed, so
+    a large file (a 300 MB training list) never sits in memory whole; str is written as UTF-8.
 
     Writes a temporary file in the same folder, flushes and fsyncs it, renames it over
     ``path`` and (on POSIX) fsyncs the folder so the rename itself is durable. The file gets
@@ -19,12 +28,13 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, mode: int = 0o60
     patient data; exports pass 0o666 to get the user's normal permissions (0644 usually).
     """
     path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    chunks = [data] if isinstance(data, str | bytes | bytearray | memoryview) else data
     folder = path.parent
     fd, tmp_name = _create_temp(folder, path.name, mode)
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(payload)
+            for chunk in chunks:
+                file.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)

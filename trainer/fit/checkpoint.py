@@ -28,6 +28,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from birdview.core.files import write_atomic
 from trainer._json_stream import read_json
 
 __all__ = [
@@ -72,9 +73,8 @@ def write_metadata(out: str | os.PathLike, **fields: Any) -> Path:
         **fields,
     }
     path = Path(out) / METADATA_FILE
-    temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(temp, path)
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    write_atomic(path, text, mode=0o666)
     return path
 
 
