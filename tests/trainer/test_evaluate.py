@@ -286,8 +286,10 @@ def test_evaluate_command_prints_json_and_draws_a_chart(tmp_path, capsys):
     assert data["mean"] == pytest.approx(1 / 8) and data["mean_present"] == pytest.approx(1 / 3)
     assert data["counts"]["ct"] == 1 and data["counts"]["fundus"] == 0
     with Image.open(chart) as image:
-        assert image.format == "PNG" and image.size[0] > 400
-        assert len(image.convert("RGB").getcolors(1 << 16)) > 3  # bars, text, lines
+        assert image.format == "PNG" and image.size == (900, 480)
+        colours = {c for _, c in image.convert("RGB").getcolors(1 << 20)}
+    assert (70, 120, 190) in colours  # the bars
+    assert (200, 80, 60) in colours  # the mean line
 
 
 def test_evaluate_command_prints_a_table(tmp_path, capsys):

@@ -61,6 +61,7 @@ def test_logs_csv_png_and_held_out_scores(run):
     assert float(rows[1]["learning_rate"]) > 0
     with Image.open(logs / "loss.png") as image:
         assert image.format == "PNG" and image.size == (800, 420)
+        assert (70, 120, 190) in {c for _, c in image.convert("RGB").getcolors(1 << 20)}
     scored = list(csv.DictReader(open(logs / "eval.csv")))
     assert {(r["file"], r["task"]) for r in scored} == {("test_vg", "vg"), ("test_roc", "roc")}
     assert all(int(r["items"]) == 2 for r in scored)

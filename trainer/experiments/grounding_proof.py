@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 from birdview.core import families
+from trainer._charts import new_figure, save_png
 
 logger = logging.getLogger("grounding_proof")
 
@@ -242,37 +243,27 @@ def _single_object_stage(data: Path, count: int, args) -> Path:
 
 
 def _plot(rows: list[dict], png: Path, title: str) -> None:
-    from PIL import Image, ImageDraw, ImageFont
-
-    width, height, left, top, right, bottom = 800, 420, 60, 30, 30, 50
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    x0, y0, x1, y1 = left, top, width - right, height - bottom
-    t_hi = max([r["minutes"] for r in rows] + [1.0])
-
-    def xy(t: float, v: float) -> tuple[float, float]:
-        return x0 + t / t_hi * (x1 - x0), y1 - v * (y1 - y0)
-
-    for k in range(6):
-        y = xy(0, k / 5)[1]
-        draw.line([(x0, y), (x1, y)], fill=(225, 225, 225))
-        draw.text((10, y - 6), f"{k / 5:.1f}", fill="black", font=font)
-    for target, colour in ((0.5, (70, 120, 190)), (0.8, (200, 90, 60))):
-        y = xy(0, target)[1]
-        draw.line([(x0, y), (x1, y)], fill=tuple(min(255, c + 40) for c in colour), width=1)
-    draw.rectangle([x0, y0, x1, y1], outline="black")
-    for task, colour in (("vg", (70, 120, 190)), ("roc", (200, 90, 60))):
-        points = [xy(0, 0)] + [xy(r["minutes"], r[task]) for r in rows if r.get(task) is not None]
-        draw.line(points, fill=colour, width=2)
-        for p in points[1:]:
-            draw.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=colour)
-    draw.text((x0 + 5, 8), title, fill="black", font=font)
-    draw.text((x0 + 5, y0 + 5), "VG Recall@0.5 (blue), ROC accuracy (red)", fill="black",
-              font=font)  # fmt: skip
-    draw.text((x0, y1 + 10), "0 min", fill="black", font=font)
-    draw.text((x1 - 90, y1 + 10), f"{t_hi:.0f} min training", fill="black", font=font)
-    image.save(png)
+    figure = new_figure((800, 420))
+    axes = figure.add_subplot()
+    for task, colour, target, label in (
+        ("vg", "#4678be", 0.5, "VG Recall@0.5"),
+        ("roc", "#c85a3c", 0.8, "ROC accuracy"),
+    ):
+        # every curve starts at (0 min, 0): the untrained model
+        scored = [r for r in rows if r.get(task) is not None]
+        minutes = [0.0] + [r["minutes"] for r in scored]
+        values = [0.0] + [r[task] for r in scored]
+        axes.plot(minutes, values, color=colour, linewidth=2, marker="o", markersize=4,
+                  label=label)  # fmt: skip
+        axes.axhline(target, color=colour, linewidth=1, alpha=0.5)
+    axes.set_xlim(0, max([r["minutes"] for r in rows] + [1.0]))
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("minutes of training")
+    axes.set_title(title, fontsize=9)
+    axes.grid(True, color="#e1e1e1")
+    axes.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    save_png(figure, png)
 
 
 def main(argv: list[str] | None = None) -> int:

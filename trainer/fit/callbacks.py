@@ -8,10 +8,10 @@ The progress bar is the Trainer's own (tqdm). TensorBoard is written by the Trai
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
+from birdview.core.files import write_atomic
 from birdview.core.model_card import ModelCard
+from trainer._charts import new_figure, save_png
 from trainer.fit.held_out import evaluate_held_out
 
 __all__ = ["HeldOutEval", "MetricsLog", "ThroughputTrainer", "plot_loss"]
@@ -172,13 +174,10 @@ class HeldOutEval(TrainerCallback):
 # -- the loss curve -------------------------------------------------------------------------
 
 _SIZE_PX = (800, 420)
-_MARGIN_PX = (70, 30, 30, 50)  # left, top, right, bottom
 
 
 def plot_loss(csv_path: Path, png_path: Path) -> Path | None:
-    """The training loss against the step as a PNG (Pillow); None when there is no row."""
-    from PIL import Image, ImageDraw, ImageFont
-
+    """The training loss against the step as a PNG; None when there is no row."""
     points = [
         (float(r["step"]), float(r["loss"]))
         for r in _read_rows(csv_path)
@@ -186,39 +185,20 @@ def plot_loss(csv_path: Path, png_path: Path) -> Path | None:
     ]
     if not points:
         return None
-    image = Image.new("RGB", _SIZE_PX, "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    left, top, right, bottom = _MARGIN_PX
-    x0, y0, x1, y1 = left, top, _SIZE_PX[0] - right, _SIZE_PX[1] - bottom
     steps = [s for s, _ in points]
     losses = [v for _, v in points]
-    s_lo, s_hi = min(steps), max(max(steps), min(steps) + 1)
-    v_lo, v_hi = min(0.0, min(losses)), max(losses) * 1.05 or 1.0
-
-    def xy(step: float, value: float) -> tuple[float, float]:
-        return (
-            x0 + (step - s_lo) / (s_hi - s_lo) * (x1 - x0),
-            y1 - (value - v_lo) / (v_hi - v_lo) * (y1 - y0),
-        )
-
-    for k in range(5):
-        value = v_lo + (v_hi - v_lo) * k / 4
-        y = xy(s_lo, value)[1]
-        draw.line([(x0, y), (x1, y)], fill=(225, 225, 225))
-        draw.text((8, y - 6), f"{value:.3g}", fill="black", font=font)
-    draw.rectangle([x0, y0, x1, y1], outline="black")
-    draw.line(
-        [xy(s, v) for s, v in points] if len(points) > 1 else [xy(*points[0])] * 2,
-        fill=(70, 120, 190),
-        width=2,
-    )
-    draw.text((x0, y1 + 10), f"step {s_lo:g}", fill="black", font=font)
-    draw.text((x1 - 80, y1 + 10), f"step {s_hi:g}", fill="black", font=font)
-    draw.text((x0 + 5, 8), "training loss", fill="black", font=font)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(png_path)
-    return png_path
+    figure = new_figure(_SIZE_PX)
+    axes = figure.add_subplot()
+    # a marker too, so a run with a single logged step still shows its point
+    axes.plot(steps, losses, color="#4678be", linewidth=2, marker="." if len(points) < 50 else "")
+    axes.set_xlim(min(steps), max(max(steps), min(steps) + 1))
+    axes.set_ylim(min(0.0, min(losses)), max(losses) * 1.05 or 1.0)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title("training loss")
+    axes.grid(True, color="#e1e1e1")
+    figure.tight_layout()
+    return save_png(figure, png_path)
 
 
 # -- small file helpers ---------------------------------------------------------------------
@@ -232,12 +212,11 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _write_rows(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    temp = path.with_suffix(".tmp")
-    with open(temp, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(temp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue(), mode=0o666)
 
 
 def _append_row(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> None:
