@@ -14,13 +14,11 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trainer.data import conversations
 from trainer.data.names import readable
-
-if TYPE_CHECKING:
-    from trainer.data.build import BuildResult, BuildSettings
+from trainer.data.result import TRAIN_FILE, BuildResult, BuildSettings, group_of, is_test
 
 __all__ = ["card_data", "write_card"]
 
@@ -83,8 +81,6 @@ def _files(result: BuildResult) -> dict[str, dict[str, int]]:
 
 
 def _tasks(result: BuildResult) -> dict[str, dict[str, int]]:
-    from trainer.data.build import TRAIN_FILE
-
     counts: dict[str, Counter] = {"train": Counter(), "test": Counter()}
     for file, turns in result.turns.items():
         side = "train" if file == TRAIN_FILE else "test"
@@ -94,8 +90,6 @@ def _tasks(result: BuildResult) -> dict[str, dict[str, int]]:
 
 
 def _modalities(result: BuildResult, medgrit: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    from trainer.data.build import is_test
-
     table: dict[str, Counter] = defaultdict(Counter)
     for record in result.records:
         table[record.facts.modality][
@@ -126,8 +120,6 @@ def _labels(result: BuildResult) -> dict[str, dict[str, Any]]:
 
 
 def _split(result: BuildResult) -> dict[str, Any]:
-    from trainer.data.build import group_of, is_test
-
     sides: dict[str, dict[str, set | int]] = {
         "train": {"groups": set(), "images": 0},
         "test": {"groups": set(), "images": 0},
