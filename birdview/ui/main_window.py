@@ -16,6 +16,7 @@ from birdview.core.io.catalog import Catalog
 from birdview.core.session import Session
 from birdview.core.session_store import default_session_dir
 from birdview.inference.client import InferenceClient
+from birdview.ui.actions import ActionRegistry, ActionSlots
 from birdview.ui.assistant_controller import AssistantController
 from birdview.ui.chat_panel import ChatPanel
 from birdview.ui.errors import ErrorReporter
@@ -105,9 +106,10 @@ class MainWindow(QMainWindow):
             report_error=self.reporter.report,
             settings=self.settings,
         )
-        self.tool_bar = ToolBar(self)
+        self.action_registry = self._build_actions()
+        self.tool_bar = ToolBar(self.action_registry, self)
         self.addToolBar(self.tool_bar)
-        self.setMenuBar(MenuBar(self, self.session))
+        self.setMenuBar(MenuBar(self.action_registry, self))
         self._wire()
         self._restore_state()
         if autoload_model:
@@ -152,6 +154,26 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def _build_actions(self) -> ActionRegistry:
+        slots = ActionSlots(
+            open_file=self.open_file_dialog,
+            open_folder=self.open_folder_dialog,
+            open_path=self.open_path,
+            quit=self.close,
+            export_png=self.exporter.png,
+            export_json=self.exporter.json,
+            export_sr=self.exporter.dicom_sr,
+            fit_view=self.view_layout.fit,
+            reset_view=self.view_layout.reset,
+            step_series=self.series_browser.request_relative,
+            set_tool=self.view_layout.set_tool,
+            remove_box=lambda: self.assistant.set_user_box(None),
+            set_presenter=self.set_presenter,
+        )
+        docks = (self.series_dock, self.tag_dock, self.model_dock, self.chat_dock)
+        toggles = {dock.objectName(): dock.toggleViewAction() for dock in docks}
+        return ActionRegistry(self, self.session, self.settings, slots, toggles)
 
     def _wire(self) -> None:
         loader = self.loader
@@ -208,7 +230,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(self._normal_geometry)
         self.view_layout.set_presenter(self.presenter)
         self.chat_panel.set_presenter(self.presenter)
-        self.tool_bar.presenter_action.setChecked(self.presenter)
+        self.action_registry.presenter_action.setChecked(self.presenter)
 
     def _on_escape(self) -> None:
         if self.presenter:

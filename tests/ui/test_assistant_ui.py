@@ -46,7 +46,7 @@ def ct_window(qtbot, make_main_window):
 
 def test_box_tool_draws_moves_resizes_and_deletes(qtbot, ct_window):
     window, view = ct_window, ct_window.view_layout.main_view
-    window.tool_bar.box_tool_action.trigger()
+    window.action_registry.box_tool_action.trigger()
     start, end = viewport_point(view, 100, 150), viewport_point(view, 300, 260)
     drag(view.viewport(), start, end, Qt.MouseButton.LeftButton)
     box = window.assistant.user_box
@@ -204,7 +204,7 @@ def test_anonymised_exports_from_the_window_name_nobody(qtbot, make_main_window,
     answer(window, "Where is the radius?", [Box(plane, index, 100, 120, 250, 300, label="radius")])
     names = iter(["view.png", "findings.json", "report.dcm"])
     window.exporter.ask_path = lambda *args: str(tmp_path / next(names))
-    window.menuBar().anonymise_action.setChecked(True)
+    window.action_registry.anonymise_action.setChecked(True)
 
     assert window.exporter.png() and (tmp_path / "view.png").stat().st_size > 1000
     assert window.exporter.json()
@@ -225,7 +225,7 @@ def test_anonymised_exports_from_the_window_name_nobody(qtbot, make_main_window,
 def test_presenter_mode_always_anonymises_exports(qtbot, make_main_window):
     window = make_main_window()
     open_and_wait(qtbot, window, MR_DICOM)
-    assert not window.menuBar().anonymise_action.isChecked()
+    assert not window.action_registry.anonymise_action.isChecked()
     assert window.exporter.anonymised() is False
     window.set_presenter(True)
     assert window.exporter.anonymised() is True

@@ -59,7 +59,7 @@ def test_presets_are_off_for_a_colour_photo(qtbot, make_main_window) -> None:
     before = window.session.window
     qtbot.keyClick(window.view_layout.main_view, Qt.Key.Key_3)
     assert window.session.window == before
-    assert not any(a.isEnabled() for a in window.menuBar().preset_actions)
+    assert not any(a.isEnabled() for a in window.action_registry.preset_actions)
     assert window.view_layout.views() == [window.view_layout.main_view]  # 2D: one view
 
 
@@ -229,7 +229,7 @@ def test_click_in_axial_moves_other_views(qtbot, make_main_window) -> None:
 
 def test_layout_is_remembered(qtbot, make_main_window) -> None:
     window = make_main_window()
-    window.menuBar().layout_actions["1+3"].trigger()
+    window.action_registry.layout_actions["1+3"].trigger()
     assert window.session.layout == "1+3"
     window.close()
     again = make_main_window()
@@ -248,10 +248,10 @@ def test_window_menu_auto_and_header_reset(qtbot, make_main_window) -> None:
     window = make_main_window()
     open_and_wait(qtbot, window, CT_DICOM)
     header = window.session.window
-    bar = window.menuBar()
-    bar.auto_window_action.trigger()
+    actions = window.action_registry
+    actions.auto_window_action.trigger()
     assert window.session.window != header
-    bar.reset_window_action.trigger()
+    actions.reset_window_action.trigger()
     assert window.session.window == header == Window(*window.session.volume.window)
     assert not window.tag_dock.isVisible()
     window.tag_dock.toggleViewAction().trigger()
@@ -316,7 +316,7 @@ def test_a_png_named_ct_is_not_ct(qtbot, make_main_window) -> None:
     view.setFocus()
     qtbot.keyClick(view, Qt.Key.Key_3)  # the lung preset on a CT
     assert session.window == before
-    assert not any(a.isEnabled() for a in window.menuBar().preset_actions)
+    assert not any(a.isEnabled() for a in window.action_registry.preset_actions)
     i, j = _hover(view, 300, 300)
     text = window.status.cursor_label.text()
     assert text.startswith(f"voxel ({i}, {j}, 0)") and "HU" not in text
