@@ -63,3 +63,23 @@ def test_no_python_file_outside_the_families_package_names_a_family():
                 if names.search(line):
                     found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_no_module_imports_itself_through_others():
+    """Import cycles among birdview's and trainer's modules, each printed as a chain.
+
+    Imports under ``TYPE_CHECKING`` and inside functions count too: they still tie the two
+    modules together, and a cycle is broken by moving the names both need into a small module
+    both import (as `trainer.data.result` and `birdview.ui.actions` do).
+    """
+    import grimp
+
+    graph = grimp.build_graph("birdview", "trainer", cache_dir=None)
+    cycles: dict[frozenset[str], str] = {}
+    for module in sorted(graph.modules):
+        for imported in sorted(graph.find_modules_directly_imported_by(module) - {module}):
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back:
+                cycle = (module, *back)
+                cycles.setdefault(frozenset(cycle), " -> ".join(cycle))
+    assert not cycles, "import cycles:\n" + "\n".join(sorted(cycles.values()))
