@@ -14,6 +14,7 @@ Conventions (the same as ITK and DICOM, so readers convert nothing but the array
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -21,6 +22,10 @@ from typing import Any
 import numpy as np
 
 __all__ = ["SliceSource", "Volume", "short_id"]
+
+# One number per Volume ever made in this process (next() on a count is atomic under the GIL,
+# so loader threads may build volumes at once).
+_TOKENS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class Volume:
         object.__setattr__(self, "origin_lps_mm", tuple(float(v) for v in self.origin_lps_mm))
         object.__setattr__(self, "sources", tuple(self.sources))
         object.__setattr__(self, "warnings", tuple(self.warnings))
+        object.__setattr__(self, "_token", next(_TOKENS))
 
     # -- shape -------------------------------------------------------------------------------
 
@@ -141,6 +147,14 @@ class Volume:
         return self.direction[:, 2]
 
     # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def token(self) -> int:
+        """A number no other volume made in this process has, for keying caches of what was
+        drawn from this object. Unlike ``id()`` it is never reused after the volume is
+        garbage-collected; unlike `identity` it costs nothing and tells apart two objects
+        of the same study (each `with_changes` copy gets its own)."""
+        return self._token
 
     @property
     def short_id(self) -> str:

@@ -261,7 +261,7 @@ class SliceView(QGraphicsView):
             self._rendered_key = None  # render when shown
             return
         index = self._session.slice_index(self._plane)
-        key = (id(volume), self._plane, index, self._session.window)
+        key = (volume.token, self._plane, index, self._session.window)
         if key == self._rendered_key:
             return
         image = geometry.extract_slice(volume, self._plane, index)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import shutil
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from birdview.core.geometry import to_canonical
 from birdview.core.io import load, scan
+from birdview.core.volume import Volume
 from tests.conftest import REPO, shared
 
 SAMPLE_CT = REPO / "resources" / "samples" / "totalseg_ct"
@@ -48,3 +50,17 @@ def test_nifti_studies_are_told_apart_by_content():
         _open(shared("totalseg", name)) for name in ("example_ct_sm.nii.gz", "example_mr_sm.nii.gz")
     )
     assert ct.identity.startswith("content-sha256:") and ct.identity != mr.identity
+
+
+def test_token_is_never_reused_after_collection():
+    """`Volume.token` keys render caches: unlike ``id()``, it never comes back for a new
+    object once the old one is collected."""
+    first = Volume(np.zeros((1, 4, 4), np.uint8))
+    old_token = first.token
+    del first
+    gc.collect()
+    later = [Volume(np.zeros((1, 4, 4), np.uint8)) for _ in range(50)]
+    assert old_token not in {v.token for v in later}
+    assert len({v.token for v in later}) == len(later)
+    copy = later[0].with_changes(modality="CT")
+    assert copy.token != later[0].token  # a copy is another object: its renders differ

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 
@@ -13,6 +14,7 @@ from birdview.core.display import Window, default_window
 from birdview.core.geometry import Plane, pixel_size_mm, slice_position_mm
 from birdview.core.session import Session
 from birdview.core.volume import Volume
+from birdview.ui import slice_view
 from birdview.ui.slice_view import SliceView, to_qimage
 from birdview.ui.view_layout import ViewLayout
 from tests.ui.helpers import click, drag, load_nifti_canonical, wheel
@@ -239,3 +241,34 @@ def test_to_qimage_shares_the_buffer() -> None:
     assert (image.width(), image.height(), image.bytesPerLine()) == (4, 3, 4)
     assert image.pixelColor(3, 2).red() == 11
     assert buffer is grey
+
+
+def test_a_new_volume_never_shows_the_render_of_a_collected_one(qtbot, monkeypatch) -> None:
+    """`refresh` redraws "only what changed", judged by `Volume.token`. CPython reuses an
+    ``id()`` once its object is collected, so a new volume of the same shape, window and
+    slice could take the old one's and keep its picture; here every id is the same, as if
+    the address had come back."""
+    monkeypatch.setattr(slice_view, "id", lambda _: 1, raising=False)
+
+    def make(level: int) -> Volume:
+        return Volume(np.full((3, 20, 30), level, np.int16), modality="CT", window=(100.0, 200.0))
+
+    session = Session()
+    session.open_volume(make(0))  # 0 is below the window: black
+    view = SliceView(session, Plane.AXIAL)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    assert view._item.pixmap().toImage().pixelColor(5, 5).red() == 0
+    signals = session.events.volume, session.events.window, session.events.cursor_ijk
+    for signal in signals:  # the view is not told; it finds out on its next refresh
+        signal.block()
+    session.close_volume()
+    gc.collect()
+    session.open_volume(make(200))  # 200 is above the window: white
+    for signal in signals:
+        signal.unblock()
+
+    view.refresh()
+
+    assert view._item.pixmap().toImage().pixelColor(5, 5).red() == 255
