@@ -14,7 +14,6 @@ Target: the worker adds at most 5 % to the total time of an answer.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -22,6 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from birdview.inference.offline import go_offline
 
 QUESTION = "Where is the liver located in the image?"
 
@@ -34,8 +35,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    go_offline()
 
     with tempfile.TemporaryDirectory(prefix="birdview-bench-") as scratch:
         model_dir = Path(args.model) if args.model else _build_tiny(Path(scratch))

@@ -21,8 +21,9 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from birdview.inference.offline import go_offline
+
+go_offline()
 
 SHARED = Path(
     os.environ.get("BIRDVIEW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -10,14 +10,14 @@ per slice. Target: batched >= 1.5x faster on the CPU.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from birdview.inference.offline import go_offline
+
+go_offline()
 
 import torch  # noqa: E402
 

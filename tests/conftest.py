@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from birdview.inference.offline import go_offline
+
+# Tiny models are built and loaded from local folders only, in this process and its children.
+go_offline()
 # Logs of the app and of worker processes started by tests stay out of the user's log folder.
 os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix="birdview-test-state-"))
 

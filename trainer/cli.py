@@ -21,6 +21,8 @@ import logging
 import os
 import sys
 
+from birdview.inference.offline import go_offline
+
 __all__ = ["main"]
 
 logger = logging.getLogger(__name__)
@@ -62,8 +64,7 @@ def _add_tiny(commands) -> None:
 
 
 def _run_tiny(args: argparse.Namespace) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    go_offline()
     from trainer.tiny import build_tiny
 
     out = build_tiny(args.family, args.out, seed=args.seed)
@@ -290,8 +291,7 @@ def _add_fit(commands) -> None:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    go_offline()
     if int(os.environ.get("RANK", "0")) != 0:
         logging.getLogger().setLevel(logging.WARNING)  # under torchrun, rank 0 reports
     from trainer.fit.recipe import load_recipe
@@ -329,8 +329,7 @@ def _add_merge(commands) -> None:
 
 
 def _run_merge(args: argparse.Namespace) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    go_offline()
     from trainer.fit.merge import merge_adapter
 
     out = merge_adapter(args.base, args.adapter, args.out)

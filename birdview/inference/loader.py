@@ -35,6 +35,7 @@ from birdview.inference._checkpoint_files import (
     weight_files,
 )
 from birdview.inference.errors import ModelLoadError
+from birdview.inference.offline import go_offline
 
 __all__ = ["PRECISIONS", "DEVICES", "LoadedModel", "load_checkpoint", "quantised_module_names"]
 
@@ -99,8 +100,7 @@ def load_checkpoint(
         ValueError: ``precision`` or ``device`` is not one of `PRECISIONS` / `DEVICES`.
     """
     started = time.perf_counter()
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    go_offline()
     _check_choice("precision", precision, PRECISIONS)
     _check_choice("device", device, DEVICES)
     folder = Path(model_dir)

@@ -18,9 +18,6 @@ import pytest
 from birdview.core import families
 from tests.conftest import shared
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-
 FAMILIES = families.tiny_families()
 QUESTION = "Where is the liver?"
 # A fixed target on the non-square (258 × 181) SA-Med2D demo slice, in image pixels.

@@ -9,10 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from birdview.inference.offline import OFFLINE_ENV
 from tests.conftest import REPO, shared
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 def build_data(out: Path) -> Path:
@@ -93,8 +91,7 @@ def env() -> dict[str, str]:
     """The environment for subprocesses: offline, one thread, the repo importable."""
     return {
         **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
+        **OFFLINE_ENV,
         "OMP_NUM_THREADS": "1",
         "PYTHONPATH": str(REPO),
     }

@@ -3,7 +3,6 @@ handful of built multi-turn items lower its loss on them."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +12,6 @@ from birdview.core.prompts import Conversation, Turn, to_messages
 from tests.conftest import shared
 from trainer.data.build import BuildSettings, build_dataset
 from trainer.medgrit import image_of, question_text, read_items
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 ITEMS = 4
 STEPS = 12

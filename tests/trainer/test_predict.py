@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections import Counter
 
@@ -18,9 +17,6 @@ from trainer.cli import main
 from trainer.evaluation import evaluate_file, reference_boxes, vg_hits
 from trainer.medgrit import write_items
 from trainer.predict import predict_with, question_for_family, response_to_medgrit
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 # Demo slices of different sizes (so prompts differ in length), under Med-GRIT names.
 NAMES = {

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from safetensors.torch import load_file
 
 from birdview.core import families
 from trainer.cli import main
 from trainer.tiny import FAMILIES, TinySpec
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 def test_every_family_with_a_recipe_is_built():

@@ -3,7 +3,6 @@ Gemma 3 behaves like MedGemma where BirdView depends on it (chat markup, images,
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,6 @@ import pytest
 from birdview.core import families
 from tests.conftest import shared
 from trainer.tiny import FAMILIES, build_tiny
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,11 @@ Import it into a test module or conftest to use it::
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
 
 from tests.ui.taught import TaughtModel, teach_viewer_model
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 __all__ = ["taught_model"]
 
