@@ -254,3 +254,10 @@ def test_damaged_header_is_named(tmp_path, ct_bytes):
     path = tmp_path / "badtype.nii"
     path.write_bytes(bytes(header))
     assert "header is damaged" in str(_failure(path))
+
+
+def test_nibabel_is_imported_lazily():
+    code = "import sys, birdview.core, birdview.core.io.nifti; sys.exit('nibabel' in sys.modules)"
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert result.returncode == 0, "importing birdview.core loaded nibabel"

@@ -1,10 +1,11 @@
-"""NIfTI-1 files (.nii, .nii.gz) read through SimpleITK, which is imported only when used.
+"""NIfTI-1 files (.nii, .nii.gz) read with nibabel, which is imported only when used.
 
-SimpleITK already reports origin and direction in DICOM's LPS frame, so the geometry is kept as
-the file states it (the viewer reorders axes with `geometry.to_canonical`). Corrupt headers are
-caught before any pixel is read: dimensions that would need more memory than
+The header is interpreted as ITK's NiftiImageIO does (`_nifti_header`), so origin and direction
+are in DICOM's LPS frame and every file keeps the geometry SimpleITK gave it before BirdView
+stopped shipping SimpleITK; the viewer reorders axes with `geometry.to_canonical`. Corrupt
+headers are caught before any pixel is read: dimensions that would need more memory than
 `MAX_VOXEL_BYTES`, or more bytes than the file can hold, are refused, and a .nii.gz whose gzip
-stream is cut short is refused too, because SimpleITK silently pads such files with zeros.
+stream is cut short is refused too rather than shown with zeros in place of the lost slices.
 """
 
 from __future__ import annotations
@@ -18,17 +19,14 @@ import time
 import warnings
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from birdview.core.errors import UnsupportedImageError, VolumeReadError
 from birdview.core.io._limits import check_fits, check_regular_file
+from birdview.core.io._nifti_header import HEADER_BYTES, HeaderError, NiftiHeader, parse_header
 from birdview.core.io.catalog import CancelFn, ProgressFn, SeriesEntry, check_cancel
 from birdview.core.volume import SliceSource, Volume, short_id
-
-if TYPE_CHECKING:
-    import SimpleITK
 
 __all__ = ["MAX_VOXEL_BYTES", "NIFTI_SUFFIXES", "load_nifti", "scan_nifti"]
 
@@ -57,9 +55,16 @@ _MR_WORDS = {"mr", "mri", "t1", "t2", "t1w", "t2w", "t1c", "t1ce", "t1gd", "flai
 class _Layout:
     """What the header says about the first volume of the file."""
 
-    size: tuple[int, ...]  # as SimpleITK reports it: (x, y[, z[, t...]])
-    components: int
+    header: NiftiHeader
     warnings: tuple[str, ...]
+
+    @property
+    def size(self) -> tuple[int, ...]:  # as ITK reports it: (x, y[, z[, t...]])
+        return self.header.size
+
+    @property
+    def components(self) -> int:
+        return self.header.components
 
     @property
     def n_slices(self) -> int:
@@ -76,8 +81,7 @@ def scan_nifti(path: str) -> SeriesEntry:
         VolumeReadError: the file is missing, not NIfTI-1, or its header is damaged.
     """
     path = os.fspath(path)
-    reader = _open_reader(path)
-    layout = _checked_layout(path, reader)
+    layout = _checked_layout(path, _read_header(path))
     name = os.path.basename(path)
     return SeriesEntry(
         kind="nifti",
@@ -105,28 +109,18 @@ def load_nifti(
         UnsupportedImageError: the pixels are of a kind BirdView cannot show (complex).
         LoadCancelled: ``cancel()`` returned True.
     """
-    import SimpleITK as sitk
-
     path = entry.paths[0]
     started = time.perf_counter()
     check_cancel(cancel)
     if progress is not None:
         progress(0, 1)
-    reader = _open_reader(path)
-    layout = _checked_layout(path, reader, verify_gzip=True)
-    if len(layout.size) > 3:
-        # Collapse time (and further) axes to their first element.
-        reader.SetExtractSize([*layout.size[:3], *([0] * (len(layout.size) - 3))])
-        reader.SetExtractIndex([0] * len(layout.size))
+    layout = _checked_layout(path, _read_header(path), verify_gzip=True)
     try:
-        image = reader.Execute()
-        voxels = sitk.GetArrayFromImage(image)
-    except RuntimeError as exc:
-        raise VolumeReadError(path, _sitk_reason(path, exc)) from exc
+        voxels = _read_first_volume(path, layout.header)
     except MemoryError as exc:
         raise VolumeReadError(path, "there is not enough memory for its pixels") from exc
     check_cancel(cancel)
-    volume = _build_volume(path, image, voxels, layout)
+    volume = _build_volume(path, voxels, layout)
     if progress is not None:
         progress(1, 1)
     seconds = time.perf_counter() - started
@@ -137,37 +131,49 @@ def load_nifti(
 # -- header ---------------------------------------------------------------------------------
 
 
-def _open_reader(path: str) -> SimpleITK.ImageFileReader:
-    import SimpleITK as sitk
-
-    check_regular_file(path)  # SimpleITK would wait forever on a named pipe
-    reader = sitk.ImageFileReader()
-    reader.SetImageIO("NiftiImageIO")
-    reader.SetFileName(path)
+def _read_header(path: str) -> NiftiHeader:
+    check_regular_file(path)  # opening a named pipe would wait forever
     try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise VolumeReadError(path, _sitk_reason(path, exc)) from exc
-    return reader
+        with _open_stream(path) as stream:
+            raw = stream.read(HEADER_BYTES)
+    except EOFError as exc:
+        raise VolumeReadError(
+            path, "the gzip stream is truncated (the file was cut short)"
+        ) from exc
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise VolumeReadError(path, f"the gzip stream is damaged ({_gist(exc)})") from exc
+    except OSError as exc:
+        raise VolumeReadError(path, f"it could not be read ({exc.strerror})") from exc
+    try:
+        return parse_header(raw)
+    except HeaderError as exc:
+        error = UnsupportedImageError if exc.unsupported else VolumeReadError
+        raise error(path, exc.reason) from exc
 
 
-def _checked_layout(
-    path: str, reader: SimpleITK.ImageFileReader, *, verify_gzip: bool = False
-) -> _Layout:
+def _open_stream(path: str):
+    """The file's bytes, decompressed if it is gzip: niftilib goes by content, not name."""
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def _gist(exc: BaseException) -> str:
+    """A gzip or zlib error's message on one line (they name no file, which could name the
+    patient)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
+
+def _checked_layout(path: str, header: NiftiHeader, *, verify_gzip: bool = False) -> _Layout:
     """The header's layout, once it is known to fit in memory and in the file.
 
     ``verify_gzip`` also makes sure a .nii.gz is complete, which may mean decompressing it:
     worth it before a load, too slow for a scan of a folder.
     """
-    import SimpleITK as sitk
-
-    size = tuple(int(n) for n in reader.GetSize())
-    components = int(reader.GetNumberOfComponents())
-    pixel_type = sitk.GetPixelIDValueAsString(reader.GetPixelID())
-    if "complex" in pixel_type:
-        raise UnsupportedImageError(path, f"its pixels are complex numbers ({pixel_type})")
-    bytes_per_value = _bytes_per_value(pixel_type)
-    first_volume = math.prod(size[:3]) * components * bytes_per_value
+    size = header.size
+    bytes_per_value = header.out_dtype.itemsize
+    first_volume = math.prod(size[:3]) * header.components * bytes_per_value
     if min(size) < 1 or first_volume > MAX_VOXEL_BYTES:
         raise VolumeReadError(
             path,
@@ -175,29 +181,18 @@ def _checked_layout(
             f"{first_volume / 1024**3:.1f} GiB, more than the {MAX_VOXEL_BYTES / 1024**3:.0f} GiB "
             "limit; the header is probably damaged",
         )
-    if verify_gzip:  # before a load: the voxels, and SimpleITK's image they are copied from
+    if verify_gzip:  # before a load: the voxels, and the stored values they are scaled from
         check_fits(path, 2 * first_volume, f"its {'×'.join(map(str, size[:3]))} voxels")
-    _check_file_holds_data(path, reader, size, components * bytes_per_value, verify_gzip)
-    return _Layout(size, components, _layout_warnings(reader, size, components))
+    _check_file_holds_data(path, header, verify_gzip)
+    return _Layout(header, _layout_warnings(header))
 
 
-def _bytes_per_value(pixel_type: str) -> int:
-    match = re.search(r"(\d+)-bit", pixel_type)
-    return int(match.group(1)) // 8 if match else 8
-
-
-def _check_file_holds_data(
-    path: str,
-    reader: SimpleITK.ImageFileReader,
-    size: tuple[int, ...],
-    voxel_bytes: int,
-    verify_gzip: bool,
-) -> None:
+def _check_file_holds_data(path: str, header: NiftiHeader, verify_gzip: bool) -> None:
     """Refuse headers that claim more pixel data than the file has."""
-    offset = _header_number(reader, "vox_offset", 352.0)
+    offset = header.vox_offset
     if not math.isfinite(offset) or offset < 0:
         raise VolumeReadError(path, f"its header gives an invalid data offset {offset!r}")
-    needed = int(offset) + _stored_bytes(reader, size, voxel_bytes)
+    needed = int(offset) + _stored_bytes(header)
     file_bytes = os.path.getsize(path)
     lower = path.lower()
     if lower.endswith(".nii.gz"):
@@ -215,21 +210,17 @@ def _check_file_holds_data(
         )
 
 
-def _stored_bytes(
-    reader: SimpleITK.ImageFileReader, size: tuple[int, ...], voxel_bytes: int
-) -> int:
-    """Bytes of pixel data in the file, from the header's own dim and bitpix: SimpleITK's
-    pixel type can differ (scaled integers come out as float)."""
-    rank = int(_header_number(reader, "dim[0]", 0))
-    bits = int(_header_number(reader, "bitpix", 0))
+def _stored_bytes(header: NiftiHeader) -> int:
+    """Bytes of pixel data in the file, from the header's own dim and bitpix (the pixel type
+    shown can differ: scaled integers come out as float)."""
+    rank, bits = header.dim[0], header.bitpix
     if not 1 <= rank <= 7 or bits <= 0:
-        return math.prod(size) * voxel_bytes
-    dims = [int(_header_number(reader, f"dim[{d}]", 1)) for d in range(1, rank + 1)]
-    return math.prod(max(n, 1) for n in dims) * bits // 8
+        return math.prod(header.size) * header.components * header.disk_dtype.itemsize
+    return math.prod(max(n, 1) for n in header.dim[1 : rank + 1]) * bits // 8
 
 
 def _check_gzip_complete(path: str, needed: int) -> None:
-    """SimpleITK pads a cut-short .nii.gz with zeros; find out before it does."""
+    """A cut-short .nii.gz must be refused, not shown with zeros for the lost slices."""
     with open(path, "rb") as stream:
         stream.seek(-4, os.SEEK_END)
         stored_size = int.from_bytes(stream.read(4), "little")
@@ -253,27 +244,14 @@ def _check_gzip_complete(path: str, needed: int) -> None:
         )
 
 
-def _header_number(reader: SimpleITK.ImageFileReader, key: str, default: float) -> float:
-    if not reader.HasMetaDataKey(key):
-        return default
-    try:
-        return float(reader.GetMetaData(key))
-    except ValueError:
-        return default
-
-
-def _layout_warnings(
-    reader: SimpleITK.ImageFileReader, size: tuple[int, ...], components: int
-) -> tuple[str, ...]:
+def _layout_warnings(header: NiftiHeader) -> tuple[str, ...]:
+    size, components = header.size, header.components
     notes = []
     if len(size) > 3 and math.prod(size[3:]) > 1:
         notes.append(f"the file holds {math.prod(size[3:])} volumes; showing the first")
     if components > 1 and components != 3:
         notes.append(f"the file holds {components} values per voxel; showing the first")
-    if (
-        _header_number(reader, "qform_code", 1) == 0
-        and _header_number(reader, "sform_code", 1) == 0
-    ):
+    if header.qform_code == 0 and header.sform_code == 0:
         notes.append(
             "the header sets no orientation (qform_code and sform_code are 0); "
             "the orientation shown is a guess"
@@ -284,7 +262,53 @@ def _layout_warnings(
 # -- pixels ---------------------------------------------------------------------------------
 
 
-def _build_volume(path: str, image: Any, voxels: np.ndarray, layout: _Layout) -> Volume:
+def _read_first_volume(path: str, header: NiftiHeader) -> np.ndarray:
+    """The first volume's values as SimpleITK arranged them: (z, y, x) or (y, x), with a last
+    axis of values per voxel when there are several."""
+    from nibabel.volumeutils import array_from_file
+
+    grid = header.size[:3]
+    if header.interleaved:  # RGB(A): the values of one voxel are stored together
+        starts, shape = [0], (header.components, *grid)
+    else:  # vectors: one whole series of volumes per value, volume after volume
+        per_value = math.prod(max(n, 1) for n in header.dim[1:5]) * header.disk_dtype.itemsize
+        starts, shape = [c * per_value for c in range(header.components)], grid
+    blocks = []
+    try:
+        with _open_stream(path) as stream:
+            for start in starts:
+                offset = int(header.vox_offset) + start
+                block = array_from_file(shape, header.disk_dtype, stream, offset, mmap=False)
+                blocks.append(block.T)  # Fortran order on disk: transposed, it is (z, y, x)
+    except EOFError as exc:
+        raise VolumeReadError(
+            path, "the gzip stream is truncated (the file was cut short)"
+        ) from exc
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise VolumeReadError(path, f"the gzip stream is damaged ({_gist(exc)})") from exc
+    except OSError as exc:  # nibabel's short read; its message names the file, so not quoted
+        raise VolumeReadError(path, "the file is truncated: its pixel data end early") from exc
+    voxels = blocks[0] if len(blocks) == 1 else np.stack(blocks, axis=-1)
+    voxels = np.ascontiguousarray(voxels, dtype=header.disk_dtype.newbyteorder("="))
+    if voxels.dtype.kind == "f":  # niftilib stores NaN and infinite values as 0
+        voxels[~np.isfinite(voxels)] = 0
+    return _rescale(voxels, header) if header.rescaled else voxels
+
+
+def _rescale(voxels: np.ndarray, header: NiftiHeader) -> np.ndarray:
+    """scl_slope and scl_inter applied as ITK applies them: integers are first cast to
+    float32, then each value is scaled in double precision and stored back, a slab at a time
+    so that no float64 copy of the whole volume is made."""
+    out = voxels.astype(header.out_dtype, copy=False)
+    flat = out.reshape(-1)
+    step = 1 << 22
+    for start in range(0, flat.size, step):
+        chunk = flat[start : start + step]
+        chunk[...] = chunk.astype(np.float64) * header.slope + header.inter
+    return out
+
+
+def _build_volume(path: str, voxels: np.ndarray, layout: _Layout) -> Volume:
     notes = list(layout.warnings)
     if layout.components > 1:
         rgb = layout.components == 3 and voxels.dtype == np.uint8
@@ -292,7 +316,7 @@ def _build_volume(path: str, image: Any, voxels: np.ndarray, layout: _Layout) ->
             voxels = voxels[..., 0]
         elif voxels.ndim == 3:  # a 2D colour image: (rows, cols, 3)
             voxels = voxels[np.newaxis]
-    spacing, origin, direction, has_geometry = _geometry(image, notes)
+    spacing, origin, direction, has_geometry = _geometry(layout.header, notes)
     name = os.path.basename(path)
     modality, flags = _classify(voxels, name)
     n_slices = voxels.shape[0] if voxels.ndim >= 3 else 1
@@ -313,13 +337,13 @@ def _build_volume(path: str, image: Any, voxels: np.ndarray, layout: _Layout) ->
         raise VolumeReadError(path, f"its pixel data do not form an image ({exc})") from exc
 
 
-def _geometry(image: Any, notes: list[str]) -> tuple[tuple, tuple, np.ndarray, bool]:
+def _geometry(header: NiftiHeader, notes: list[str]) -> tuple[tuple, tuple, np.ndarray, bool]:
     """Spacing, origin and direction padded to 3D; header nonsense replaced by defaults."""
-    dim = image.GetDimension()
-    spacing = [*image.GetSpacing(), 1.0, 1.0][:3]
-    origin = [*image.GetOrigin(), 0.0, 0.0][:3]
+    dim = len(header.origin)
+    spacing = [*header.spacing, 1.0, 1.0][:3]
+    origin = [*header.origin, 0.0, 0.0][:3]
     direction = np.eye(3)
-    direction[:dim, :dim] = np.asarray(image.GetDirection(), dtype=float).reshape(dim, dim)
+    direction[:dim, :dim] = header.direction
     if not all(math.isfinite(s) and s > 0 for s in spacing):
         notes.append(f"the header's voxel size {tuple(spacing)!r} is invalid; 1 mm assumed")
         spacing = [1.0, 1.0, 1.0]
@@ -361,36 +385,3 @@ def _modality_from_name(name: str, *, ct_word: bool = False) -> str:
 
 
 # -- errors ---------------------------------------------------------------------------------
-
-
-def _sitk_reason(path: str, exc: RuntimeError) -> str:
-    """The gist of a SimpleITK error (its last line, without C++ locations or the path)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    gist = lines[-1] if lines else str(exc)
-    gist = re.sub(r"^.*?ERROR:\s*", "", gist)
-    gist = re.sub(r"^\w+\(0x[0-9a-fA-F]+\):\s*", "", gist)
-    gist = gist.replace(path, "the file").replace(os.path.basename(path), "the file")
-    if "not recognized as a NIFTI file" in gist:
-        return _why_not_nifti(path)
-    return f"SimpleITK failed: {gist[:200]}"
-
-
-def _why_not_nifti(path: str) -> str:
-    """Look at the first bytes to say why NiftiImageIO refused the file."""
-    try:
-        with open(path, "rb") as raw:
-            magic = raw.read(2)
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        with opener(path, "rb") as stream:
-            head = stream.read(4)
-    except EOFError:
-        return "the gzip stream is truncated (the file was cut short)"
-    except (OSError, zlib.error) as exc:
-        return f"the gzip stream is damaged ({exc})"
-    if not head:
-        return "the file is empty"
-    if len(head) == 4 and 540 in (int.from_bytes(head, "little"), int.from_bytes(head, "big")):
-        return "it is a NIfTI-2 file, which SimpleITK cannot read; convert it to NIfTI-1"
-    if len(head) == 4 and 348 in (int.from_bytes(head, "little"), int.from_bytes(head, "big")):
-        return "its NIfTI header is damaged (invalid dimensions or data type)"
-    return "it is not a NIfTI file"
