@@ -1,8 +1,11 @@
-"""The few exception and warning types BirdView raises itself.
+"""The few exception types BirdView raises itself.
 
 Everything a reader cannot turn into a `Volume` comes out as `VolumeReadError` (or its subclass
 `UnsupportedImageError`), with a message that names the file and says what is wrong with it.
 Messages never contain patient data.
+
+There is no warning type: problems of the data itself (uneven spacing, a missing slice) are
+logged and attached to the `Volume` (``volume.warnings``) so the UI can show them.
 """
 
 from __future__ import annotations
@@ -32,11 +35,3 @@ class UnsupportedImageError(VolumeReadError):
 
 class LoadCancelled(BirdViewError):
     """The caller asked a running load to stop."""
-
-
-class BirdViewWarning(UserWarning):
-    """Misuse of BirdView's API the caller should fix.
-
-    Problems of the data itself (uneven spacing, a missing slice) are not warnings: readers
-    log them and attach them to the `Volume` (``volume.warnings``) so the UI can show them.
-    """
