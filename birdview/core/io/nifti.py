@@ -280,6 +280,11 @@ def _read_first_volume(path: str, header: NiftiHeader) -> np.ndarray:
                 offset = int(header.vox_offset) + start
                 block = array_from_file(shape, header.disk_dtype, stream, offset, mmap=False)
                 blocks.append(block.T)  # Fortran order on disk: transposed, it is (z, y, x)
+            if isinstance(stream, gzip.GzipFile):
+                # Read to the end so that gzip checks its CRC: a damaged deflate stream can
+                # still inflate, to wrong values, and the checksum is the only way to know.
+                while stream.read(1 << 22):
+                    pass
     except EOFError as exc:
         raise VolumeReadError(
             path, "the gzip stream is truncated (the file was cut short)"
