@@ -26,9 +26,11 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 
+from birdview.core.ask import AskSpec
 from birdview.core.errors import BirdViewError
-from birdview.core.prompts import Task, check_question_length
+from birdview.core.prompts import Task
 from birdview.inference.errors import InferenceError, ModelLoadError
 
 __all__ = ["main"]
@@ -84,14 +86,15 @@ def _ask(args: argparse.Namespace) -> int:
     from birdview.core.box import Box
     from birdview.core.model_input import render_for_model
 
-    check_question_length(args.question)  # before anything slow is read or loaded
+    spec = _spec(args)  # checked before anything slow is read or loaded
     if not args.question.strip() and args.task is None:
         raise ValueError("Unable to ask as there is no question; give one or --task")
     volume, plane, index = _slice(args)
     image = render_for_model(volume, plane, index)
     region = Box(plane, index, *args.box) if args.box else None
+    spec = replace(spec, region=region, plane=plane, slice_index=index)
     if args.worker or getattr(sys, "frozen", False):
-        return _ask_worker(args, image, region, plane, index)
+        return _ask_worker(args, image, spec)
 
     from birdview.inference.engine import Engine
     from birdview.inference.loader import load_checkpoint
@@ -102,15 +105,7 @@ def _ask(args: argparse.Namespace) -> int:
     )
     for notice in loaded.notices:
         logger.warning("%s", notice)
-    answer = Engine(loaded).ask(
-        image,
-        args.question,
-        region=region,
-        task=_TASKS[args.task] if args.task else None,
-        max_new_tokens=args.max_new_tokens,
-        plane=plane,
-        slice_index=index,
-    )
+    answer = Engine(loaded).ask(image, spec)
     if args.json:
         print(json.dumps(_report(answer, loaded), indent=2))
     else:
@@ -118,7 +113,14 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ask_worker(args: argparse.Namespace, image, region, plane, index) -> int:
+def _spec(args: argparse.Namespace) -> AskSpec:
+    """The ask as the arguments give it; where in the image comes once it is read. Nothing
+    is streamed: the answer is printed whole."""
+    task = _TASKS[args.task] if args.task else None
+    return AskSpec(args.question, task=task, max_new_tokens=args.max_new_tokens, stream=False)
+
+
+def _ask_worker(args: argparse.Namespace, image, spec: AskSpec) -> int:
     """The same question through `InferenceClient` (the worker process owns the model)."""
     from birdview.inference.client import InferenceClient
     from birdview.inference.protocol import WorkerConfig, WorkerFailure
@@ -132,15 +134,7 @@ def _ask_worker(args: argparse.Namespace, image, region, plane, index) -> int:
             raise _error(loaded)
         for notice in loaded.notices:
             logger.warning("%s", notice)
-        answer = client.ask(
-            image,
-            args.question,
-            region=region,
-            task=_TASKS[args.task].value if args.task else None,
-            max_new_tokens=args.max_new_tokens,
-            plane=plane,
-            slice_index=index,
-        ).result()
+        answer = client.ask(image, spec).result()
     if isinstance(answer, WorkerFailure):
         raise _error(answer)
     if args.json:

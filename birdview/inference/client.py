@@ -26,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from birdview.core.box import Box
+from birdview.core.ask import AskSpec, SweepSpec, ask_spec, sweep_spec
 from birdview.core.geometry import Plane
-from birdview.core.prompts import check_question_length
 from birdview.core.volume import Volume
 from birdview.inference._client_process import (
     WorkerProcess,
@@ -199,61 +198,44 @@ class InferenceClient:
     def ask(
         self,
         image_rgb: np.ndarray,
-        question: str,
+        spec: AskSpec | str,
         *,
-        region: Box | None = None,
-        task: str | None = None,
         history: Sequence[tuple[str, str]] = (),
-        max_new_tokens: int | None = None,
-        plane: Plane | str = Plane.AXIAL,
-        slice_index: int = 0,
         on_token: Callable[[str], None] | None = None,
         on_done: Callable[[Result], None] | None = None,
+        **options: Any,
     ) -> RequestHandle:
-        """Ask about one (rows, cols, 3) uint8 image (`model_input.render_for_model`);
+        """Ask ``spec`` about one (rows, cols, 3) uint8 image (`model_input.render_for_model`);
         streamed text goes to ``on_token``; the result is `AskReply` or `WorkerFailure`.
-        ``plane`` and ``slice_index`` say where the image came from; the boxes carry them.
+        A question string and `AskSpec` keywords (``region``, ``plane``...) make the spec too.
 
         Raises:
-            ValueError: the question is longer than `prompts.MAX_QUESTION_CHARS` (nothing is
-                sent).
+            ValueError: the spec is invalid, e.g. the question is longer than
+                `prompts.MAX_QUESTION_CHARS` (nothing is sent).
         """
-        check_question_length(question)
-        request = AskRequest(
-            image_rgb,
-            question,
-            region=region,
-            task=task,
-            history=tuple(history),
-            max_new_tokens=max_new_tokens,
-            plane=Plane(plane).value,
-            slice_index=slice_index,
-        )
+        request = AskRequest(image_rgb, ask_spec(spec, **options), history=tuple(history))
         return self._submit(Pending(request, RequestHandle(request.request_id), on_done, on_token))
 
     def sweep(
         self,
         volume: Volume,
-        question: str,
-        plane: Plane | str,
+        spec: SweepSpec | str,
+        plane: Plane | str | None = None,
         *,
-        batch_size: int = 8,
-        max_new_tokens: int | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         on_done: Callable[[Result], None] | None = None,
+        **options: Any,
     ) -> RequestHandle:
-        """Ground ``question`` on every slice along ``plane``; progress goes to ``on_progress``
-        as (done, total); the result is `SweepReply` (partial with ``cancelled=True`` after a
-        cancel) or `WorkerFailure`.
+        """Ask ``spec`` of every slice along its plane; progress goes to ``on_progress`` as
+        (done, total); the result is `SweepReply` (partial with ``cancelled=True`` after a
+        cancel) or `WorkerFailure`. A question string, ``plane`` and `SweepSpec` keywords
+        make the spec too.
 
         Raises:
-            ValueError: the question is longer than `prompts.MAX_QUESTION_CHARS` (nothing is
-                sent).
+            ValueError: the spec is invalid, e.g. the question is longer than
+                `prompts.MAX_QUESTION_CHARS` (nothing is sent).
         """
-        check_question_length(question)
-        request = SweepRequest.from_volume(
-            volume, question, plane, batch_size=batch_size, max_new_tokens=max_new_tokens
-        )
+        request = SweepRequest.from_volume(volume, sweep_spec(spec, plane, **options))
         handle = RequestHandle(request.request_id)
         return self._submit(Pending(request, handle, on_done, on_progress=on_progress))
 

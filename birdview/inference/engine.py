@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from birdview.core import families
+from birdview.core.ask import AskSpec, SweepSpec, ask_spec, sweep_spec
 from birdview.core.box import Box
 from birdview.core.conventions import conventions_of
 from birdview.core.families import Family
@@ -149,44 +150,44 @@ class Engine:
     def ask(
         self,
         image_rgb: np.ndarray,
-        question: str,
+        spec: AskSpec | str,
         *,
-        region: Box | None = None,
-        task: Task | str | None = None,
         history: Conversation | None = None,
-        max_new_tokens: int | None = None,
         on_token: Callable[[str], None] | None = None,
         cancel: Callable[[], bool] | None = None,
-        plane: Plane | str = Plane.AXIAL,
-        slice_index: int = 0,
+        **options: Any,
     ) -> Answer:
-        """Ask ``question`` about a (rows, cols, 3) uint8 image; see the module docstring for
-        how ``region`` goes in. ``on_token`` receives the answer's text piece by piece (the
+        """Ask ``spec`` about a (rows, cols, 3) uint8 image; see the module docstring for how
+        its region goes in. A question string and `AskSpec` keywords make the spec too.
+        ``on_token`` receives the answer's text piece by piece when the spec streams (the
         pieces add up to ``Answer.text``); ``cancel`` is polled after every token. Boxes get
-        ``plane`` and ``slice_index``.
+        the spec's plane and slice index.
 
         Raises:
-            ValueError: the image is not (rows, cols, 3) uint8, or the question is empty.
+            ValueError: the image is not (rows, cols, 3) uint8, the question is empty, or the
+                spec is invalid.
             InferenceError: generation failed (out of memory, a model error).
         """
+        spec = ask_spec(spec, **options)
+        on_token = on_token if spec.stream else None
         image = _checked_image(image_rgb)
         height, width = image.shape[:2]
         resized = self._model_size(width, height)
-        question = self._question(question, region, task, (width, height), resized)
-        budget = max_new_tokens or self._budget(task)
+        question = self._question(spec, (width, height), resized)
+        budget = spec.max_new_tokens or self._budget(spec.task)
         prompt = self._prompt(history or Conversation(), question)
         prepared = self._prepared(image)
         started = time.perf_counter()
         raw, n_new, cancelled = self._answer(prompt, prepared, budget, on_token, cancel)
-        if max_new_tokens is None and not cancelled and n_new >= budget:
+        if spec.max_new_tokens is None and not cancelled and n_new >= budget:
             raw, n_new, cancelled = self._think_on(prompt, prepared, raw, n_new, on_token, cancel)
         seconds = time.perf_counter() - started
         reply = split_reasoning(raw, self.family.chat.thoughts)
         parsed = self.codec.parse(
             reply.answer,
             (width, height),
-            plane=plane,
-            slice_index=slice_index,
+            plane=spec.plane,
+            slice_index=spec.slice_index,
             model_size_px=resized,
         )
         logger.info("answered in %.2f s: %d tokens, %d boxes", seconds, n_new, len(parsed.boxes))
@@ -240,15 +241,8 @@ class Engine:
         text, n_more, cancelled = self._answer(prompt + raw, image, more, on_token, cancel)
         return raw + text, n_new + n_more, cancelled
 
-    def _question(
-        self,
-        question: str,
-        region: Box | None,
-        task: Task | str | None,
-        image_size: SizePx,
-        resized: SizePx,
-    ) -> str:
-        question = str(question or "")
+    def _question(self, spec: AskSpec, image_size: SizePx, resized: SizePx) -> str:
+        question, region, task = spec.question, spec.region, spec.task
         region_text = None
         if region is not None:
             region_text = self.codec.encode_region(region, image_size, model_size_px=resized)
@@ -278,15 +272,15 @@ class Engine:
     def sweep(
         self,
         volume: Volume,
-        question: str,
-        plane: Plane | str,
+        spec: SweepSpec | str,
+        plane: Plane | str | None = None,
         *,
-        batch_size: int = 8,
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
-        max_new_tokens: int | None = None,
+        **options: Any,
     ) -> list[SliceResult]:
-        """Ask ``question`` about every slice of ``plane``, ``batch_size`` slices at a time.
+        """Ask ``spec`` of every slice of its plane, ``batch_size`` slices at a time. A
+        question string, ``plane`` and `SweepSpec` keywords make the spec too.
 
         Slices are rendered with `render_for_model` on one intensity range for the whole
         volume. Returns one result per slice in slice order; when ``cancel()`` turns True
@@ -294,18 +288,17 @@ class Engine:
         batch.
 
         Raises:
-            ValueError: ``batch_size`` is below 1 or the question is empty.
+            ValueError: the question is empty, or the spec is invalid (a batch size below 1).
             InferenceError: generation failed.
         """
-        if batch_size < 1:
-            raise ValueError(f"Unable to sweep as batch_size {batch_size!r} is below 1")
-        if not str(question).strip():
+        spec = sweep_spec(spec, plane, **options)
+        if not spec.question.strip():
             raise ValueError("Unable to sweep as the question is empty")
-        plane = Plane(plane)
+        plane, batch_size = spec.plane, spec.batch_size
         total = slice_count(volume, plane)
         intensity_range = volume_intensity_range(volume)
-        prompt = self._prompt(Conversation(), question)
-        budget = max_new_tokens or self._budget(None)
+        prompt = self._prompt(Conversation(), spec.question)
+        budget = spec.max_new_tokens or self._budget(None)
         results: list[SliceResult] = []
         for start in range(0, total, batch_size):
             if cancel is not None and cancel():

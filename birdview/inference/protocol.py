@@ -1,7 +1,8 @@
 """The messages between the viewer and the model worker: frozen dataclasses, no torch.
 
-Only numpy arrays, strings, numbers, `Box`es (themselves strings and numbers) and tuples of
-these cross the process boundary. Every request carries a ``request_id``; everything the worker
+Only numpy arrays, strings, numbers, `Box`es (themselves strings and numbers), the ask and
+sweep specs of `birdview.core.ask` (strings, numbers, enums and a `Box`) and tuples of these
+cross the process boundary. Every request carries a ``request_id``; everything the worker
 sends back about a request names it, and a request ends with exactly one final message:
 
 =================  =====================================================
@@ -32,8 +33,8 @@ from typing import Literal
 
 import numpy as np
 
+from birdview.core.ask import AskSpec, SweepSpec
 from birdview.core.box import Box
-from birdview.core.geometry import Plane
 from birdview.core.volume import Volume
 from birdview.inference.errors import (
     InferenceError,
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 # Bump when a message changes shape; the client refuses a worker that says another number.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 _counter = itertools.count(1)
 
@@ -129,35 +130,23 @@ class AskRequest:
 
     Attributes:
         image_rgb: (rows, cols, 3) uint8, as `birdview.core.model_input.render_for_model` makes.
-        question: the user's question (any region already written in, or see ``region``).
-        region: a drawn box the engine writes into the question in the family's format.
-        task: a `birdview.core.prompts.Task` value ("VG", "RO", "GC", "MII") or None.
+        spec: what is asked (question, task, region, plane, slice, budget, streaming).
         history: earlier (question, answer) pairs about the same image.
-        max_new_tokens: the generation budget; None lets the engine choose by task.
-        plane, slice_index: where the image came from; the reply's boxes carry them.
     """
 
     image_rgb: np.ndarray
-    question: str
-    region: Box | None = None
-    task: str | None = None
+    spec: AskSpec
     history: tuple[tuple[str, str], ...] = ()
-    max_new_tokens: int | None = None
-    plane: str = Plane.AXIAL.value
-    slice_index: int = 0
     request_id: str = field(default_factory=new_request_id)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_rgb", _read_only(self.image_rgb))
-        object.__setattr__(self, "plane", Plane(self.plane).value)
         object.__setattr__(self, "history", tuple((str(q), str(a)) for q, a in self.history))
-        if self.task is not None:
-            object.__setattr__(self, "task", str(getattr(self.task, "value", self.task)))
 
 
 @dataclass(frozen=True, eq=False)
 class SweepRequest:
-    """Ground ``question`` on every slice of a volume along ``plane``.
+    """Ask ``spec`` of every slice of a volume along its plane.
 
     The volume travels as voxels and geometry (no metadata); `to_volume` rebuilds it.
     """
@@ -167,37 +156,22 @@ class SweepRequest:
     origin_lps_mm: tuple[float, float, float]
     direction: np.ndarray
     modality: str
-    plane: str
-    question: str
-    batch_size: int = 8
-    max_new_tokens: int | None = None
+    spec: SweepSpec
     request_id: str = field(default_factory=new_request_id)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "voxels", _read_only(self.voxels))
         object.__setattr__(self, "direction", _read_only(self.direction))
-        object.__setattr__(self, "plane", Plane(self.plane).value)
 
     @classmethod
-    def from_volume(
-        cls,
-        volume: Volume,
-        question: str,
-        plane: Plane | str,
-        *,
-        batch_size: int = 8,
-        max_new_tokens: int | None = None,
-    ) -> SweepRequest:
+    def from_volume(cls, volume: Volume, spec: SweepSpec) -> SweepRequest:
         return cls(
             voxels=volume.voxels,
             spacing_mm=volume.spacing_mm,
             origin_lps_mm=volume.origin_lps_mm,
             direction=volume.direction,
             modality=volume.modality,
-            plane=Plane(plane).value,
-            question=question,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
+            spec=spec,
         )
 
     def to_volume(self) -> Volume:

@@ -257,9 +257,10 @@ class _Worker:
         )
 
     def _ask(self, request: AskRequest) -> AskReply:
+        from birdview.core.ask import AskSpec
         from birdview.core.prompts import Conversation, Turn
 
-        question = _checked_question(request.question)
+        spec = _checked(request.spec, AskSpec)
         engine = self._require_engine()
         if not isinstance(request.image_rgb, np.ndarray):
             raise BadRequest(f"Unable to answer as the image is a {type(request.image_rgb)}")
@@ -267,15 +268,10 @@ class _Worker:
         stream = TokenStream(lambda text: self.send(Token(rid, text)))
         answer = engine.ask(
             request.image_rgb,
-            question,
-            region=request.region,
-            task=request.task,
+            spec,
             history=Conversation(tuple(Turn(q, a) for q, a in request.history)),
-            max_new_tokens=request.max_new_tokens,
             on_token=stream.put,
             cancel=self._cancel.is_set,
-            plane=request.plane,
-            slice_index=request.slice_index,
         )
         stream.flush()
         return AskReply(
@@ -292,7 +288,9 @@ class _Worker:
         )
 
     def _sweep(self, request: SweepRequest) -> SweepReply:
-        question = _checked_question(request.question)
+        from birdview.core.ask import SweepSpec
+
+        spec = _checked(request.spec, SweepSpec)
         engine = self._require_engine()
         try:
             volume = request.to_volume()
@@ -301,12 +299,9 @@ class _Worker:
         rid = request.request_id
         results = engine.sweep(
             volume,
-            question,
-            request.plane,
-            batch_size=int(request.batch_size),
+            spec,
             progress=lambda done, total: self.send(SweepProgress(rid, int(done), int(total))),
             cancel=self._cancel.is_set,
-            max_new_tokens=request.max_new_tokens,
         )
         slices = tuple(SweepSlice(int(r.slice_index), tuple(r.boxes), str(r.text)) for r in results)
         return SweepReply(rid, slices, cancelled=self._cancel.is_set())
@@ -319,11 +314,12 @@ class _Worker:
         return engine
 
 
-def _checked_question(question: str) -> str:
-    """The client checks the length too; this guards against other senders."""
-    from birdview.core.prompts import check_question_length
+def _checked(spec: Any, kind: type) -> Any:
+    """The client validates specs too; this guards against other senders (unpickling skips
+    a dataclass's checks)."""
+    from birdview.core.ask import checked
 
     try:
-        return check_question_length(str(question))
-    except ValueError as exc:
+        return checked(spec, kind)
+    except (TypeError, ValueError) as exc:
         raise BadRequest(str(exc)) from exc

@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from birdview.core import session_store
+from birdview.core.ask import AskSpec, SweepSpec
 from birdview.core.assistant import SWEEP_TASK, Assistant, ModelState
 from birdview.core.geometry import Plane
 from birdview.core.model_card import card_for_checkpoint, card_warnings
@@ -41,7 +42,6 @@ __all__ = ["AssistantController", "failure_text"]
 logger = logging.getLogger(__name__)
 
 _AUTOSAVE_DELAY_MS = 400
-_SWEEP_BATCH = 8
 
 
 def failure_text(failure: WorkerFailure) -> str:
@@ -169,12 +169,14 @@ class AssistantController(QObject):
         try:
             request_id = self.bridge.ask(
                 self._model_image(volume, plane, index),
-                question.strip(),
-                region=region,
-                task=task or None,
+                AskSpec(
+                    question.strip(),
+                    task=task or None,
+                    region=region,
+                    plane=plane,
+                    slice_index=index,
+                ),
                 history=self.assistant.history_for(plane, index),
-                plane=plane,
-                slice_index=index,
             )
         except Exception as exc:  # noqa: BLE001 - e.g. the worker is gone for good
             self.assistant.fail(turn.turn_id, f"The question could not be sent: {exc}")
@@ -201,7 +203,7 @@ class AssistantController(QObject):
         total = self.session.slice_count(plane)
         self.assistant.set_progress(turn.turn_id, 0, total)
         try:
-            request_id = self.bridge.sweep(volume, question, plane, batch_size=_SWEEP_BATCH)
+            request_id = self.bridge.sweep(volume, SweepSpec(question, plane))
         except Exception as exc:  # noqa: BLE001
             self.assistant.fail(turn.turn_id, f"The sweep could not be sent: {exc}")
             return turn.turn_id

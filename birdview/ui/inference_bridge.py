@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from birdview.core.ask import AskSpec, SweepSpec
 from birdview.inference.client import InferenceClient
 from birdview.inference.protocol import WorkerConfig, WorkerFailure
 
@@ -67,7 +68,7 @@ class InferenceBridge(QObject):
             target=self._start_and_load, args=(config,), name="birdview-load", daemon=True
         ).start()
 
-    def ask(self, image_rgb, question: str, **options) -> str:
+    def ask(self, image_rgb, spec: AskSpec, *, history=()) -> str:
         """Send a question (see `InferenceClient.ask`); returns the key its signals carry.
 
         Raises:
@@ -77,24 +78,22 @@ class InferenceBridge(QObject):
         return self._send_later(
             lambda key: client.ask(
                 image_rgb,
-                question,
+                spec,
+                history=history,
                 on_token=lambda text: self.token.emit(key, text),
                 on_done=lambda result: self._done(key, result),
-                **options,
             )
         )
 
-    def sweep(self, volume, question: str, plane, **options) -> str:
-        """Ground ``question`` on every slice of ``plane``; returns the key its signals carry."""
+    def sweep(self, volume, spec: SweepSpec) -> str:
+        """Ask ``spec`` of every slice of its plane; returns the key its signals carry."""
         client = self._running()
         return self._send_later(
             lambda key: client.sweep(
                 volume,
-                question,
-                plane,
+                spec,
                 on_progress=lambda done, total: self.progress.emit(key, done, total),
                 on_done=lambda result: self._done(key, result),
-                **options,
             )
         )
 

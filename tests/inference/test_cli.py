@@ -168,3 +168,16 @@ def test_too_long_question_is_refused_before_the_model_loads(tmp_path, mode):
         "Unable to ask as the question is 120,000 characters long and the limit is "
         f"{MAX_QUESTION_CHARS:,}; shorten it, or ask about one finding at a time"
     )
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_budget_below_one_is_refused_before_the_model_loads(tmp_path, mode):
+    """The ask's options are checked as one spec, before the image or the model is read."""
+    done = _run(
+        *MODES[mode], "--model", str(tmp_path / "none"), "--image", str(tmp_path / "none.png"),
+        "--max-new-tokens", "0", QUESTION,
+    )  # fmt: skip
+
+    assert _one_line_error(done) == (
+        "Unable to ask as max_new_tokens 0 is below 1; leave it unset for the default budget"
+    )

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from birdview.core.ask import AskSpec, SweepSpec
 from birdview.core.box import Box
+from birdview.core.geometry import Plane
 from birdview.core.prompts import MAX_QUESTION_CHARS
 from birdview.core.volume import Volume
 from birdview.inference._checkpoint_files import checkpoint_sha256, hashed_files
@@ -199,6 +201,14 @@ def test_a_too_long_question_is_refused_before_it_is_sent(client, image):
     assert isinstance(reply, AskReply), reply
 
 
+def _unchecked(spec, **fields):
+    """``spec`` with ``fields`` set past its checks, as a sender that skips them (or a pickle
+    made by hand) delivers it."""
+    for name, value in fields.items():
+        object.__setattr__(spec, name, value)
+    return spec
+
+
 def test_the_worker_refuses_a_too_long_question_from_any_sender():
     """Defence in depth: a sender that skips the client's check gets a bad_request."""
     worker = spawn_worker(start_timeout_s=60.0)
@@ -206,8 +216,10 @@ def test_the_worker_refuses_a_too_long_question_from_any_sender():
         too_long = "x" * (MAX_QUESTION_CHARS + 1)
         volume = Volume(np.zeros((2, 8, 8), np.int16), spacing_mm=(1.0, 1.0, 1.0))
         requests = [
-            AskRequest(np.zeros((8, 8, 3), np.uint8), too_long),
-            SweepRequest.from_volume(volume, too_long, "axial"),
+            AskRequest(np.zeros((8, 8, 3), np.uint8), _unchecked(AskSpec(), question=too_long)),
+            SweepRequest.from_volume(
+                volume, _unchecked(SweepSpec("x", "axial"), question=too_long)
+            ),
         ]
         for request in requests:
             worker.connection.send(request)
@@ -218,6 +230,79 @@ def test_the_worker_refuses_a_too_long_question_from_any_sender():
             assert failure.message.startswith("Unable to ask as the question is 4,001 characters")
     finally:
         stop_worker(worker.process, worker.connection, timeout_s=10.0)
+
+
+def test_an_ask_spec_reaches_the_engine_unchanged(client, config, image):
+    """Every option crosses the pipe: the worker answers exactly as the engine in this process
+    answers the same spec (same weights, greedy), with the task's question and the region
+    written in, the budget kept, boxes on the spec's slice, and nothing streamed."""
+    from birdview.inference.engine import Engine
+    from birdview.inference.loader import load_checkpoint
+
+    region = Box("coronal", 5, 10.0, 12.0, 30.0, 40.0, label="lesion")
+    spec = AskSpec(
+        "",
+        task="RO",
+        region=region,
+        plane="coronal",
+        slice_index=5,
+        max_new_tokens=5,
+        stream=False,
+    )
+    tokens: list[str] = []
+
+    reply = client.ask(image, spec, on_token=tokens.append).result(60)
+    local = Engine(load_checkpoint(config.model_dir, precision="fp32", device="cpu")).ask(
+        image, spec
+    )
+
+    assert isinstance(reply, AskReply), reply
+    assert tokens == []
+    assert reply.question == local.question and "{region}" not in reply.question
+    assert reply.question.startswith("What anatomical structure is present at the ")
+    assert reply.question != "What anatomical structure is present at the ?"
+    assert (reply.text, reply.boxes) == (local.text, tuple(local.boxes))
+    assert reply.n_new_tokens == local.n_new_tokens == 5  # random weights never stop early
+    assert all((b.plane, b.slice_index) == (Plane.CORONAL, 5) for b in reply.boxes)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"question": "x" * (MAX_QUESTION_CHARS + 1)}, "characters long and the limit is 4,000"),
+        ({"slice_index": -1}, "Unable to ask as the slice index -1 is negative"),
+        ({"max_new_tokens": 0}, "Unable to ask as max_new_tokens 0 is below 1"),
+        ({"task": "XX"}, "'XX' is not a valid Task"),
+        ({"plane": "oblique"}, "'oblique' is not a valid Plane"),
+    ],
+)
+def test_a_bad_ask_spec_is_refused_before_anything_is_sent(
+    client, image, monkeypatch, options, message
+):
+    options = dict(options)
+    sent: list[object] = []
+    monkeypatch.setattr(client, "_submit", sent.append)
+    question = options.pop("question", "Where?")
+
+    with pytest.raises(ValueError, match=re.escape(message)) as built:
+        AskSpec(question, **options)
+    with pytest.raises(ValueError) as asked:
+        client.ask(image, question, **options)
+
+    assert str(asked.value) == str(built.value) and "\n" not in str(built.value)
+    assert sent == []
+
+
+def test_a_bad_sweep_spec_is_refused_before_anything_is_sent(client, monkeypatch):
+    sent: list[object] = []
+    monkeypatch.setattr(client, "_submit", sent.append)
+    volume = Volume(np.zeros((2, 8, 8), np.int16), spacing_mm=(1.0, 1.0, 1.0))
+
+    with pytest.raises(ValueError, match=r"^Unable to sweep as batch_size 0 is below 1$"):
+        client.sweep(volume, "Where is the liver?", "axial", batch_size=0)
+    with pytest.raises(TypeError, match="plane came beside a spec"):
+        client.sweep(volume, SweepSpec("Where is the liver?", "axial"), "coronal")
+    assert sent == []
 
 
 def test_a_damaged_checkpoint_fails_the_load_with_its_cause(damaged):
