@@ -25,7 +25,6 @@ import threading
 import numpy as np
 from pydicom import uid
 from pydicom.pixels import get_decoder
-from pydicom.pixels.common import PhotometricInterpretation
 from pydicom.pixels.decoders.base import DecodeRunner
 
 __all__ = ["DECODER_DEPENDENCIES", "LABEL", "decode_frame", "is_available", "register"]
@@ -181,14 +180,10 @@ def decode_frame(src: bytes, runner: DecodeRunner) -> bytearray:
         samples = _samples(image.contents)
     finally:
         lib.opj_image_destroy(image)
-    # As pylibjpeg's plugin: the container's size follows the codestream's precision.
+    # As pylibjpeg's plugin: the container's size follows the codestream's precision. (Its
+    # YBR_ICT/RCT to RGB switch does not arise: colour frames are not handled here.)
     runner.set_option("bits_allocated", samples.dtype.itemsize * 8)
-    if runner.photometric_interpretation in (
-        PhotometricInterpretation.YBR_ICT,
-        PhotometricInterpretation.YBR_RCT,
-    ):
-        runner.set_option("photometric_interpretation", PhotometricInterpretation.RGB)
-    return bytearray(samples.astype(samples.dtype.newbyteorder("<"), copy=False).tobytes())
+    return bytearray(memoryview(samples.astype(samples.dtype.newbyteorder("<"), copy=False)))
 
 
 def _decode(lib: ctypes.CDLL, data: bytes) -> ctypes._Pointer:
