@@ -14,7 +14,7 @@ A checkpoint folder may hold ``birdview.json``; its ``"card"`` object is the car
             "box": {"style": "json", "json_key": "bbox_2d", "order": "xy",
                     "relative": true, "pad_to_square": false},
             "pad_to_square": false,
-            "generation": {"max_new_tokens": 256, "reasoning": false}}}}
+            "generation": {"max_new_tokens": 256, "reasoning": false, "history": true}}}}
 
 Every field but ``name`` may be left out; an override left out keeps the family's default.
 The same file holds, beside ``"card"``, what ``birdview-train fit`` records about the run
@@ -172,6 +172,8 @@ class Overrides:
         pad_to_square: pad the image to a square before the processor.
         max_new_tokens: the answer budget.
         reasoning: whether the checkpoint thinks before it answers.
+        history: whether earlier turns of the conversation go with a question; False for a
+            model taught on single questions, which a conversation's history only confuses.
     """
 
     prompts: tuple[tuple[str, str], ...] = ()
@@ -179,11 +181,13 @@ class Overrides:
     pad_to_square: bool | None = None
     max_new_tokens: int | None = None
     reasoning: bool | None = None
+    history: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prompts", _prompts(self.prompts))
         _optional_bool(self.pad_to_square, "overrides.pad_to_square")
         _optional_bool(self.reasoning, "overrides.generation.reasoning")
+        _optional_bool(self.history, "overrides.generation.history")
         tokens = self.max_new_tokens
         if tokens is not None and (
             isinstance(tokens, bool)
@@ -214,6 +218,8 @@ class Overrides:
             parts.append(f"answers up to {self.max_new_tokens} tokens")
         if self.reasoning is not None:
             parts.append("thinks before answering" if self.reasoning else "answers directly")
+        if self.history is False:
+            parts.append("answers each question on its own")
         return "; ".join(parts)
 
 
@@ -296,6 +302,7 @@ def _overrides_dict(overrides: Overrides) -> dict[str, Any]:
         for key, value in (
             ("max_new_tokens", overrides.max_new_tokens),
             ("reasoning", overrides.reasoning),
+            ("history", overrides.history),
         )
         if value is not None
     }
@@ -453,7 +460,7 @@ _CARD_KEYS = ("schema", "name", "description", "family", "trained_on", "override
 _TRAINED_KEYS = ("modalities", "body_regions", "structures", "image_kinds")
 _OVERRIDE_KEYS = ("prompts", "box", "pad_to_square", "generation")
 _BOX_KEYS = ("style", "json_key", "order", "relative", "pad_to_square")
-_GENERATION_KEYS = ("max_new_tokens", "reasoning")
+_GENERATION_KEYS = ("max_new_tokens", "reasoning", "history")
 
 
 def _card_from_dict(data: dict[str, Any]) -> ModelCard:
@@ -497,6 +504,7 @@ def _overrides_from(data: object) -> Overrides:
         pad_to_square=overrides.get("pad_to_square"),
         max_new_tokens=tokens,
         reasoning=generation.get("reasoning"),
+        history=generation.get("history"),
     )
 
 

@@ -175,6 +175,9 @@ class Engine:
         resized = self._model_size(width, height)
         question = self._question(spec, (width, height), resized)
         budget = spec.max_new_tokens or self._budget(spec.task)
+        # A model taught on single questions (its card says so) is confused by earlier turns.
+        if self.overrides.history is False:
+            history = None
         prompt = self._prompt(history or Conversation(), question)
         prepared = self._prepared(image)
         started = time.perf_counter()

@@ -273,3 +273,23 @@ def test_gemma3_writes_a_drawn_region_y_first_on_the_padded_grid(engines, liver_
 
     box_text = '{"box_2d": [147, 0, 498, 500]}'
     assert asked.question == f"What anatomical structure is present at the {box_text}?"
+
+
+def test_a_card_without_history_asks_each_question_on_its_own(tiny_checkpoints, tmp_path):
+    import shutil
+
+    from birdview.core.model_card import ModelCard, Overrides, write_card
+
+    folder = shutil.copytree(tiny_checkpoints["qwen3_vl"], tmp_path / "single")
+    write_card(folder, ModelCard("single", overrides=Overrides(history=False)))
+    single = Engine(load_checkpoint(folder, precision="fp32"))
+    with_history = Engine(load_checkpoint(tiny_checkpoints["qwen3_vl"], precision="fp32"))
+    image = np.zeros((64, 64, 3), np.uint8)
+    history = Conversation().with_turn(Turn("Where is the liver?", "Here.", ()))
+
+    alone = single.ask(image, QUESTION, max_new_tokens=4)
+    after = single.ask(image, QUESTION, history=history, max_new_tokens=4)
+    other = with_history.ask(image, QUESTION, history=history, max_new_tokens=4)
+
+    assert after.raw == alone.raw  # the earlier turn was not sent
+    assert other.raw != alone.raw  # it changes what a model that reads history says

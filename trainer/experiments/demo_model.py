@@ -34,7 +34,13 @@ import time
 from pathlib import Path
 
 from birdview.core import families
-from birdview.core.model_card import ModelCard, TrainedOn, card_from_data_card, write_card
+from birdview.core.model_card import (
+    ModelCard,
+    Overrides,
+    TrainedOn,
+    card_from_data_card,
+    write_card,
+)
 from trainer.experiments.grounding_proof import (
     REPO,
     _cli,
@@ -269,12 +275,14 @@ def model_card(results: dict) -> str:
 def demo_card(data_card_json: Path) -> ModelCard:
     """The card in the demo's birdview.json: the sample CT's modality, structures and plane,
     from its data card. The phantoms are shapes, not anatomy, so the card leaves them out and
-    the app warns on any other study or structure."""
+    the app warns on any other study or structure. It was taught single questions, so a
+    conversation's earlier turns are not sent with the next one."""
     data_card = json.loads(data_card_json.read_text(encoding="utf-8"))
     base = ModelCard(
         DEMO_NAME,
         description=DEMO_DESCRIPTION,
         trained_on=TrainedOn(body_regions=("abdomen",)),
+        overrides=Overrides(history=False),
     )
     return card_from_data_card(data_card, name=DEMO_NAME, base_card=base)
 
