@@ -28,6 +28,10 @@ WORKER_ENV = "BIRDVIEW_WORKER"  # the model runtime's executable, overriding the
 
 def _worker_entry(connection: Connection, module: str) -> None:
     """The child's target: import the worker (and with it torch) there, and run it."""
+    # No progress bars in the worker: nobody reads its stderr as a terminal, and tqdm's lock
+    # is a multiprocessing semaphore that a worker killed mid-answer (a hang, a crash, a
+    # viewer closed while busy) leaves behind, so the viewer's exit warned "leaked semaphore".
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     importlib.import_module(module).main(connection)
 
 
