@@ -7,6 +7,13 @@ whole. `read_json` reads a small JSON file whole. `open_text` opens a UTF-8 text
 All three turn what Python would raise as a traceback (a folder given as the file, bytes that
 are not UTF-8, nesting deeper than the parser's recursion limit) into a `FileNotFoundError` or
 `ValueError` whose message names the file and the cause.
+
+Why not ijson: on a 48 MB Med-GRIT-shaped list its C backend (yajl2_c) yields the items in
+0.27 s against 0.72 s here, but a list nested 100 000 deep did not come back within 60 s, a
+JSON object reads as an empty list, one item may grow to the size of the file, and its errors
+name no item. Guarding those needs ijson's event API, whose bare event loop in Python (counting
+depth, building nothing) already takes 0.85 s on the same file. Loading a 270k-item list is not
+the slow part of a run, so the standard library's C decoder stays.
 """
 
 from __future__ import annotations

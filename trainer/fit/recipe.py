@@ -11,6 +11,15 @@ Unknown keys and wrong types are refused with the key named. Overrides are ``sec
 ``[a, b]``). Floats may be written ``2e-5`` (PyYAML reads that as a string; it is accepted
 for float fields). Relative paths are kept as written and resolved against the working folder
 when the run starts, except eval files, which may also sit next to the training JSON.
+
+Why not pydantic or OmegaConf (both tried on these tests): OmegaConf's structured configs would
+take over the overrides, but coerce ``data.pack=3`` to true where this refuses it. A pydantic
+version passed every recipe test in 88 fewer lines, at the price of a new ``[train]`` dependency,
+0.1 s instead of 0.03 s to import it and load a recipe, YAML quirks (``2e-5`` read as a string,
+lists for tuples) moved into validators, and a table that turns pydantic's error codes back into
+messages naming the key (STYLE's wording); the sections would stop being the plain dataclasses
+STYLE asks for. What it removes (`_build`, `_coerce`, `_check_choice`, `Recipe.__post_init__`)
+is plain code one reads top to bottom, so the dataclasses stay.
 """
 
 from __future__ import annotations
