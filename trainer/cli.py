@@ -294,6 +294,9 @@ def _run_fit(args: argparse.Namespace) -> int:
     go_offline()
     if int(os.environ.get("RANK", "0")) != 0:
         logging.getLogger().setLevel(logging.WARNING)  # under torchrun, rank 0 reports
+        args.no_progress = True
+    if args.no_progress:  # transformers' own bars too (loading, saving), read at its import
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     from trainer.fit.recipe import load_recipe
     from trainer.fit.start import check_start
 
