@@ -165,7 +165,7 @@ class HeldOutEval(TrainerCallback):
     def _record(self, epoch: int, step: int, scores: dict[str, dict[str, Any]]) -> None:
         self.results[f"epoch {epoch}"] = {"step": step, **scores}
         self.json_path.parent.mkdir(parents=True, exist_ok=True)
-        self.json_path.write_text(json.dumps(self.results, indent=2), encoding="utf-8")
+        write_atomic(self.json_path, json.dumps(self.results, indent=2), mode=0o666)
         for name, result in scores.items():
             row = {"epoch": epoch, "step": step, "file": name, **result}
             _append_row(self.out / "logs" / "eval.csv", EVAL_COLUMNS, row)
