@@ -2,11 +2,9 @@
 
 Prints, for each series, the median of several runs of
 - time to first displayed slice: BirdView's scan + preview of the middle slice,
-- time to full volume: BirdView's scan + load (frames decoded on a thread pool where the codec
-  allows it), and the same load held to one thread ("one thread", for comparison),
-each as a ratio to SimpleITK reading the whole series (GDCM's file sorting + decode; GDCM
-already spreads each JPEG 2000 frame over the cores with OpenJPEG's own threads).
-Targets: first slice <= 0.3x; full volume <= 0.8x on the compressed series, <= 1.2x otherwise.
+- time to full volume: BirdView's scan + load,
+each as a ratio to SimpleITK reading the whole series (GDCM's file sorting + decode).
+Targets: first slice <= 0.3x, full volume <= 1.2x.
 
 Series: the real 20-slice JPEG 2000 CT in ../shared/data/totalseg, and a 512x512 x 240-slice
 uncompressed CT written here from a real slice (bench/_data, not committed).
@@ -24,7 +22,7 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-from birdview.core.io import dicom, load, read_preview, scan
+from birdview.core.io import load, read_preview, scan
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
@@ -74,37 +72,28 @@ def time_first_slice(folder: Path) -> float:
     return time.perf_counter() - started
 
 
-def time_full_volume(folder: Path, *, one_thread: bool = False) -> float:
-    pooled = dicom.worker_count
-    if one_thread:  # the load as it was before the thread pool, for comparison
-        dicom.worker_count = lambda tasks: 1
-    try:
-        started = time.perf_counter()
-        volume = load(scan(folder).entries[0])
-        volume.voxels.sum()
-        return time.perf_counter() - started
-    finally:
-        dicom.worker_count = pooled
+def time_full_volume(folder: Path) -> float:
+    started = time.perf_counter()
+    volume = load(scan(folder).entries[0])
+    volume.voxels.sum()
+    return time.perf_counter() - started
 
 
-def compare(name: str, folder: Path, repeats: int, full_target: float) -> None:
-    runs = {"sitk": [], "first": [], "full": [], "one": []}
-    for _ in range(repeats):  # interleaved, so drift in the machine hits all of them alike
+def compare(name: str, folder: Path, repeats: int) -> None:
+    runs = {"sitk": [], "first": [], "full": []}
+    for _ in range(repeats):  # interleaved, so drift in the machine hits all three alike
         runs["sitk"].append(time_sitk(folder))
         runs["first"].append(time_first_slice(folder))
         runs["full"].append(time_full_volume(folder))
-        runs["one"].append(time_full_volume(folder, one_thread=True))
     med = {key: statistics.median(values) for key, values in runs.items()}
     print(f"{name}:")
     print(f"  SimpleITK ImageSeriesReader  {med['sitk'] * 1000:8.1f} ms (baseline)")
-    for key, label, target in (
-        ("first", "first slice", 0.3),
-        ("full", "full volume", full_target),
-        ("one", "full, one thread", None),
-    ):
+    for key, label, target in (("first", "first slice", 0.3), ("full", "full volume", 1.2)):
         ratio = med[key] / med["sitk"]
-        goal = f"(target <= {target:.2f})" if target else "(before the thread pool)"
-        print(f"  BirdView {label:<20}{med[key] * 1000:8.1f} ms  ratio {ratio:.2f} {goal}")
+        print(
+            f"  BirdView {label:<20}{med[key] * 1000:8.1f} ms"
+            f"  ratio {ratio:.2f} (target <= {target:.2f})"
+        )
 
 
 def main() -> int:
@@ -112,10 +101,9 @@ def main() -> int:
     parser.add_argument("--slices", type=int, default=240)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"decode threads: up to {dicom.worker_count(1 << 20)} (the CPUs this process may use)")
-    compare(f"real CT, 20 slices, JPEG 2000 ({REAL_CT.name})", REAL_CT, args.repeats, 0.8)
+    compare(f"real CT, 20 slices, JPEG 2000 ({REAL_CT.name})", REAL_CT, args.repeats)
     big = write_big_series(HERE / "_data" / f"ct_{args.slices}", args.slices)
-    compare(f"CT {args.slices} x 512 x 512, uncompressed", big, args.repeats, 1.2)
+    compare(f"CT {args.slices} x 512 x 512, uncompressed", big, args.repeats)
     return 0
 
 

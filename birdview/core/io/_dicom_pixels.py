@@ -25,7 +25,6 @@ from pydicom.pixels import (
 from pydicom.uid import UID
 
 from birdview.core.errors import VolumeReadError
-from birdview.core.io import _dicom_openjpeg
 from birdview.core.io._dicom_codestream import check_frames
 from birdview.core.io._dicom_file import (
     ClampedFile,
@@ -63,12 +62,8 @@ _JPEG = {
 _PREFERRED = ("pylibjpeg", "pydicom", "pillow", "gdcm")
 
 
-def decoding_plugins(uid: str, *, threaded: bool = False) -> list[str]:
+def decoding_plugins(uid: str) -> list[str]:
     """The pydicom plugins to try for ``uid``, in order; [""] when it needs none.
-
-    ``threaded``: frames are decoded on a thread pool, so JPEG 2000 goes first to the plugin
-    that lets threads run in parallel (`_dicom_openjpeg`). On one thread gdcm stays first: it
-    decodes each frame on all cores (OpenJPEG's own threads), which no other plugin does.
 
     Raises:
         NotImplementedError: pydicom has no decoder for ``uid``.
@@ -83,21 +78,7 @@ def decoding_plugins(uid: str, *, threaded: bool = False) -> list[str]:
     order = ("gdcm", "pylibjpeg", "pillow") if syntax in _JPEG_2000 else _PREFERRED
     plugins = [name for name in order if name in available]
     plugins += [name for name in available if name not in plugins]
-    plugins = [name for name in plugins if name != "gdcm" or syntax in _JPEG_2000]
-    plugins = [name for name in plugins if name != _dicom_openjpeg.LABEL]
-    if threaded and syntax in _JPEG_2000 and _dicom_openjpeg.register(syntax):
-        plugins.insert(0, _dicom_openjpeg.LABEL)
-    return plugins
-
-
-def decodes_in_parallel(uid: str) -> bool:
-    """Whether frames in ``uid`` decode faster on a thread pool than on one thread.
-
-    Only JPEG 2000 through `_dicom_openjpeg` does: the other plugins hold the GIL (measured
-    on a 20-slice CT: 0.98× with 2 threads), and uncompressed frames are mostly Python and
-    file reads (a 240-file series loaded 1.4× slower on 2 threads).
-    """
-    return UID(uid) in _JPEG_2000 and _dicom_openjpeg.register(uid)
+    return [name for name in plugins if name != "gdcm" or syntax in _JPEG_2000]
 
 
 def codec_problem(uid: str) -> str | None:
@@ -132,20 +113,14 @@ def _missing_packages(missing: list[str]) -> list[str]:
 
 
 def decode_file(
-    path: str,
-    frames: list[int | None],
-    plan: SeriesPlan,
-    syntax: str,
-    pixel_offset: int,
-    *,
-    threaded: bool = False,
+    path: str, frames: list[int | None], plan: SeriesPlan, syntax: str, pixel_offset: int
 ) -> Iterator[tuple[int | None, Decoded]]:
     """Yield (frame, decoded) for the wanted frames of one file (None: a single-frame file).
 
     Frames are read straight from the file, which needs no copy of the pixel data in memory;
     files that this trips over (deflated, or encoded otherwise than their transfer syntax
     says) are read again whole, the way ``Dataset.pixel_array`` does. Each codec plugin is
-    tried in turn until one decodes the file. ``threaded``: see `decoding_plugins`.
+    tried in turn until one decodes the file.
 
     Raises:
         VolumeReadError: the file is gone, damaged, or its pixels cannot be decoded.
@@ -155,13 +130,12 @@ def decode_file(
         check_frames(path, pixel_offset, plan.rows, plan.cols, syntax)
     done: set[int | None] = set()
     errors: list[BaseException] = []
-    own: list[BaseException] = []
     readers = (
         [_from_dataset]
         if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian
         else [_from_file, _from_dataset]
     )
-    for plugin in decoding_plugins(syntax, threaded=threaded):
+    for plugin in decoding_plugins(syntax):
         for read in readers:
             try:
                 for index, item in read(path, frames, plan, syntax, plugin):
@@ -172,13 +146,11 @@ def decode_file(
             except BaseException as exc:  # noqa: BLE001 - see is_passthrough
                 if is_passthrough(exc):
                     raise
-                # A damaged file must give the same message on a thread pool as on one
-                # thread, so the threaded-only plugin's complaint comes last.
-                (own if plugin == _dicom_openjpeg.LABEL else errors).append(exc)
+                errors.append(exc)
                 logger.debug(
                     "%s with plugin %r failed: %s", read.__name__, plugin, type(exc).__name__
                 )
-    error = _most_telling(errors + own)
+    error = _most_telling(errors)
     raise VolumeReadError(path, _decode_reason(path, error)) from error
 
 

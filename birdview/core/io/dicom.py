@@ -11,7 +11,6 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import replace
 
 import numpy as np
@@ -23,7 +22,6 @@ from birdview.core.io._dicom_pixels import (
     Decoded,
     codec_problem,
     decode_file,
-    decodes_in_parallel,
     fill_slice,
     invert,
     rescaled_range,
@@ -31,7 +29,6 @@ from birdview.core.io._dicom_pixels import (
 )
 from birdview.core.io._dicom_series import SeriesPlan, build_entries
 from birdview.core.io._dicom_tags import TagRow, dicom_tag_rows
-from birdview.core.io._dicom_threads import in_order, worker_count
 from birdview.core.io._dicom_values import text, value
 from birdview.core.io._limits import check_fits
 from birdview.core.io._paths import is_inside, safe_parts, walk_files
@@ -147,8 +144,7 @@ def load_dicom(
     """Decode the series ``entry`` (from `scan_dicom`) into a `Volume`.
 
     Values are rescaled (Hounsfield units for CT), MONOCHROME1 is inverted, colour becomes
-    RGB uint8. ``progress(done, total)`` is called per slice, on the calling thread;
-    ``cancel`` may also be called from the threads that decode JPEG 2000 files in parallel.
+    RGB uint8. ``progress(done, total)`` is called per slice.
 
     Raises:
         VolumeReadError: a file is gone, damaged, needs a missing codec, or disagrees with
@@ -249,45 +245,26 @@ def _decode_all(
 ) -> list[Decoded]:
     """Decode every slice, file by file, and return them in slice order.
 
-    Where the codec lets threads run in parallel (`decodes_in_parallel`), files decode on a
-    thread pool, one task per file, up to one thread per CPU. The results are taken in file
-    order and go straight into their slots, so progress, cancellation and the first damaged
-    file's error come out as they would on one thread.
+    One thread: the decoders pydicom uses here (gdcm, pylibjpeg's openjpeg and libjpeg) all
+    hold the GIL while they decode, and a thread pool measured no faster.
     """
     slots: dict[str, dict[int | None, int]] = {}
     layout: dict[str, tuple[str, int]] = {}  # per file: transfer syntax, pixel data offset
     for slot, source in enumerate(plan.sources):
         slots.setdefault(source.path, {})[source.frame] = slot
         layout[source.path] = (plan.transfer_syntaxes[slot], plan.pixel_offsets[slot])
-    parallel = all(decodes_in_parallel(syntax) for syntax in set(plan.transfer_syntaxes))
-    workers = worker_count(len(slots)) if parallel else 1
-    logger.debug("decoding %d file(s) on %d thread(s)", len(slots), workers)
-
-    def decode(path: str) -> tuple[str, list[tuple[int | None, Decoded]]]:  # on a pool thread
-        items = []
-        for item in decode_file(path, list(slots[path]), plan, *layout[path], threaded=True):
-            items.append(item)
-            check_cancel(cancel)  # a multi-frame file can be long
-        return path, items
-
     decoded: list[Decoded | None] = [None] * len(plan.sources)
     done = 0
-    if workers == 1:  # lazily, frame by frame, on the calling thread
-        results = ((path, decode_file(path, list(frames), plan, *layout[path]))
-                   for path, frames in slots.items())  # fmt: skip
-    else:
-        results = in_order(decode, slots, workers)
-    with closing(results):  # stops the pool's threads before an error leaves here
-        for path, items in results:
+    for path, frames in slots.items():
+        check_cancel(cancel)
+        for frame, item in decode_file(path, list(frames), plan, *layout[path]):
+            slot = frames[frame]
+            _check_size(plan, path, slot, item)
+            decoded[slot] = item
+            done += 1
+            if progress is not None:
+                progress(done, len(decoded))
             check_cancel(cancel)
-            for frame, item in items:
-                slot = slots[path][frame]
-                _check_size(plan, path, slot, item)
-                decoded[slot] = item
-                done += 1
-                if progress is not None:
-                    progress(done, len(decoded))
-                check_cancel(cancel)
     return _all_present(plan, decoded)
 
 
