@@ -35,6 +35,7 @@ from birdview.inference._worker_parts import (
     failure_for,
     memory_bytes,
 )
+from birdview.inference.offline import go_offline
 from birdview.inference.protocol import (
     PROTOCOL_VERSION,
     AskReply,
@@ -65,8 +66,7 @@ _ORPHAN_GRACE_S = 5.0
 
 def main(connection: Connection) -> None:
     """Serve requests from ``connection`` until a `ShutdownRequest` or the viewer goes away."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    go_offline()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     configure_worker_logging()
     _Worker(connection).serve()

@@ -16,6 +16,7 @@ import pytest
 from birdview.core.assistant import readable_answer
 from birdview.core.prompts import MAX_QUESTION_CHARS
 from birdview.inference._checkpoint_files import checkpoint_sha256, hashed_files
+from birdview.inference.offline import OFFLINE_ENV
 from tests.conftest import REPO, shared
 from tests.inference.conftest import DAMAGE_MESSAGES, FAMILIES, LIVER_PX, QUESTION
 
@@ -26,12 +27,7 @@ MODES = {"in-process": (), "worker": ("--worker",)}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "OMP_NUM_THREADS": "1",
-    }
+    env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "birdview", "ask", *args],
         cwd=REPO,
