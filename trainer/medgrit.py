@@ -1,4 +1,5 @@
-"""Med-GRIT-270k files: reading, writing and checking them (docs MEDGRIT.md, "The data").
+"""Med-GRIT-270k files: reading, writing and checking them (the format of BiRD's data, arXiv
+2406.18146, and of its authors' repository github.com/ShawnHuang497/BiRD).
 
 A Med-GRIT file is a JSON list of ``{"id": <image stem>, "conversations": [[question,
 answer], ...]}``. The first question carries the image, Qwen-VL style::

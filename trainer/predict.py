@@ -1,14 +1,27 @@
 """Answers of a checkpoint to a Med-GRIT test file, as a JSONL file for `trainer.evaluation`.
 
-BiRD's inference (docs MEDGRIT.md): greedy decoding, first turn only, 80 new tokens (100 for
-the image analysis task, MII), here batched with left padding (the authors' batches were
-right-padded, a known fault not reproduced). One row is written per item::
+BiRD's inference (Huang et al., MICCAI 2024, arXiv 2406.18146, and its authors' repository
+github.com/ShawnHuang497/BiRD, tests/models/BiRD/infer.py): greedy decoding, first turn only,
+80 new tokens (100 for the image analysis task, MII), here batched with left padding (the
+authors' batches were right-padded, a known fault not reproduced). One row is written per
+item::
 
-    {"id", "image", "question", "annotation", "response", "raw_response"}
+    {"id", "image", "question", "annotation", "response", "item_id", "raw_response"}
 
-``question`` and ``annotation`` are the item's first question (without its ``Picture 1:
-<img>...</img>`` part) and first answer, in Med-GRIT text; ``raw_response`` is what the model
-wrote; ``response`` is the same in Med-GRIT text, which is what the evaluation reads.
+The first five keys are those of the authors' infer.py, with the same values, so their
+evaluation scripts (tests/models/BiRD/eval_{VG,RO,GC,MII}_score_modality.py) read our files:
+
+* ``id`` is the item's position in the test file (an int): their caption scripts pass
+  ``int(id)`` to COCO as the image id, so it must be an integer, one per item;
+* ``image`` is the image's file name alone: they take the modality as
+  ``image.split("_")[0]`` and index a dict of the 8 modalities with it, so a folder in front
+  (``images/ct_00--...png`` → ``images/ct``) is a KeyError;
+* ``question`` and ``annotation`` are the item's first question (without its ``Picture 1:
+  <img>...</img>`` part) and first answer, in Med-GRIT text; ``response`` is the model's
+  answer in Med-GRIT text, which is what both evaluations read.
+
+Our own keys: ``item_id`` is the item's ``id`` in the test file (its image stem in Med-GRIT),
+which resuming counts; ``raw_response`` is what the model wrote.
 
 Boxes across model families. Med-GRIT writes boxes as ``<box>(x1,y1),(x2,y2)</box>`` on a
 0–1000 grid; each checkpoint family reads and writes its own format (its codec in
@@ -31,9 +44,10 @@ A model that reasons before answering (`birdview.core.reasoning`) is scored on i
 engine prepares the image as the family asks (padded to a square, for some), and the boxes'
 text is mapped through the same padding by the codec.
 
-The run is resumable: items whose id already has a row in the output are skipped (an id
-that occurs k times in the test file is skipped as often as it has rows), each batch's rows
-are appended and flushed at once, and a last line cut off by a crash is dropped.
+The run is resumable: items whose id already has a row (``item_id``; ``id`` in files written
+before ``item_id`` existed) in the output are skipped (an id that occurs k times in the test
+file is skipped as often as it has rows), each batch's rows are appended and flushed at
+once, and a last line cut off by a crash is dropped.
 """
 
 from __future__ import annotations
@@ -45,7 +59,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -270,7 +284,8 @@ def _rows_done(path: Path) -> Counter:
         if not line.endswith(b"\n"):
             break
         if row is not None:
-            done[str(row.get("id"))] += 1
+            # Files from before "item_id" existed held the item's id under "id".
+            done[str(row.get("item_id", row.get("id")))] += 1
         good_end += len(line)
     if good_end < len(data):
         logger.warning("dropping a cut-off last line of %s", path)
@@ -344,10 +359,11 @@ def _answer(engine: Any, batch: list[tuple[int, dict]], folder: ImageFolder) -> 
         sizes.append(((width, height), resized))
         rows.append(
             {
-                "id": str(item.get("id")),
-                "image": image_name,
+                "id": index,  # BiRD's scripts: int(id) is the COCO image id
+                "image": PurePath(image_name.replace("\\", "/")).name,  # their modality key
                 "question": question,
                 "annotation": str(item["conversations"][0][1]),
+                "item_id": str(item.get("id")),
             }
         )
     budget = _budget(batch[0][1])

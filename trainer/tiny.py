@@ -1,11 +1,11 @@
 """A tiny, randomly initialised checkpoint of a registered model family, built on this machine.
 
 No hub download exists here, so tests and the demo need a model that is made locally: a few
-million parameters (text hidden 256 × 4 layers, vision hidden 128 × depth 2, as measured in
-LEARNING.md), a byte-level BPE tokenizer trained on a small built-in corpus that carries the
-family's special tokens, and the family's processor classes and chat template. Everything
-family-specific comes from the family's `TinyRecipe` in `birdview.core.families`; this module
-only puts the parts together. The folder it writes opens like a real checkpoint::
+million parameters (text hidden 256 × 4 layers, vision hidden 128 × depth 2, the sizes
+docs/LEARNING_PROOF.md trains), a byte-level BPE tokenizer trained on a small built-in corpus
+that carries the family's special tokens, and the family's processor classes and chat template.
+Everything family-specific comes from the family's `TinyRecipe` in `birdview.core.families`;
+this module only puts the parts together. The folder it writes opens like a real checkpoint::
 
     processor = AutoProcessor.from_pretrained(folder)
     model = AutoModelForImageTextToText.from_pretrained(folder)

@@ -1,6 +1,6 @@
 """The four BiRD tasks, their questions, and conversations in the chat format models read.
 
-Question wording follows Med-GRIT-270k (docs MEDGRIT.md), because a checkpoint fine-tuned on
+Question wording follows Med-GRIT-270k (BiRD's data), because a checkpoint fine-tuned on
 it answers best when asked the way it was taught. A drawn region goes into a question in the
 box format of the checkpoint's family (`BoxCodec.encode_region`), so the same code serves the
 app, the worker and the trainer, and they cannot drift apart.

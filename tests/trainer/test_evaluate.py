@@ -1,4 +1,5 @@
-"""BiRD's evaluation rules (docs MEDGRIT.md), one corner case per test, on real scoring code."""
+"""BiRD's evaluation rules (github.com/ShawnHuang497/BiRD, tests/models/BiRD/eval_*.py), one
+corner case per test, on real scoring code."""
 
 from __future__ import annotations
 
@@ -306,6 +307,8 @@ def test_evaluate_command_prints_a_table(tmp_path, capsys):
         and "12.50" in out
         and "50.00" in out
     )
+    # Each mean says how many modalities it is over: all 8, and the 2 with items.
+    assert "mean (8) " in out and "mean_present (2) " in out
 
 
 def test_bad_prediction_files_are_refused_with_the_line(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 
@@ -79,9 +80,11 @@ def test_rows_hold_the_first_turn_and_the_answer(batched_rows, test_file):
     rows = read_rows(batched_rows)
     items = json.loads(test_file.read_text(encoding="utf-8"))
 
-    assert [r["id"] for r in rows] == [i["id"] for i in items]
+    assert [r["id"] for r in rows] == list(range(len(items)))  # BiRD's: the item's position
+    assert [r["item_id"] for r in rows] == [i["id"] for i in items]
     first = rows[1]
-    assert set(first) == {"id", "image", "question", "annotation", "response", "raw_response"}
+    keys = {"id", "image", "question", "annotation", "response", "item_id", "raw_response"}
+    assert set(first) == keys
     assert first["image"] == NAMES["s0114_111.png"]
     assert first["question"] == QUESTIONS["RO"][0]  # without "Picture 1: <img>...</img>"
     assert first["annotation"] == "Liver"
@@ -119,7 +122,9 @@ def test_an_interrupted_run_resumes_without_duplicates(
 
     assert (stats.skipped, stats.generated) == (5, 11)
     rows = read_rows(out)
-    assert Counter(r["id"] for r in rows) == Counter(r["id"] for r in read_rows(batched_rows))
+    assert Counter(r["item_id"] for r in rows) == Counter(
+        r["item_id"] for r in read_rows(batched_rows)
+    )
     assert rows == read_rows(batched_rows)
 
 
@@ -135,7 +140,7 @@ def test_a_missing_image_stops_the_run_keeping_earlier_batches(engine, images, t
 
     with pytest.raises(FileNotFoundError, match=r"item 1 \('b'\) as its image 'ct_00--gone.png'"):
         predict_with(engine, data, images, out, batch_size=1, progress=False)
-    assert [r["id"] for r in read_rows(out)] == ["a"]
+    assert [r["item_id"] for r in read_rows(out)] == ["a"]
 
 
 # -- boxes across families ------------------------------------------------------------------
@@ -259,3 +264,122 @@ def test_a_reasoning_answer_is_scored_on_its_answer_alone(images, tmp_path):
     assert row["raw_response"] == text
     assert "spleen" not in row["response"] and len(reference_boxes(row["response"])) == 1
     assert vg_hits(MEDGRIT.encode([liver], size), row["response"]) == (1, 1)
+
+
+# -- BiRD's own evaluation scripts read our files ------------------------------------------
+# The authors' scripts (github.com/ShawnHuang497/BiRD, tests/models/BiRD/) read each row's
+# "id", "image", "annotation" and "response"; the modality is image.split("_")[0], used as a
+# key of a dict of the 8 modalities, and the caption scripts give COCO int(id) as the image
+# id. What follows re-implements that lookup and the VG and ROC loops in our own words.
+
+BIRD_MODALITIES = ("ct", "mr", "x", "pet", "endoscopy", "dermoscopy", "fundus", "ultrasound")
+
+
+def bird_clean(text: str) -> str:
+    """regularization.extract_information, restated."""
+    if ".<|im_end|>" in text:
+        text = text.split(".<|im_end|>")[0] + "."
+    text = text.replace("<|im_end|>\n", "")
+    match = re.search(r"\n(.*?)\n", text, re.DOTALL)
+    if match:
+        text = match.group(1)
+    return text.replace("<|endoftext|>", "").strip()
+
+
+def bird_rows(path) -> list[tuple[int, str, str, str]]:
+    """(id, modality, annotation, cleaned response) per row, looked up as their scripts do:
+    a KeyError when the modality is not one of their dict's keys, a ValueError when the id
+    is not an integer."""
+    tally = {m: 0 for m in BIRD_MODALITIES}
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        modality = item["image"].split("_")[0]
+        tally[modality] += 0  # their modality_dict[modality]: KeyError for "images/ct"
+        rows.append((int(item["id"]), modality, item["annotation"], bird_clean(item["response"])))
+    return rows
+
+
+def bird_vg(rows) -> dict[str, float]:
+    """eval_VG_score_modality.py's recall per modality and mean, restated."""
+    found = {m: [0, 0] for m in BIRD_MODALITIES}
+    for _, modality, annotation, response in rows:
+        targets = re.findall(r"<box>(.*?)</box>", annotation)
+        guesses = re.findall(r"<box>(.*?)</box>", response) or re.findall(
+            r"\(\d+,\d+\),\(\d+,\d+\)", response
+        )
+        if not targets:
+            continue
+        for target in targets:
+            for guess in guesses:
+                try:
+                    t, g = ([float(v) for v in b.replace("(", "").replace(")", "").split(",")]
+                            for b in (target, guess))  # fmt: skip
+                    w = max(0.0, min(t[2], g[2]) - max(t[0], g[0]))
+                    h = max(0.0, min(t[3], g[3]) - max(t[1], g[1]))
+                    area = (t[2] - t[0]) * (t[3] - t[1]) + (g[2] - g[0]) * (g[3] - g[1])
+                    value = w * h / (area - w * h)
+                except (ValueError, IndexError, ZeroDivisionError):
+                    value = 0.0
+                if value > 0.5:
+                    found[modality][0] += 1
+                    break
+        found[modality][1] += len(targets)
+    scores = {m: hit / (total + 1e-8) for m, (hit, total) in found.items()}
+    return {**scores, "mean": sum(scores.values()) / len(scores)}
+
+
+def bird_roc(rows) -> dict[str, float]:
+    """eval_RO_score_modality.py's accuracy per modality and mean, restated."""
+    found = {m: [0, 0] for m in BIRD_MODALITIES}
+    for _, modality, annotation, response in rows:
+        pieces = annotation.lower().split(" ")
+        found[modality][0] += all(p in response.lower() for p in pieces)
+        found[modality][1] += 1
+    scores = {m: hit / (total + 1e-8) for m, (hit, total) in found.items()}
+    return {**scores, "mean": sum(scores.values()) / len(scores)}
+
+
+@pytest.mark.parametrize(("task", "bird_score"), [("VG", bird_vg), ("RO", bird_roc)])
+def test_bird_scripts_read_our_predictions_and_agree_with_evaluate(
+    task, bird_score, images, tmp_path, capsys
+):
+    """Items whose <img> has a folder in front (as Med-GRIT's test files may), answered by an
+    engine that says the reference for half of them: BiRD's lookup reads the file (ids are
+    distinct integers, images map to their modalities) and its numbers equal
+    `birdview-train evaluate`'s."""
+    from types import SimpleNamespace
+
+    question, answer = QUESTIONS[task]
+    items = []
+    for n, name in enumerate(NAMES.values()):
+        for copy in range(2):
+            reply = answer if (n + copy) % 2 == 0 else "<box>(1,1),(2,2)</box> spleen"
+            conversation = [[f"Picture 1: <img>images/{name}</img>\n{question}", answer]]
+            items.append(({"id": name[:-4], "conversations": conversation}, reply))
+    replies = iter(reply for _, reply in items)
+    family = families.get("gemma3")
+    engine = SimpleNamespace(
+        family=family,
+        codec=MEDGRIT,  # answers already in Med-GRIT text
+        processor=SimpleNamespace(image_processor=SimpleNamespace(size={"height": 9, "width": 9})),
+        answer_batch=lambda pixels, questions, max_new_tokens: [next(replies) for _ in pixels],
+    )
+    folder = tmp_path / "data"
+    (folder / "images").mkdir(parents=True)
+    for name in NAMES.values():
+        shutil.copy(images / name, folder / "images" / name)
+    data = write_items(folder / f"test_{task}.json", [item for item, _ in items])
+    out = tmp_path / f"pred_{task}.jsonl"
+    predict_with(engine, data, folder, out, batch_size=3, progress=False)
+
+    rows = bird_rows(out)
+    assert sorted(i for i, *_ in rows) == list(range(len(items)))  # int(id), one per item
+    assert [m for _, m, *_ in rows] == [n.split("_")[0] for n in NAMES.values() for _ in "ab"]
+    theirs = bird_score(rows)
+    assert main(["evaluate", "--task", {"VG": "vg", "RO": "roc"}[task], str(out), "--json"]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    for modality in BIRD_MODALITIES:
+        assert theirs[modality] == pytest.approx(ours["per_modality"][modality] or 0.0, abs=1e-6)
+    assert theirs["mean"] == pytest.approx(ours["mean"], abs=1e-6)
+    assert 0 < ours["mean"] < 1

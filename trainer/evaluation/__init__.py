@@ -1,4 +1,5 @@
-"""BiRD's evaluation of Med-GRIT predictions, metric for metric (docs MEDGRIT.md).
+"""BiRD's evaluation of Med-GRIT predictions, metric for metric (the evaluation scripts of
+github.com/ShawnHuang497/BiRD, tests/models/BiRD/eval_*_score_modality.py).
 
 ::
 

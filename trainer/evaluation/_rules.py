@@ -1,4 +1,5 @@
-"""BiRD's scoring rules, one small function each (docs MEDGRIT.md, "Evaluation").
+"""BiRD's scoring rules, one small function each (the evaluation scripts of
+github.com/ShawnHuang497/BiRD, tests/models/BiRD/eval_*_score_modality.py and regularization.py).
 
 These reproduce the authors' definitions exactly, including their corner cases:
 

@@ -228,14 +228,21 @@ def _means(per_modality: dict[str, Value]) -> tuple[Value, Value]:
 
 
 def format_scores(scores: Scores) -> str:
-    """A table, values ×100 (as the paper prints them), absent modalities as "-"."""
+    """A table, values ×100 (as the paper prints them), absent modalities as "-"; each mean's
+    label gives the number of modalities it is taken over."""
     if isinstance(scores.mean, dict):
         columns = list(scores.mean)
     else:
         columns = [scores.metric]
     width = max(12, *(len(c) + 2 for c in columns))
+    # The labels say how many modalities each mean is taken over: all of MODALITIES (absent
+    # ones as 0) and those with items, so a file covering a few is not read as covering all.
+    present = sum(1 for m in MODALITIES if scores.per_modality.get(m) is not None)
+    mean_label = f"mean ({len(MODALITIES)})"
+    present_label = f"mean_present ({present})"
+    label = max(12, *(len(k) + 1 for k in (*scores.per_modality, mean_label, present_label)))
     lines = [f"{scores.task.upper()} ({scores.metric}, ×100)"]
-    lines.append(f"{'modality':<12}{'items':>7}" + "".join(f"{c:>{width}}" for c in columns))
+    lines.append(f"{'modality':<{label}}{'items':>7}" + "".join(f"{c:>{width}}" for c in columns))
 
     def cells(values: Any) -> str:
         if not isinstance(values, dict):
@@ -244,10 +251,10 @@ def format_scores(scores: Scores) -> str:
 
     for modality, values in scores.per_modality.items():
         row = values if values is not None else {}
-        lines.append(f"{modality:<12}{scores.counts.get(modality, 0):>7}" + cells(row))
+        lines.append(f"{modality:<{label}}{scores.counts.get(modality, 0):>7}" + cells(row))
     total = sum(scores.counts.values())
-    lines.append(f"{'mean (8)':<12}{total:>7}" + cells(scores.mean))
-    lines.append(f"{'mean_present':<12}{'':>7}" + cells(scores.mean_present))
+    lines.append(f"{mean_label:<{label}}{total:>7}" + cells(scores.mean))
+    lines.append(f"{present_label:<{label}}{'':>7}" + cells(scores.mean_present))
     for metric, reason in scores.unavailable.items():
         lines.append(f"{metric} unavailable: {reason}")
     return "\n".join(lines)

@@ -3,8 +3,8 @@
 Each slice (224 × 224, greyscale as RGB) shows a soft textured "body" ellipse with noise and
 1–3 non-overlapping named objects of 20–68 px: a bright ``circle``, ``square``, ``triangle``,
 ``ring`` or ``cross``, or a dark ``cyst`` that only its intensity tells apart from the circle
-(docs LEARNING.md). Brightness, size, position and texture vary. Items are Med-GRIT JSON with
-the questions BiRD's test files use, 75 % grounding and 25 % referring::
+(docs/LEARNING_PROOF.md trains on them). Brightness, size, position and texture vary. Items
+are Med-GRIT JSON with the questions BiRD's test files use, 75 % grounding and 25 % referring::
 
     python -m trainer.experiments.phantoms --out runs/phantoms --train 4000 --test 200
     birdview-train tiny --family FAMILY --out runs/tiny

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_s", "seconds")
 EVAL_COLUMNS = ("epoch", "step", "file", "task", "items", "mean", "mean_present")
+# In each checkpoint folder: the run's elapsed seconds at that save, for a resumed train.csv.
+ELAPSED_FILE = "birdview_elapsed.json"
 
 
 class ThroughputTrainer(Trainer):
@@ -67,13 +69,23 @@ class ThroughputTrainer(Trainer):
 
 class MetricsLog(TrainerCallback):
     """``logs/train.csv`` (one row per log: step, epoch, loss, lr, grad norm, tokens/s,
-    seconds since the run started) and ``logs/loss.png``, on the main process. A resumed run
-    first drops rows past the step it resumes from."""
+    seconds since the run started) and ``logs/loss.png``, on the main process.
+
+    A resumed run first drops rows past the step it resumes from, and its seconds go on from
+    the checkpoint's: each checkpoint folder gets ``ELAPSED_FILE`` with the seconds at its
+    save; a checkpoint without one (killed between the save and the callback, or written
+    before the file existed) goes on from the last kept row's seconds. Time spent while the
+    run was down is not counted."""
 
     def __init__(self, logs_dir: Path) -> None:
         self.csv_path = logs_dir / "train.csv"
         self.png_path = logs_dir / "loss.png"
         self.started = time.perf_counter()
+        self.offset = 0.0  # the resumed checkpoint's elapsed seconds
+
+    def elapsed(self) -> float:
+        """Seconds of the run so far, earlier legs of a resumed run included."""
+        return self.offset + time.perf_counter() - self.started
 
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
@@ -82,6 +94,30 @@ class MetricsLog(TrainerCallback):
         rows = _read_rows(self.csv_path)
         kept = [r for r in rows if int(float(r["step"])) <= state.global_step]
         _write_rows(self.csv_path, TRAIN_COLUMNS, kept)
+        if state.global_step > 0:
+            self.offset = self._resumed_elapsed(args, state.global_step, kept)
+
+    def _resumed_elapsed(self, args, step: int, kept: list[dict[str, str]]) -> float:
+        saved = _read_json(Path(args.output_dir) / f"checkpoint-{step}" / ELAPSED_FILE)
+        seconds = saved.get("seconds")
+        if isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0:
+            return float(seconds)
+        for row in reversed(kept):
+            try:
+                value = float(row.get("seconds") or "")
+            except ValueError:
+                continue
+            if math.isfinite(value) and value >= 0:
+                return value
+        return 0.0
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if folder.is_dir():
+            text = json.dumps({"step": state.global_step, "seconds": round(self.elapsed(), 2)})
+            write_atomic(folder / ELAPSED_FILE, text + "\n", mode=0o666)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
@@ -93,7 +129,7 @@ class MetricsLog(TrainerCallback):
             "learning_rate": logs.get("learning_rate"),
             "grad_norm": logs.get("grad_norm"),
             "tokens_per_s": logs.get("tokens_per_s"),
-            "seconds": round(time.perf_counter() - self.started, 2),
+            "seconds": round(self.elapsed(), 2),
         }
         _append_row(self.csv_path, TRAIN_COLUMNS, row)
 

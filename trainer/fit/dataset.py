@@ -1,6 +1,6 @@
 """Med-GRIT items → conversations in the base family's box format → model inputs.
 
-Med-GRIT text is the storage format (docs MEDGRIT.md): questions and answers carry
+Med-GRIT text is the storage format (as in Med-GRIT-270k, BiRD's data): questions and answers carry
 ``<ref>label</ref><box>(x1,y1),(x2,y2)</box>`` on a 0–1000 grid. The model learns to write the
 format its family writes (the family's codec in `birdview.core.families`), which is also what
 the app parses. A box in the data stays the same box; only its text changes:
