@@ -25,6 +25,11 @@ __all__ = ["card_data", "write_card"]
 CONVENTIONS = {
     "format": "Med-GRIT-270k JSON (docs/MEDGRIT.md): [{id, conversations: [[q, a], ...]}], the "
     "first question starts 'Picture 1: <img>images/NAME.png</img>\\n'",
+    "masks": "a mask's foreground: in label maps (NIfTI, DICOM SEG) the pixels of the label's "
+    "value; in lossless 2D mask files (PNG, BMP, TIFF) every non-zero grey value; in 8-bit "
+    "lossy 2D mask files (JPEG, JPEG 2000, WebP) the grey values above Otsu's threshold of the "
+    "file's histogram, so compression ringing around edges is not foreground (a clean 0/255 "
+    "mask reads the same either way)",
     "boxes": "<ref>label</ref><box>(x1,y1),(x2,y2)</box>, pixel edges on a 0-1000 grid relative "
     "to width/height (birdview.core.box_codecs 'medgrit'); one box per 8-connected component "
     "of at least min_component_px pixels; questions refer to the union box of one mask",

@@ -51,7 +51,9 @@ __all__ = [
     "SourceReport",
     "SourceSpec",
     "clean_part",
+    "otsu_threshold",
     "parse_source",
+    "read_mask",
 ]
 
 logger = logging.getLogger(__name__)
@@ -234,12 +236,47 @@ def read_rgb(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+# Formats whose encoders blur edges (JPEG, lossy JPEG 2000 and WebP): their masks ring, so grey
+# values near an edge are neither 0 nor the foreground value.
+_LOSSY_FORMATS = frozenset({"JPEG", "JPEG2000", "WEBP", "MPO"})
+# The 8-bit modes Pillow decodes those formats to; a 16-bit JPEG 2000 is read with ``> 0``.
+_EIGHT_BIT_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "P"})
+
+
 def read_mask(path: Path) -> np.ndarray:
-    """A mask file as a boolean array (any non-zero grey value is foreground)."""
+    """A mask file as a boolean array.
+
+    Lossless files (PNG, BMP, TIFF) keep every non-zero grey value as foreground, so label
+    values of any size count. 8-bit lossy files (JPEG, JPEG 2000, WebP) are cut at Otsu's
+    threshold of their grey histogram: ``> 0`` there would take in the compression's ringing
+    around every edge (boxes several grid units too large, and specks as extra components).
+    """
     from PIL import Image
 
     with Image.open(path) as image:
-        return np.asarray(image.convert("L")) > 0
+        lossy = image.format in _LOSSY_FORMATS and image.mode in _EIGHT_BIT_MODES
+        grey = np.asarray(image.convert("L"))
+    return grey > (otsu_threshold(grey) if lossy else 0)
+
+
+def otsu_threshold(grey: np.ndarray) -> int:
+    """Otsu's threshold of a uint8 image: the ``t`` for which ``grey > t`` splits the grey
+    values into two classes of the largest between-class variance.
+
+    A clean two-valued mask gives its lower value (every ``t`` between the two splits alike
+    and the first wins), so a lossless mask saved as JPEG without ringing reads as ``> 0``
+    would; a one-valued image gives 0 (all foreground unless it is black).
+    """
+    counts = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
+    weight = np.cumsum(counts)  # pixels <= t
+    mass = np.cumsum(counts * np.arange(256))
+    total, total_mass = weight[-1], mass[-1]
+    upper = total - weight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # between-class variance * total^2 = (total_mass * w0 - total * m0)^2 / (w0 * w1)
+        spread = (total_mass * weight - total * mass) ** 2 / (weight * upper)
+    spread[~np.isfinite(spread)] = -1.0  # one class empty: not a split
+    return int(np.argmax(spread)) if spread.max() > 0 else 0
 
 
 def _image_files(folder: Path) -> list[Path]:
