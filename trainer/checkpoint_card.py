@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from birdview.core.model_card import ModelCard, card_from_data_card, read_card, write_card
+from birdview.core.modalities import MODALITY_WORDS
+from birdview.core.model_card import ModelCard, TrainedOn, read_card, write_card
 from trainer.fit.checkpoint import read_metadata
 
-__all__ = ["write_checkpoint_card"]
+__all__ = ["card_from_data_card", "write_checkpoint_card"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +62,63 @@ def _base_card(base: object) -> ModelCard | None:
     except ValueError as exc:
         logger.warning("the base checkpoint's card is left out: %s", exc)
         return None
+
+
+def card_from_data_card(
+    data_card: Mapping[str, Any], *, name: str, base_card: ModelCard | None = None
+) -> ModelCard:
+    """The card of a checkpoint trained on the build ``data_card`` describes (the
+    ``data_card.json`` of ``birdview-train build-data``): its modalities with training images,
+    its labels' names and its slice planes, added to ``base_card``'s (a fine-tune has also
+    seen what its base saw), under ``name``. Body regions come from ``base_card`` only: a
+    data card does not record them.
+
+    Raises:
+        ValueError: ``data_card`` is not a mapping, or the result is not a valid card.
+    """
+    if not isinstance(data_card, Mapping):
+        raise ValueError(
+            f"Unable to make a model card as the data card is {type(data_card).__name__}"
+        )
+    base = base_card or ModelCard(name)
+    trained = base.trained_on
+    return replace(
+        base,
+        name=name,
+        trained_on=TrainedOn(
+            modalities=(*trained.modalities, *_data_modalities(data_card)),
+            body_regions=trained.body_regions,
+            structures=(*trained.structures, *_data_structures(data_card)),
+            image_kinds=(*trained.image_kinds, *_data_image_kinds(data_card)),
+        ),
+    )
+
+
+def _data_modalities(data_card: Mapping[str, Any]) -> list[str]:
+    table = data_card.get("modalities")
+    if not isinstance(table, Mapping):
+        return []
+    return [
+        MODALITY_WORDS.get(str(key), str(key))
+        for key, counts in table.items()
+        if not isinstance(counts, Mapping) or counts.get("train_images", 1)
+    ]
+
+
+def _data_structures(data_card: Mapping[str, Any]) -> list[str]:
+    labels = data_card.get("labels")
+    if not isinstance(labels, Mapping):
+        return []
+    names = []
+    for label, entry in labels.items():
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        names.append(name if isinstance(name, str) and name.strip() else str(label))
+    return names
+
+
+def _data_image_kinds(data_card: Mapping[str, Any]) -> list[str]:
+    settings = data_card.get("settings")
+    planes = settings.get("planes") if isinstance(settings, Mapping) else None
+    if not isinstance(planes, Sequence) or isinstance(planes, str):
+        return []
+    return [f"{plane} slice" for plane in planes if isinstance(plane, str)]

@@ -19,13 +19,13 @@ from birdview.core.model_card import (
     Overrides,
     TrainedOn,
     card_for_checkpoint,
-    card_from_data_card,
     card_warnings,
     read_card,
     write_card,
 )
 from birdview.core.prompts import Task, grounding_question
 from tests.conftest import REPO, shared
+from trainer.checkpoint_card import card_from_data_card
 
 DEMO = REPO / "resources" / "demo_model"
 SAMPLE_CT = REPO / "resources" / "samples" / "totalseg_ct"

@@ -38,9 +38,9 @@ from birdview.core.model_card import (
     ModelCard,
     Overrides,
     TrainedOn,
-    card_from_data_card,
     write_card,
 )
+from trainer.checkpoint_card import card_from_data_card
 from trainer.experiments.grounding_proof import (
     REPO,
     _cli,
