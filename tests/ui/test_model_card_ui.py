@@ -10,16 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
 
 from birdview.core.assistant import ModelState
 from birdview.core.model_card import read_card
 from birdview.core.resources import demo_model_dir
 from birdview.core.session_store import load_record, session_path
 from birdview.ui.model_panel import describe_card
-from birdview.ui.settings import Settings
 from tests.conftest import REPO, shared
 from tests.ui.test_refer_ground import last_turn, wait_for
+from tests.ui.test_study_isolation import new_window as _new_window
+from tests.ui.test_study_isolation import open_study as _open
 
 CT = REPO / "resources" / "samples" / "totalseg_ct"
 MODALITY_WARNING = "This model was trained on CT only; this study is MR"
@@ -28,23 +28,6 @@ MODALITY_WARNING = "This model was trained on CT only; this study is MR"
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("card_ui")
-
-
-def _new_window(folder: Path):
-    from birdview.ui.main_window import MainWindow
-
-    settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(settings, session_dir=str(folder / "sessions"), autoload_model=False)
-    window.resize(1200, 800)
-    window.show()
-    return window
-
-
-def _open(window, path: Path) -> None:
-    before = window.session.volume
-    window.open_path(str(path))
-    wait_for(lambda: window.session.volume is not None and window.session.volume is not before)
-    wait_for(lambda: not window.loader.busy)
 
 
 def _load_demo(window) -> None:
