@@ -67,7 +67,7 @@ def test_the_demo_model_is_small_and_says_what_it_is():
     size_mb = sum(p.stat().st_size for p in demo.iterdir()) / 2**20
     assert size_mb <= 30, f"the demo model is {size_mb:.1f} MB"
     card = (demo / "README.md").read_text(encoding="utf-8")
-    assert "not a medical model" in card and "trainer.experiments.demo_model" in card
+    assert "not a medical model" in card and "python -m experiments.demo_model" in card
     assert "| sample CT, held-out slices |" in card and "| 200 unseen phantoms |" in card
     metadata = json.loads((demo / "birdview.json").read_text(encoding="utf-8"))
     assert metadata["family"] == "qwen3_vl" and metadata["recipe"]["name"] == "tiny-cpu"

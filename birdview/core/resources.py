@@ -28,7 +28,7 @@ def sample_ct_dir() -> Path | None:
 
 
 def demo_model_dir() -> Path | None:
-    """The bundled demo checkpoint (trainer/experiments/demo_model.py), or None when not
+    """The bundled demo checkpoint (built by experiments/demo_model.py), or None when not
     shipped."""
     folder = resources_dir() / "demo_model"
     return folder if (folder / "config.json").is_file() else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from trainer.experiments.grounding_proof import _plot
+from experiments.grounding_proof import _plot
 from trainer.fit.callbacks import plot_loss
 
 LINE = (70, 120, 190)

@@ -1,4 +1,4 @@
-"""The demo model's training data (trainer/experiments/demo_model.py): built by build-data from
+"""The demo model's training data (experiments/demo_model.py): built by build-data from
 the bundled sample CT, its images are exactly what the viewer sends to the model and its boxes
 are the label map's."""
 
@@ -14,14 +14,14 @@ from PIL import Image
 from birdview.core.geometry import Plane, to_canonical
 from birdview.core.io import load, scan
 from birdview.core.model_input import render_for_model, volume_intensity_range
-from trainer.data.build import BuildSettings, build_dataset
-from trainer.experiments.demo_model import (
+from experiments.demo_model import (
     DEMO_LABELS,
     LABEL_FILE,
     SAMPLE_CT,
     SAMPLE_LABELS,
     sample_source,
 )
+from trainer.data.build import BuildSettings, build_dataset
 
 SLICE = 10
 

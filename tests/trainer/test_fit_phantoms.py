@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-from trainer.experiments.phantoms import SHAPES, make_phantom, write_phantoms
+from experiments.phantoms import SHAPES, make_phantom, write_phantoms
 from trainer.medgrit import box_strings, read_items, task_of, validate
 
 

@@ -9,13 +9,13 @@ import re
 import pytest
 import torch
 
-from trainer.experiments.grounding_proof import (
+from experiments.grounding_proof import (
     add_number_tokens,
     add_task_words,
     number_words,
     sincos_positions,
 )
-from trainer.experiments.phantoms import write_phantoms
+from experiments.phantoms import write_phantoms
 from trainer.medgrit import box_strings, read_items
 
 
@@ -90,7 +90,7 @@ def test_training_subprocesses_get_the_thread_count_asked_for(monkeypatch, threa
     import subprocess
     import sys
 
-    from trainer.experiments.grounding_proof import _env
+    from experiments.grounding_proof import _env
 
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)

@@ -95,7 +95,7 @@ def test_finer_patches_keep_the_same_image_tokens(tmp_path):
     from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from trainer.experiments.phantoms import make_phantom
+    from experiments.phantoms import make_phantom
     from trainer.tiny import build_tiny
 
     image = Image.fromarray(make_phantom(random.Random(4)).image)

@@ -1,6 +1,6 @@
 """Proof that ``birdview-train fit`` teaches grounding: a from-scratch tiny model, phantoms.
 
-Builds phantoms (`trainer.experiments.phantoms`), a tiny randomly initialised model
+Builds phantoms (`experiments.phantoms`), a tiny randomly initialised model
 (`trainer.tiny.build_tiny`), trains it with the ``tiny-cpu`` recipe through the real CLI
 (``python -m trainer.cli fit``) for about ``--minutes`` of training, with the held-out VG / ROC
 evaluation at the end of every "epoch" (a pass over a pool of distinct phantoms sized to last
@@ -14,7 +14,7 @@ writes::
 
 ::
 
-    OMP_NUM_THREADS=1 python -m trainer.experiments.grounding_proof --out runs/proof \
+    OMP_NUM_THREADS=1 python -m experiments.grounding_proof --out runs/proof \
         --minutes 60 --distinct-levels [--real-data BUILD_DATA_FOLDER]
 
 Defaults: a tiny model of the demo family (`birdview.core.families.demo_family`; learned
@@ -41,11 +41,11 @@ import time
 from pathlib import Path
 
 from birdview.core import families
-from trainer._charts import new_figure, save_png
 
 logger = logging.getLogger("grounding_proof")
 
-REPO = Path(__file__).resolve().parents[2]
+# this script lives in the repository (experiments/ is not installed): its parent is the root
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _env() -> dict:
@@ -58,7 +58,7 @@ def _env() -> dict:
     return env
 
 
-def _cli(args: list[str], log: Path) -> None:
+def run_cli(args: list[str], log: Path) -> None:
     cmd = [sys.executable, "-m", "trainer.cli", *args]
     logger.info("$ %s", " ".join(cmd))
     with open(log, "a", encoding="utf-8") as stream:
@@ -164,15 +164,15 @@ def sincos_positions(base: Path, scale: float = 1.0) -> bool:
     return True
 
 
-def _fit(base: Path, train_json: Path, out: Path, overrides: list[str], log: Path) -> None:
-    _cli(
+def fit_tiny(base: Path, train_json: Path, out: Path, overrides: list[str], log: Path) -> None:
+    run_cli(
         ["fit", "--no-progress", "--config", "tiny-cpu", "--override",
          f"model.base={base}", f"data.train={train_json}", f"out={out}", *overrides],
         log,
     )  # fmt: skip
 
 
-def _score(model: Path, data_dir: Path, images: Path, out_dir: Path, log: Path) -> dict:
+def score_model(model: Path, data_dir: Path, images: Path, out_dir: Path, log: Path) -> dict:
     """``birdview-train predict`` + ``evaluate`` on test_vg.json and test_roc.json."""
     scores = {}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -182,7 +182,7 @@ def _score(model: Path, data_dir: Path, images: Path, out_dir: Path, log: Path) 
             continue
         predictions = out_dir / f"{task}.jsonl"
         predictions.unlink(missing_ok=True)
-        _cli(["predict", "--model", str(model), "--data", str(data), "--images", str(images),
+        run_cli(["predict", "--model", str(model), "--data", str(data), "--images", str(images),
               "--out", str(predictions), "--batch-size", "16", "--device", "cpu",
               "--no-progress"], log)  # fmt: skip
         result = subprocess.run(
@@ -227,7 +227,7 @@ def _curve(run: Path, sec_per_step: float, offset: int = 0) -> list[dict]:
 def _single_object_stage(data: Path, count: int, args) -> Path:
     """A curriculum's first stage: ``count`` one-object phantoms (their own seed), scored on
     the same unseen test phantoms as the rest; returns its train.json."""
-    from trainer.experiments.phantoms import write_phantoms
+    from experiments.phantoms import write_phantoms
 
     single = data.parent / "phantoms-single"
     if not (single / "train.json").is_file():
@@ -243,7 +243,10 @@ def _single_object_stage(data: Path, count: int, args) -> Path:
 
 
 def _plot(rows: list[dict], png: Path, title: str) -> None:
-    figure = new_figure((800, 420))
+    # a Figure made directly (not through pyplot) picks no GUI backend
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 4.2), dpi=100, facecolor="white")
     axes = figure.add_subplot()
     for task, colour, target, label in (
         ("vg", "#4678be", 0.5, "VG Recall@0.5"),
@@ -263,7 +266,8 @@ def _plot(rows: list[dict], png: Path, title: str) -> None:
     axes.grid(True, color="#e1e1e1")
     axes.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
-    save_png(figure, png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(png, format="png", dpi=100)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from trainer.experiments.phantoms import write_phantoms
+    from experiments.phantoms import write_phantoms
     from trainer.tiny import TinySpec, build_tiny
 
     out = Path(args.out).resolve()
@@ -402,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             grid_step=args.grid_step,
         )
         t0 = time.time()
-        _fit(base, calib / "data" / "train.json", calib / "run",
+        fit_tiny(base, calib / "data" / "train.json", calib / "run",
              [*common, "train.max_steps=30", "train.save_every=1000", "eval.files=[]",
               "train.log_every=5"], log)  # fmt: skip
         rows = _read_csv(calib / "run" / "logs" / "train.csv")
@@ -444,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         stages.append((out / "run-single", single, first_steps, first_epochs))
     stages.append((out / "run", data / "train.json", steps - first_steps, epochs - first_epochs))
     for stage_run, train_json, stage_steps, stage_epochs in stages:
-        _fit(start, train_json, stage_run,
+        fit_tiny(start, train_json, stage_run,
              [*common, f"train.max_steps={stage_steps}", f"train.epochs={max(stage_epochs, 1)}",
               f"train.save_every={max(stage_steps // 4, 1)}", *stage_args], log)  # fmt: skip
         start = stage_run
@@ -461,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         writer.writerows(rows)
     _plot(rows, out / "curve.png", f"tiny {args.family}, {args.input_px} px, unseen phantoms")
 
-    final = _score(run, data, data, out / "final", log)
+    final = score_model(run, data, data, out / "final", log)
     results = {
         "settings": vars(args),
         "sec_per_step": sec_per_step,
@@ -474,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.real_data:
         real = Path(args.real_data)
-        real_scores = _score(run, real, real, out / "final-real", log)
+        real_scores = score_model(run, real, real, out / "final-real", log)
         results["real_data"] = {t: s.get("mean_present") for t, s in real_scores.items()}
         results["real_data_full"] = real_scores
     results["total_wall_seconds"] = round(time.time() - started, 1)

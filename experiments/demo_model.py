@@ -9,14 +9,14 @@ and 2-D sine/cosine start of the vision position table) trained from scratch wit
   (resources/samples/totalseg_ct, TotalSegmentator's label map in
   resources/samples/totalseg_ct_labels), axial slices, 15 structures, the grounding, naming
   and not-present turns (captions left out to save CPU time), and
-* phantoms (`trainer.experiments.phantoms`),
+* phantoms (`experiments.phantoms`),
 
 then scored with ``birdview-train predict`` + ``evaluate`` on the sample CT's training slices,
 on held-out slices of the same CT (every fifth slice, never trained on) and on unseen
 phantoms. It is a demonstration of the workflow on the bundled study, not a medical model; its
 model card (README.md in the checkpoint) says so, with the scores::
 
-    OMP_NUM_THREADS=1 python -m trainer.experiments.demo_model --out runs/demo \\
+    OMP_NUM_THREADS=1 python -m experiments.demo_model --out runs/demo \\
         --install resources/demo_model
 
 Everything is seeded (``--seed``); ``--steps`` fixes the length (the defaults took 11 minutes
@@ -40,15 +40,15 @@ from birdview.core.model_card import (
     TrainedOn,
     write_card,
 )
-from trainer.checkpoint_card import card_from_data_card
-from trainer.experiments.grounding_proof import (
+from experiments.grounding_proof import (
     REPO,
-    _cli,
-    _fit,
-    _score,
     add_task_words,
+    fit_tiny,
+    run_cli,
+    score_model,
     sincos_positions,
 )
+from trainer.checkpoint_card import card_from_data_card
 
 logger = logging.getLogger("demo_model")
 
@@ -151,15 +151,15 @@ def build_data(work: Path, seed: int, phantoms: int, repeat: int, log: Path) -> 
     """Write ``work/data``: train.json (the sample's training slices: paraphrased multi-turn
     items × ``repeat``, the app's own wording × ``repeat // 5``; phantoms) and the test files
     ``sample_train_*``, ``sample_held_*`` and ``phantom_*`` (vg, roc)."""
-    from trainer.experiments.phantoms import write_phantoms
+    from experiments.phantoms import write_phantoms
 
     source = sample_source(work / "source")
     labels = ",".join(f"{value}:{name}" for value, name in DEMO_LABELS.items())
     spec = f"nifti:{source}?dataset=totalseg&modality=ct&labels={labels}"
     common = ["--planes", "axial", "--seed", str(seed)]
-    _cli(["build-data", spec, "--out", str(work / "sample_train"), "--test-fraction", "0",
+    run_cli(["build-data", spec, "--out", str(work / "sample_train"), "--test-fraction", "0",
           *common], log)  # fmt: skip
-    _cli(["build-data", spec, "--out", str(work / "sample_test"), "--test-fraction", "1",
+    run_cli(["build-data", spec, "--out", str(work / "sample_test"), "--test-fraction", "1",
           *common], log)  # fmt: skip
     write_phantoms(work / "phantoms", train=phantoms, test=200, seed=seed, distinct_levels=True)
     data = work / "data"
@@ -191,7 +191,7 @@ def _scores(run: Path, data: Path, out: Path, log: Path) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         for task in ("vg", "roc"):
             shutil.copy(data / f"{name}_{task}.json", folder / f"test_{task}.json")
-        result = _score(run, folder, data, folder, log)
+        result = score_model(run, folder, data, folder, log)
         scores[name] = {
             task: {"score": r.get("mean_present"), "items": _count(folder / f"test_{task}.json")}
             for task, r in result.items()
@@ -207,7 +207,7 @@ CARD = """\
 # BirdView demo model — a workflow demonstration, not a medical model
 
 A tiny {family}-family model ({params:.1f} M parameters, {size_mb:.1f} MB) trained from scratch
-on a 2-core CPU by BirdView's own trainer (`python -m trainer.experiments.demo_model`, seed
+on a 2-core CPU by BirdView's own trainer (`python -m experiments.demo_model`, seed
 {seed}, {steps} steps of {batch}, {minutes:.0f} min of wall clock). It exists so that BirdView
 shows its refer-and-ground workflow on the bundled sample CT without a GPU and without a
 download. **It has seen one CT and some geometric phantoms. It knows nothing about medicine,
@@ -220,7 +220,7 @@ is wrong on any other image, and must never be used for a clinical decision.**
   (resources/samples/totalseg_ct, Apache-2.0, see its ATTRIBUTION.md) and TotalSegmentator's
   label map of it (model output, not manual ground truth), axial slices, {structures} structures;
   slices {held} were held out. Each training slice repeated {repeat}×.
-- {phantoms} phantom slices (named shapes, `trainer.experiments.phantoms`, distinct
+- {phantoms} phantom slices (named shapes, `experiments.phantoms`, distinct
   intensities).
 - Recipe `tiny-cpu` (everything trains, fp32, packed), lr {lr}, batch {batch}. Data card:
   `data_card.json` next to this file.
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         build_data(work, args.seed, args.phantoms, args.repeat, log)
     run = work / "run"
     started = time.time()
-    _fit(base, data / "train.json", run,
+    fit_tiny(base, data / "train.json", run,
          [f"train.lr={args.lr}", f"train.batch_size={args.batch}",
           f"train.per_device_batch={args.batch}", f"train.max_steps={args.steps}",
           "train.epochs=1", f"train.seed={args.seed}", f"data.min_pixels={pixels}",

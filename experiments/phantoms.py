@@ -6,7 +6,7 @@ Each slice (224 × 224, greyscale as RGB) shows a soft textured "body" ellipse w
 (docs/LEARNING_PROOF.md trains on them). Brightness, size, position and texture vary. Items
 are Med-GRIT JSON with the questions BiRD's test files use, 75 % grounding and 25 % referring::
 
-    python -m trainer.experiments.phantoms --out runs/phantoms --train 4000 --test 200
+    python -m experiments.phantoms --out runs/phantoms --train 4000 --test 200
     birdview-train tiny --family FAMILY --out runs/tiny
     birdview-train fit --config tiny-cpu --override model.base=runs/tiny \\
         data.train=runs/phantoms/train.json out=runs/phantom-fit train.epochs=4
@@ -144,7 +144,7 @@ def write_phantoms(
     write_items(out / "test_vg.json", items["vg"])
     write_items(out / "test_roc.json", items["roc"])
     card = {
-        "generator": "trainer.experiments.phantoms",
+        "generator": "experiments.phantoms",
         "seed": seed,
         "size_px": size_px,
         "train": len(items["train"]),
