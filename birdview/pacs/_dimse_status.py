@@ -1,0 +1,102 @@
+"""DIMSE statuses and association failures in plain words."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+from pydicom import Dataset
+from pydicom.uid import (
+    JPEG2000,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+from pynetdicom import status as pn_status
+
+from birdview.pacs.errors import PacsError
+from birdview.pacs.settings import PacsServer
+
+# What BirdView's loader reads: uncompressed first, so a server that can transcode sends that.
+TRANSFER_SYNTAXES = [
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    JPEG2000Lossless,
+    JPEG2000,
+    RLELossless,
+]
+
+_TABLES = {
+    "C-ECHO": pn_status.VERIFICATION_SERVICE_CLASS_STATUS,
+    "C-FIND": pn_status.QR_FIND_SERVICE_CLASS_STATUS,
+    "C-GET": pn_status.QR_GET_SERVICE_CLASS_STATUS,
+    "C-MOVE": pn_status.QR_MOVE_SERVICE_CLASS_STATUS,
+    "C-STORE": pn_status.STORAGE_SERVICE_CLASS_STATUS,
+}
+
+
+def check(server: PacsServer, what: str, rsp: Dataset) -> bool:
+    """True for success or pending; a `PacsError` for a failure, a warning or no answer."""
+    if "Status" not in rsp:
+        raise PacsError(
+            server.label,
+            f"{what} got no answer (the connection was lost or timed out after "
+            f"{server.timeout:g} s)",
+        )
+    code = int(rsp.Status)
+    category, words = _TABLES[what].get(code, ("Failure", "unknown status"))
+    if category in ("Success", "Pending"):
+        return True
+    comment = rsp.get("ErrorComment", "")
+    raise PacsError(
+        server.label,
+        f"{what} failed: {words} (status 0x{code:04X})" + (f": {comment}" if comment else ""),
+    )
+
+
+class _Reasons(logging.Handler):
+    """Collects pynetdicom's rejection lines: they are the only place the reason is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(("Result:", "Reason:")):
+            self.lines.append(message)
+
+
+@contextmanager
+def rejection_reasons():
+    handler = _Reasons()
+    acse = logging.getLogger("pynetdicom.acse")
+    acse.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        acse.removeHandler(handler)
+
+
+def why_no_association(assoc, reasons: list[str]) -> str:
+    if assoc.is_rejected:
+        reason = " ".join(line.split(":", 1)[1].strip() for line in reasons) or "no reason given"
+        return f"the server rejected the association ({reason})"
+    if assoc.is_aborted and assoc.acceptor.primitive is not None:
+        return "the server aborted the association (no presentation context accepted?)"
+    return "could not connect: nothing answered at this address (is the server running?)"
