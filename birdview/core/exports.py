@@ -32,6 +32,8 @@ from birdview.core.box import Box
 from birdview.core.display import Window, apply_window
 from birdview.core.files import write_atomic
 from birdview.core.geometry import Plane
+from birdview.core.measure import Measurement
+from birdview.core.measure_store import measurements_json
 from birdview.core.session_store import (
     RecordedTurn,
     SessionRecord,
@@ -115,10 +117,12 @@ def export_json(
     path: str | os.PathLike,
     *,
     anonymise: bool = False,
+    measurements: Sequence[Measurement] = (),
 ) -> None:
     """Write every turn (question, clean answer, raw answer, task, slice) and every box — the
     model's, the region a question referred to, and boxes the user drew — in pixels, voxel
-    corners and LPS mm.
+    corners and LPS mm; and the user's ``measurements`` with their values and calibration
+    (`measure_store.measurements_json`).
 
     Raises:
         ValueError: ``record`` is about another study than ``volume``.
@@ -161,6 +165,8 @@ def export_json(
         "turns": turns,
         "findings": findings,
     }
+    if measurements:
+        data["measurements"] = measurements_json(measurements, volume)
     write_export(path, json.dumps(data, ensure_ascii=False, indent=1))
     logger.info(
         "exported %d turns, %d boxes as JSON for %s", len(turns), len(findings), volume.short_id

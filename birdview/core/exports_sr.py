@@ -31,6 +31,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import highdicom as hd
@@ -47,6 +48,8 @@ from birdview.core._sr_sources import (
 from birdview.core.assistant import SWEEP_TASK, readable_answer
 from birdview.core.box import Box
 from birdview.core.exports import AI_NOTICE, NOTICE, is_error, write_export
+from birdview.core.measure import Measurement
+from birdview.core.measure_sr import measurement_groups
 from birdview.core.session_store import RecordedTurn, SessionRecord, ensure_same_study
 from birdview.core.volume import Volume
 
@@ -60,6 +63,8 @@ _CONCEPTS = {
     "answer": ("ANSWER", "Answer of the model"),
     "drawn": ("DRAWN", "Region drawn by the user"),
     "study": ("STUDYIDENTITY", "BirdView study identity"),
+    "measured": ("USERMEASUREMENT", "Measurement by the user"),
+    "calibration": ("CALIBRATION", "Length calibration"),
 }
 
 
@@ -80,8 +85,10 @@ def export_dicom_sr(
     path: str | os.PathLike,
     *,
     anonymise: bool = False,
+    measurements: Sequence[Measurement] = (),
 ) -> SrExport:
-    """Write the conversation ``record`` about ``volume`` as a DICOM SR (see the module).
+    """Write the conversation ``record`` about ``volume`` as a DICOM SR (see the module),
+    with the user's ``measurements`` (`birdview.core.measure_sr`).
 
     Raises:
         ValueError: ``record`` is about another study than ``volume``, the study is not
@@ -99,6 +106,9 @@ def export_dicom_sr(
     for box in record.user_boxes:
         if box not in asked_about:
             builder.add_drawn(box)
+    measured, left_out = measurement_groups(sources, measurements, _text)
+    builder.groups += measured
+    builder.skipped += left_out
     if not builder.groups:
         raise ValueError(
             "Unable to export a DICOM SR as there is nothing to write: no answer and no drawn "
