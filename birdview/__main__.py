@@ -15,6 +15,7 @@ birdview [view] [PATH]        open the viewer, optionally on PATH
 birdview info PATH [--json]   print the series BirdView finds in PATH, without a window
 birdview ask --model DIR --image PATH [--json] QUESTION   ask a local model about a slice
 birdview model-info DIR [--json]   describe a checkpoint folder without loading it
+birdview pacs echo|find|get|store|login URL ...   talk to a PACS (birdview pacs -h)
 """
 
 
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         from birdview.inference.model_info import main as model_info_main
 
         return model_info_main(argv[1:])
+    if argv and argv[0] == "pacs":
+        from birdview.pacs.cli import main as pacs_main
+
+        return pacs_main(argv[1:])
     if argv and argv[0] == "view":
         argv = argv[1:]
     return _view(argv)
