@@ -5,7 +5,7 @@ birdview-train build-data SOURCE... --out DIR [--seed N] [--negative-rate R] ...
 birdview-train validate FILE --images DIR [--allow-modality NAME ...] [--data-card CARD]
 birdview-train predict --model DIR [--adapter DIR] --data TEST.json --images DIR --out PRED.jsonl
 birdview-train evaluate --task vg|roc|rc|mia PRED.jsonl [--json] [--plot OUT.png]
-birdview-train fit --config RECIPE [--override KEY=VALUE ...] [--resume]
+birdview-train fit --config RECIPE [--override KEY=VALUE ...] [--resume] [--dry-run]
 birdview-train merge --base DIR --adapter DIR --out DIR
 
 A command refuses what it cannot use (a missing, broken or hostile input, an output folder it
@@ -287,6 +287,12 @@ def _add_fit(commands) -> None:
     )
     fit.add_argument("--resume", action="store_true", help="continue the run in its out folder")
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fit.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the run and print what one optimiser step holds (batch, packing, tokens) "
+        "from the base's processor, without loading the model or writing anything",
+    )
     fit.set_defaults(run=_run_fit)
 
 
@@ -302,6 +308,11 @@ def _run_fit(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.config, args.overrides)
     start = check_start(recipe, resume=args.resume)  # before torch: a refusal takes a moment
+    if args.dry_run:
+        from trainer.fit.packing import dry_run_plan
+
+        print(dry_run_plan(recipe, start.samples).describe())
+        return 0
     from trainer.fit.run import fit
 
     result = fit(recipe, resume=args.resume, progress=not args.no_progress, start=start)

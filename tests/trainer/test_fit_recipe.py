@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trainer.fit.recipe import (
+    RECIPES_DIR,
     Recipe,
     load_recipe,
     recipe_from_dict,
@@ -12,6 +13,7 @@ from trainer.fit.recipe import (
     recipe_to_dict,
     recipe_to_yaml,
 )
+from trainer.fit.start import accumulation
 
 
 def test_shipped_recipes():
@@ -20,10 +22,15 @@ def test_shipped_recipes():
         assert load_recipe(name).name == name
 
 
-def test_bird_full_is_birds_recipe():
+def test_bird_full_is_birds_recipe(monkeypatch):
+    """As ShawnHuang497/BiRD's paddlemix/config/BiRD/sft_argument_stage2.json: mixtoken
+    packing into 2048-token sequences, 4 per device, 8 accumulation steps (one process)."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
     recipe = load_recipe("bird-full")
     model, data, train = recipe.model, recipe.data, recipe.train
-    assert (model.method, model.precision, model.gradient_checkpointing) == ("full", "bf16", True)
+    assert (model.method, model.precision) == ("full", "bf16")
+    assert (data.pack, data.pack_into, data.max_length) == (True, "sequences", 2048)
+    assert (train.per_device_batch, accumulation(recipe)) == (4, 8)
     assert (model.train_vision, model.train_merger, model.train_language) == (False, True, True)
     assert (train.lr, train.schedule, train.warmup, train.weight_decay) == (
         2e-5,
@@ -34,9 +41,21 @@ def test_bird_full_is_birds_recipe():
     assert (train.beta2, train.epochs, train.batch_size, data.max_length) == (0.95, 2.0, 32, 2048)
 
 
+def test_bird_full_says_what_is_not_birds():
+    """Gradient checkpointing is not in BiRD's config; the recipe must not claim it is."""
+    text = (RECIPES_DIR / "bird-full.yaml").read_text(encoding="utf-8")
+    assert load_recipe("bird-full").model.gradient_checkpointing
+    assert "Not BiRD's: gradient checkpointing" in text
+    assert "sft_argument_stage2.json" in text and "mixtoken_dataset.py" in text
+
+
 def test_lora_recipes():
     assert load_recipe("bird-lora").model.method == "lora"
     assert load_recipe("bird-qlora").model.method == "qlora"
+    for name in ("bird-lora", "bird-qlora"):
+        recipe = load_recipe(name)
+        assert (recipe.data.pack, recipe.data.pack_into) == (True, "sequences")
+        assert (recipe.train.per_device_batch, recipe.train.batch_size) == (4, 32)
     tiny = load_recipe("tiny-cpu")
     assert (tiny.model.precision, tiny.model.train_vision, tiny.data.pack) == ("fp32", True, True)
 
@@ -68,6 +87,7 @@ def test_round_trip_through_yaml(tmp_path):
         ("train.batch_size=many", r"train\.batch_size is 'many', not an integer"),
         ("data.pack=3", r"data\.pack is 3, not true or false"),
         ("model.method=adapters", r"model\.method 'adapters' is not one of"),
+        ("data.pack_into=rows", r"data\.pack_into 'rows' is not one of"),
         ("train.warmup=1.5", r"train\.warmup 1\.5 is not a fraction"),
         ("train.lr", r"'train\.lr' as it is not key=value"),
     ],

@@ -124,8 +124,13 @@ class PackCollator:
         self.capacity = capacity
         self.rope_index = rope_index
 
-    def __call__(self, items: Sequence[dict[str, torch.Tensor]]) -> dict[str, Any]:
-        rows = pack_rows([len(item["input_ids"]) for item in items], self.capacity)
+    def __call__(
+        self, items: Sequence[dict[str, torch.Tensor]], rows: list[list[int]] | None = None
+    ) -> dict[str, Any]:
+        """``rows``: which items share each row, when the caller has packed them already
+        (`trainer.fit.packing`); else they are packed here up to ``capacity``."""
+        if rows is None:
+            rows = pack_rows([len(item["input_ids"]) for item in items], self.capacity)
         length = max(sum(len(items[i]["input_ids"]) for i in row) for row in rows)
         batch = _blank(items, len(rows), length, self.pad_id)
         positions = torch.zeros((4, len(rows), length), dtype=torch.long)

@@ -28,6 +28,7 @@ __all__ = [
     "can_pack",
     "family_of",
     "load_for_training",
+    "load_processor",
     "part_of",
     "rope_index_of",
     "trainable_summary",
@@ -47,7 +48,7 @@ def load_for_training(
         ValueError: the recipe asks for something this base or machine cannot do, or a
             weights file is damaged.
     """
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
     base = model_cfg.base
     if not base or not os.path.isdir(base):
@@ -56,8 +57,7 @@ def load_for_training(
             "--override model.base=DIR"
         )
     family = _family_of_folder(base)
-    processor = AutoProcessor.from_pretrained(base, local_files_only=True)
-    _set_image_budget(processor, data_cfg, family)
+    processor = load_processor(base, data_cfg)
     if model_cfg.attention == attention.NAME:
         attention.register()
     # Full fine-tuning keeps fp32 master weights (bf16 is the Trainer's autocast), since
@@ -80,6 +80,15 @@ def load_for_training(
         model = _with_lora(model, model_cfg, family)
     logger.info("trainable parameters: %s", trainable_summary(model, family))
     return model, processor
+
+
+def load_processor(base: str | os.PathLike, data_cfg: DataConfig) -> Any:
+    """The base's processor with the recipe's image budget (no weights are read)."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(base, local_files_only=True)
+    _set_image_budget(processor, data_cfg, _family_of_folder(base))
+    return processor
 
 
 def _from_pretrained(auto_class: Any, folder: str | os.PathLike, kwargs: dict[str, Any]) -> Any:

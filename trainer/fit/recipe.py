@@ -47,6 +47,7 @@ RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("bf16", "fp32")
 SCHEDULES = ("cosine", "linear", "constant_with_warmup")
+PACK_INTO = ("batch", "sequences")
 # The language model's projections (attention, MLP) and those of linear-attention layers.
 LORA_TARGETS = (
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
@@ -89,7 +90,10 @@ class DataConfig:
     trained processor is saved with the checkpoint, so the app asks with the same budget.
     ``max_length``: longer conversations lose their last turns (whole turns); an item whose
     first turn alone is longer is skipped. ``pack``: several conversations share a sequence,
-    each attending only to itself. ``max_items``: 0 = all.
+    each attending only to itself. ``pack_into``: ``batch`` packs the conversations of each
+    batch (the batch sizes count conversations); ``sequences`` packs them, in data order,
+    into sequences of at most ``max_length`` tokens before batching, as BiRD did (the batch
+    sizes count sequences; `trainer.fit.packing`). ``max_items``: 0 = all.
     """
 
     train: str = ""
@@ -98,13 +102,15 @@ class DataConfig:
     max_pixels: int = 0
     max_length: int = 2048
     pack: bool = False
+    pack_into: str = "batch"
     max_items: int = 0
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation. ``batch_size`` is the effective batch (conversations per optimiser
-    step): per-device batch × accumulation × processes; accumulation is derived from it.
+    """The optimisation. ``batch_size`` is the effective batch (examples per optimiser step:
+    conversations, or packed sequences with ``data.pack_into: sequences``): per-device batch
+    × accumulation × processes; accumulation is derived from it.
     ``max_steps`` > 0 overrides ``epochs``. ``deepspeed``: a DeepSpeed JSON such as
     ``trainer/launch/zero2.json`` (FSDP comes from ``accelerate launch --config_file
     trainer/launch/fsdp.yaml``)."""
@@ -156,6 +162,7 @@ class Recipe:
         _check_choice("model.method", self.model.method, METHODS)
         _check_choice("model.precision", self.model.precision, PRECISIONS)
         _check_choice("train.schedule", self.train.schedule, SCHEDULES)
+        _check_choice("data.pack_into", self.data.pack_into, PACK_INTO)
         positive = {
             "data.max_length": self.data.max_length,
             "train.batch_size": self.train.batch_size,

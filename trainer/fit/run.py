@@ -28,8 +28,9 @@ from trainer.fit.checkpoint import data_summary, git_sha, latest_checkpoint, wri
 from trainer.fit.collate import PackCollator, PadCollator
 from trainer.fit.dataset import ConversationDataset
 from trainer.fit.model import can_pack, family_of, load_for_training, rope_index_of
+from trainer.fit.packing import PackedSequences, SequenceCollator, sample_mean_length, step_plan
 from trainer.fit.recipe import Recipe, recipe_to_dict
-from trainer.fit.start import Start, accumulation, check_start, open_out, world_size
+from trainer.fit.start import Start, accumulation, check_start, is_main, open_out, world_size
 
 __all__ = ["FitResult", "fit"]
 
@@ -79,7 +80,11 @@ def fit(
     dataset = ConversationDataset(samples, processor, family, recipe.data.max_length, card)
     pad_id = processor.tokenizer.pad_token_id
     collator = _collator(recipe, model, pad_id)
-    logger.info("%d conversations, %s family, %s", len(samples), family, _batches(recipe))
+    if _into_sequences(recipe):
+        logger.info("measuring %d conversations to pack them into sequences", len(samples))
+        dataset = PackedSequences(dataset, recipe.data.max_length)
+        logger.info("%d conversations in %d sequences", len(samples), len(dataset))
+    logger.info("%d conversations, %s family, %s", len(samples), family, _plan(recipe, dataset))
 
     eval_callback = HeldOutEval(
         processor,
@@ -237,7 +242,20 @@ def _collator(recipe: Recipe, model: Any, pad_id: int) -> Any:
     reason = can_pack(model)
     if reason:
         raise ValueError(f"Unable to pack conversations as {reason}")
-    return PackCollator(pad_id, _pack_capacity(recipe), rope_index_of(model))
+    pack = PackCollator(pad_id, _pack_capacity(recipe), rope_index_of(model))
+    if _into_sequences(recipe):
+        return SequenceCollator(pack, one_row=_varlen(recipe))
+    return pack
+
+
+def _into_sequences(recipe: Recipe) -> bool:
+    return recipe.data.pack and recipe.data.pack_into == "sequences"
+
+
+def _varlen(recipe: Recipe) -> bool:
+    """Whether the attention splits a row by conversation (no block mask to pay for)."""
+    attention = recipe.model.attention
+    return attention.startswith("flash_attention") or attention == "sdpa_varlen"
 
 
 def _pack_capacity(recipe: Recipe) -> int:
@@ -245,17 +263,18 @@ def _pack_capacity(recipe: Recipe) -> int:
     ``sdpa_varlen``) takes the whole batch in one row, with no padding at all; attention
     through a block-diagonal mask (``sdpa``, ``eager``) costs the square of the row, so rows
     stay at ``data.max_length``."""
-    varlen = recipe.model.attention.startswith("flash_attention") or recipe.model.attention == (
-        "sdpa_varlen"
-    )
-    return recipe.data.max_length * (recipe.train.per_device_batch if varlen else 1)
+    return recipe.data.max_length * (recipe.train.per_device_batch if _varlen(recipe) else 1)
 
 
-def _batches(recipe: Recipe) -> str:
-    return (
-        f"{recipe.train.per_device_batch} per device × {accumulation(recipe)} accumulated × "
-        f"{world_size()} processes, {'packed' if recipe.data.pack else 'padded'}"
-    )
+def _plan(recipe: Recipe, dataset: Any) -> str:
+    """What one optimiser step holds (`trainer.fit.packing.StepPlan`); the mean length is
+    measured on up to 64 conversations unless the packing measured them all."""
+    if isinstance(dataset, PackedSequences):
+        per_sequence = len(dataset.lengths) / max(len(dataset), 1)
+        mean, per = dataset.mean_length, per_sequence
+    else:
+        mean, per = (sample_mean_length(dataset) if is_main() else 0.0), None
+    return step_plan(recipe, world_size(), accumulation(recipe), mean, per).describe()
 
 
 def _reporters(out: Path) -> list[str]:
