@@ -157,6 +157,10 @@ def _images(
         return sammed2d_images(spec, report)
     if spec.kind == "masks2d":
         return masks2d_images(spec, report)
+    if spec.kind in ("coco", "boxcsv"):
+        from trainer.data.box_sources import box_images
+
+        return box_images(spec, report)
     from trainer.data import volumes
 
     reader = volumes.nifti_images if spec.kind == "nifti" else volumes.dicomseg_images

@@ -15,12 +15,16 @@ kind            layout
                 ``classes.json`` or ``dataset.json`` says which files are label maps, and each
                 is paired with the image on the same grid); see `trainer.data.volumes`
 ``dicomseg``    DICOM series + DICOM SEG objects (highdicom) in one folder tree
+``coco``        a COCO detection ``.json`` file (boxes, not masks); see `trainer.data.coco`
+``boxcsv``      a ``.csv`` of boxes, one row per box (VinDr-CXR); see `trainer.data.box_csv`
 ==============  ==========================================================================
 
 Options: ``dataset`` (the name in the image file names; default: the folder's name),
 ``modality`` (a Med-GRIT key, when names do not say it), ``labels`` (``1:edema,2:tumour`` or a
 JSON file of value → name, for label maps without a class map) and ``licence`` (stated by the
-user; otherwise read from a LICENSE file in the folder or the one above it).
+user; otherwise read from a LICENSE file in the folder or the one above it). Box sources also
+take ``images`` (the folder their image names are relative to), and CSV ones ``columns`` and
+``none`` (`trainer.data.box_csv`).
 
 Every adapter yields `SourceImage`s: an RGB image (rendered only when asked for), its masks,
 and the labels known to be absent from it (negatives are drawn only from those).
@@ -58,8 +62,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("sammed2d", "masks2d", "nifti", "dicomseg")
-OPTIONS = ("dataset", "modality", "labels", "licence")
+KINDS = ("sammed2d", "masks2d", "nifti", "dicomseg", "coco", "boxcsv")
+OPTIONS = ("dataset", "modality", "labels", "licence", "images", "columns", "none")
+# Box sources are one annotation file, not a folder (`trainer.data.box_sources`).
+_BOX_FILE_KINDS = {".json": "coco", ".csv": "boxcsv"}
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _LICENCE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "COPYING")
 
@@ -75,7 +81,10 @@ class SourceSpec:
 
     @property
     def dataset(self) -> str:
-        return clean_part(self.options.get("dataset") or self.path.resolve().name)
+        # An annotation file (a box source) names its dataset by its stem.
+        named = self.path.resolve()
+        default = named.stem if named.is_file() else named.name
+        return clean_part(self.options.get("dataset") or default)
 
 
 @dataclass(frozen=True)
@@ -150,8 +159,18 @@ def parse_source(text: str) -> SourceSpec:
     path = Path(path_text)
     if not path.exists():
         raise ValueError(f"Unable to use source {text!r} as the path {path_text!r} does not exist")
-    if not path.is_dir():
-        raise ValueError(f"Unable to use source {text!r} as {path_text!r} is a file, not a folder")
+    if kind is None and path.is_file():
+        kind = _BOX_FILE_KINDS.get(path.suffix.lower())
+    if not path.is_dir() and kind not in _BOX_FILE_KINDS.values():
+        raise ValueError(
+            f"Unable to use source {text!r} as {path_text!r} is a file, not a folder (files "
+            "are read as boxes: COCO .json or .csv)"
+        )
+    if path.is_dir() and kind in _BOX_FILE_KINDS.values():
+        raise ValueError(
+            f"Unable to use source {text!r} as {kind} reads one annotation file, and "
+            f"{path_text!r} is a folder"
+        )
     options = dict(parse_qsl(query, keep_blank_values=False))
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:

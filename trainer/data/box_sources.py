@@ -1,0 +1,284 @@
+"""Sources that give boxes, not masks: COCO detection JSON (``coco``) and CSV tables
+(``boxcsv``), the way TBX11K, VinDr-CXR or DeepLesion publish their annotations.
+
+The source is the annotation file itself: ``coco:instances.json?images=DIR&modality=x`` or
+``boxcsv:train.csv?columns=...&none=No+finding``. `trainer.data.coco` and
+`trainer.data.box_csv` read the file into `BoxImage`s; this module turns each into the
+`SourceImage` every other source yields, so the questions, negatives, split and card are made
+exactly as for masks.
+
+A box becomes a filled rectangle mask: one 8-connected component whose box is the annotated
+box, so `trainer.data.boxes` gives it back unchanged (the same edges, the same 0–1000 grid
+rounding) and a box smaller than ``--min-component-px`` pixels is left out like a small mask
+component. Each box is its own object (instance), so several boxes of one label in one image
+stay several boxes.
+
+Box corners are read as continuous pixel coordinates (COCO's convention, and VinDr-CXR's) and
+rounded to the nearest pixel edge. A box may overhang the image by up to `OVERHANG_PX` (the
+rounding of annotation tools) and is then clipped; one further out is refused.
+
+Negatives: both formats annotate every category in every image they list (COCO's rule; VinDr
+reads each image for all its findings and writes "No finding" otherwise), so a label of the
+file with no box in an image is absent from it. An image with no box at all is a negative image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trainer.data.names import file_prefix, modality_from_words
+from trainer.data.sources import (
+    LabelMask,
+    SourceImage,
+    SourceReport,
+    SourceSpec,
+    clean_part,
+    read_rgb,
+)
+
+__all__ = [
+    "BOX_KINDS",
+    "OVERHANG_PX",
+    "AnnotatedBox",
+    "BoxImage",
+    "BoxFile",
+    "box_images",
+    "find_image",
+    "image_folder",
+    "outside",
+    "pixel_edges",
+]
+
+BOX_KINDS = ("coco", "boxcsv")
+OVERHANG_PX = 1.0
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# Where images usually sit relative to the annotation file: beside it, in images/ or imgs/
+# (TBX11K), one or two levels up (COCO's annotations/ and TBX11K's annotations/json/).
+_IMAGE_DIRS = ("", "images", "imgs")
+_LEVELS_UP = 3
+
+
+@dataclass(frozen=True)
+class AnnotatedBox:
+    """One box: its label and corners in pixel coordinates, and the record it came from."""
+
+    label: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    record: str  # "annotation 17", "row 5": named in messages
+
+
+@dataclass(frozen=True)
+class BoxImage:
+    """One image of an annotation file with its boxes.
+
+    Attributes:
+        file: the image file.
+        key: the image as the annotation file names it ("tb/tb0005.png"): the output name
+            and the case come from it.
+        record: the record naming the image, for messages ("image 3", "row 2").
+        boxes: its boxes (none for an image read and found without findings).
+        size: (width, height) the annotation file states, checked against the file.
+        patient: the split group when the file gives one, else None (the image alone).
+        also_present: labels in the image without a box of their own (COCO crowd boxes):
+            never taken as absent.
+    """
+
+    file: Path
+    key: str
+    record: str
+    boxes: tuple[AnnotatedBox, ...]
+    size: tuple[int, int] | None = None
+    patient: str | None = None
+    also_present: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BoxFile:
+    """What a reader found: every label the file annotates, its images, and box counts it
+    left out on purpose (crowd boxes), by reason."""
+
+    labels: tuple[str, ...]
+    images: tuple[BoxImage, ...]
+    skipped: Counter
+
+
+def box_images(spec: SourceSpec, report: SourceReport) -> Iterator[SourceImage]:
+    """The `SourceImage`s of a ``coco`` or ``boxcsv`` source.
+
+    Raises:
+        ValueError: the file is malformed (the message names the file and the record).
+    """
+    if spec.kind == "coco":
+        from trainer.data.coco import read_coco
+
+        found = read_coco(spec)
+    else:
+        from trainer.data.box_csv import read_box_csv
+
+        found = read_box_csv(spec)
+    for reason, count in found.skipped.items():
+        report.skip(reason, count)
+    report.notes.append(
+        f"boxes, not masks, from {spec.path.name}: {sum(len(i.boxes) for i in found.images)} "
+        f"boxes in {len(found.images)} images, {len(found.labels)} labels; each box is one "
+        "object, its corners rounded to the nearest pixel edge (an overhang of up to "
+        f"{OVERHANG_PX:g} px clipped); a label of the file without a box in an image is taken "
+        "as absent from it (the file annotates every label in every image it lists)"
+    )
+    for image in found.images:
+        item = _source_image(image, found.labels, spec, report)
+        if item is not None:
+            yield item
+
+
+def _source_image(
+    image: BoxImage, labels: Sequence[str], spec: SourceSpec, report: SourceReport
+) -> SourceImage | None:
+    stem = str(Path(image.key).with_suffix(""))
+    modality = spec.options.get("modality") or _modality(stem, spec)
+    if modality is None:
+        report.skip("modality unknown (give ?modality=)")
+        return None
+    width, height = _checked_size(image, spec)
+    masks = tuple(_rectangles(image, (width, height), spec))
+    present = {box.label for box in image.boxes} | set(image.also_present)
+    case = clean_part(stem)
+    return SourceImage(
+        name=f"{file_prefix(modality)}--{spec.dataset}--{case}.png",
+        dataset=spec.dataset,
+        case=case,
+        patient=clean_part(image.patient) if image.patient else case,
+        modality=modality,
+        plane=None,
+        body_part=None,
+        masks=masks,
+        absent=tuple(sorted(set(labels) - present)),
+        render=lambda: read_rgb(image.file),
+    )
+
+
+def _modality(stem: str, spec: SourceSpec) -> str | None:
+    for text in (stem, spec.dataset, spec.path.stem):
+        found = modality_from_words(text)
+        if found is not None:
+            return found
+    return None
+
+
+def _checked_size(image: BoxImage, spec: SourceSpec) -> tuple[int, int]:
+    """The image file's (width, height), which must be the size the annotation states."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(image.file) as opened:
+            size = opened.size
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ValueError(
+            f"Unable to read '{spec.path}': {image.record} names '{image.file}', which is not "
+            f"a readable image ({exc})"
+        ) from exc
+    if image.size is not None and tuple(image.size) != tuple(size):
+        raise ValueError(
+            f"Unable to read '{spec.path}': {image.record} says '{image.key}' is "
+            f"{image.size[0]}x{image.size[1]} but the file is {size[0]}x{size[1]}"
+        )
+    return size
+
+
+def _rectangles(image: BoxImage, size: tuple[int, int], spec: SourceSpec) -> Iterator[LabelMask]:
+    """One filled rectangle mask per box, numbered per label in (label, x1, y1) order."""
+    width, height = size
+    numbered: Counter = Counter()
+    edges = [(box, pixel_edges(box, size, spec.path, image.key)) for box in image.boxes]
+    for box, (x1, y1, x2, y2) in sorted(edges, key=lambda be: (be[0].label, be[1])):
+        pixels = np.zeros((height, width), dtype=bool)
+        pixels[y1:y2, x1:x2] = True
+        yield LabelMask(box.label, numbered[box.label], pixels)
+        numbered[box.label] += 1
+
+
+def pixel_edges(
+    box: AnnotatedBox, size: tuple[int, int], file: Path, image_key: str
+) -> tuple[int, int, int, int]:
+    """A box's corners rounded to pixel edges within the image, at least one pixel wide.
+
+    Raises:
+        ValueError: a corner lies more than `OVERHANG_PX` outside the image.
+    """
+    width, height = size
+    corners = (box.x1, box.y1, box.x2, box.y2)
+    limits = (width, height, width, height)
+    if outside(corners, size):
+        raise ValueError(
+            f"Unable to read '{file}': {box.record} has the box ({box.x1:g},{box.y1:g}),"
+            f"({box.x2:g},{box.y2:g}) outside the {width}x{height} image '{image_key}'"
+        )
+    x1, y1, x2, y2 = (
+        min(max(math.floor(c + 0.5), 0), top) for c, top in zip(corners, limits, strict=True)
+    )
+    # A box thinner than a pixel still covers the pixel it lies in.
+    x1, x2 = (x1, x2) if x2 > x1 else (min(x1, width - 1), min(x1, width - 1) + 1)
+    y1, y2 = (y1, y2) if y2 > y1 else (min(y1, height - 1), min(y1, height - 1) + 1)
+    return x1, y1, x2, y2
+
+
+def outside(corners: Sequence[float], size: tuple[int, int]) -> bool:
+    """Whether a box's (x1, y1, x2, y2) reaches more than `OVERHANG_PX` beyond a ``size`` =
+    (width, height) image."""
+    width, height = size
+    limits = (width, height, width, height)
+    return any(
+        c < -OVERHANG_PX or c > top + OVERHANG_PX for c, top in zip(corners, limits, strict=True)
+    )
+
+
+def image_folder(spec: SourceSpec, first_key: str | None, first_record: str) -> Path:
+    """The folder the annotation file's image names are relative to: ``?images=`` (relative
+    to the working folder, else to the file's folder), or the first of the usual places where
+    the first image is found.
+
+    Raises:
+        ValueError: ``?images=`` is not a folder, or no usual place holds the first image.
+    """
+    given = spec.options.get("images")
+    if given:
+        for folder in (Path(given), spec.path.parent / given):
+            if folder.is_dir():
+                return folder
+        raise ValueError(
+            f"Unable to use source {spec.text!r} as the images folder {given!r} does not exist"
+        )
+    candidates = [up / sub for up in spec.path.parents[:_LEVELS_UP] for sub in _IMAGE_DIRS]
+    candidates = list(dict.fromkeys(c for c in candidates if c.is_dir()))
+    if first_key is None:
+        return spec.path.parent
+    for folder in candidates:
+        if find_image(folder, first_key) is not None:
+            return folder
+    looked = ", ".join(f"'{c}'" for c in candidates[:6])
+    raise ValueError(
+        f"Unable to find the images of '{spec.path}': {first_record} names '{first_key}', which is "
+        f"in none of {looked}; give ?images=FOLDER"
+    )
+
+
+def find_image(folder: Path, key: str) -> Path | None:
+    """The file ``key`` names under ``folder``: as written, or with an image suffix added
+    (VinDr-CXR's image ids carry none)."""
+    exact = folder / key
+    if exact.is_file():
+        return exact
+    for suffix in IMAGE_SUFFIXES:
+        candidate = folder / f"{key}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
