@@ -22,6 +22,7 @@ from birdview.ui.chat_panel import ChatPanel
 from birdview.ui.errors import ErrorReporter
 from birdview.ui.export_actions import Exporter
 from birdview.ui.inference_bridge import InferenceBridge
+from birdview.ui.label_controls import LabelControls
 from birdview.ui.loader import StudyLoader
 from birdview.ui.menu_bar import MenuBar
 from birdview.ui.model_panel import ModelPanel
@@ -106,10 +107,22 @@ class MainWindow(QMainWindow):
             report_error=self.reporter.report,
             settings=self.settings,
         )
+        self.labels = LabelControls(
+            self,
+            self.session,
+            [self.view_layout.main_view, *self.view_layout.small_views.values()],
+            assistant=self.assistant,
+            session_dir=self.controller.session_dir,
+            report_error=self.reporter.report,
+        )
+        self.labels_dock = self._dock(
+            "Labels", "labels_dock", self.labels.legend, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
         self.action_registry = self._build_actions()
         self.tool_bar = ToolBar(self.action_registry, self)
         self.addToolBar(self.tool_bar)
         self.setMenuBar(MenuBar(self.action_registry, self))
+        self.labels.add_to_menu(self.menuBar().file_menu, self.menuBar().recent_menu.menuAction())
         self._wire()
         self._restore_state()
         if autoload_model:
@@ -171,7 +184,7 @@ class MainWindow(QMainWindow):
             remove_box=lambda: self.assistant.set_user_box(None),
             set_presenter=self.set_presenter,
         )
-        docks = (self.series_dock, self.tag_dock, self.model_dock, self.chat_dock)
+        docks = (self.series_dock, self.labels_dock, self.tag_dock, self.model_dock, self.chat_dock)
         toggles = {dock.objectName(): dock.toggleViewAction() for dock in docks}
         return ActionRegistry(self, self.session, self.settings, slots, toggles)
 

@@ -28,6 +28,7 @@ class MenuBar(QMenuBar):
     def _build_file_menu(self) -> None:
         actions = self._actions
         menu = self.addMenu("&File")
+        self.file_menu = menu
         menu.addActions([actions.open_file_action, actions.open_folder_action])
         self.recent_menu = menu.addMenu(qta.icon("mdi6.history"), "&Recent studies")
         self.recent_menu.aboutToShow.connect(self._on_recent_about_to_show)

@@ -127,6 +127,7 @@ class SliceView(QGraphicsView):
         self.viewport().setMouseTracking(True)  # move events without a button: the hover value
         self.setMinimumSize(120, 120)
         self._set_window_throttled = qthrottled(self._session.set_window, timeout=15, parent=self)
+        self.layers: list = []  # scene layers drawn over the image (labels), refreshed with it
 
         observe(self, session.events.volume, self._on_volume_changed)
         observe(self, session.events.window, self._on_window_changed)
@@ -210,6 +211,8 @@ class SliceView(QGraphicsView):
             self._rendered_key = None
             self._fitted = True
         self._render()
+        for layer in self.layers:
+            layer.refresh()
         if fit:
             self.fit()
         self.viewport().update()

@@ -1,0 +1,160 @@
+"""`LabelControls`: the segmentation overlay's wiring — its model, the label layer on every
+view, the legend, and the File menu's "Open segmentation…", "Show bundled labels" and
+"Close segmentation".
+
+Labels belong to one study: opening another study closes them, and the file that was open
+over a study is remembered beside its session and reopened with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import qtawesome as qta
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+
+from birdview.core.assistant import Assistant
+from birdview.core.labels import LabelMap
+from birdview.core.labels_io import LABEL_FILE_FILTER, bundled_labels_path, open_labels
+from birdview.core.labels_overlay import LabelOverlay
+from birdview.core.labels_store import forget_labels, load_labels_choice, save_labels_choice
+from birdview.core.session import Session
+from birdview.ui._observe import observe
+from birdview.ui.label_layer import attach_label_layers
+from birdview.ui.label_legend import LabelLegend
+
+__all__ = ["LabelControls"]
+
+logger = logging.getLogger(__name__)
+
+Report = Callable[[str, str], object]
+
+
+class LabelControls(QObject):
+    """Owns the `LabelOverlay` of the main window and the actions that open label maps."""
+
+    def __init__(
+        self,
+        host: QWidget,
+        session: Session,
+        views: list,
+        *,
+        assistant: Assistant | None = None,
+        session_dir: str | os.PathLike | None = None,
+        report_error: Report | None = None,
+    ) -> None:
+        super().__init__(host)
+        self._host = host
+        self._session = session
+        self._session_dir = session_dir
+        self._report_error = report_error
+        self.overlay = LabelOverlay()
+        self.layers = attach_label_layers(views, session, self.overlay)
+        self.legend = LabelLegend(self.overlay, session, assistant)
+        self.open_action = self._action("Open &segmentation…", self.open_dialog, "mdi6.layers")
+        self.bundled_action = self._action(
+            "Show &bundled labels", self.open_bundled, "mdi6.layers-plus"
+        )
+        self.bundled_action.setToolTip("The sample CT's TotalSegmentator label map")
+        self.close_action = self._action("&Close segmentation", self.close, "mdi6.layers-off")
+        observe(self, session.events.volume, self._on_volume_changed)
+        observe(self, self.overlay.events.label_map, self._on_labels_changed)
+        self._on_volume_changed()
+
+    def _action(self, text: str, slot: Callable[[], object], icon: str) -> QAction:
+        action = QAction(qta.icon(icon), text, self)
+        action.triggered.connect(lambda *_: slot())
+        return action
+
+    def add_to_menu(self, menu: QMenu, before: QAction | None = None) -> None:
+        actions = [self.open_action, self.bundled_action, self.close_action]
+        menu.insertActions(before, actions) if before is not None else menu.addActions(actions)
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self._host, "Open segmentation", self._start_folder(), LABEL_FILE_FILTER
+        )
+        if path:
+            self.open_path(path)
+
+    def open_bundled(self) -> None:
+        path = bundled_labels_path(self._session.volume)
+        if path is not None:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> LabelMap | None:
+        """Open the segmentation at ``path`` over the study; on refusal, report and keep
+        what was shown."""
+        volume = self._session.volume
+        name = os.path.basename(path)
+        if volume is None:
+            self._report("Unable to open the segmentation", f"{name!r}: open a study first")
+            return None
+        try:
+            label_map = open_labels(path, volume)
+        except (ValueError, OSError) as exc:
+            logger.info("segmentation refused: %s", type(exc).__name__)
+            self._report("Unable to open the segmentation", str(exc))
+            return None
+        self.overlay.open(label_map)
+        self._remember(path)
+        return label_map
+
+    def close(self) -> None:
+        if self.overlay.label_map is not None:
+            self.overlay.close()
+            self._remember(None)
+
+    # -- session -> labels -------------------------------------------------------------------
+
+    def _on_volume_changed(self, *_: object) -> None:
+        volume = self._session.volume
+        self.bundled_action.setEnabled(bundled_labels_path(volume) is not None)
+        self.open_action.setEnabled(volume is not None)
+        if self.overlay.label_map is not None:
+            self.overlay.open(None)  # labels belong to the study they were opened on
+        if volume is not None:
+            self._reopen_remembered()
+
+    def _on_labels_changed(self, *_: object) -> None:
+        self.close_action.setEnabled(self.overlay.label_map is not None)
+
+    def _reopen_remembered(self) -> None:
+        volume = self._session.volume
+        if self._session_dir is None or volume is None:
+            return
+        try:
+            path = load_labels_choice(volume.identity, self._session_dir)
+        except ValueError as exc:
+            self._report("Unable to reopen the segmentation", str(exc))
+            return
+        if path and os.path.isfile(path):
+            self.open_path(path)
+
+    def _remember(self, path: str | None) -> None:
+        volume = self._session.volume
+        if self._session_dir is None or volume is None:
+            return
+        try:
+            if path is None:
+                forget_labels(volume.identity, self._session_dir)
+            else:
+                save_labels_choice(volume.identity, path, self._session_dir)
+        except (OSError, ValueError) as exc:
+            logger.warning("could not remember the segmentation: %s", type(exc).__name__)
+
+    def _start_folder(self) -> str:
+        volume = self._session.volume
+        if volume is not None and volume.sources:
+            return os.path.dirname(os.path.dirname(volume.sources[0].path))
+        return ""
+
+    def _report(self, title: str, message: str) -> None:
+        if self._report_error is not None:
+            self._report_error(title, message)

@@ -1,0 +1,184 @@
+"""The label layer in the real window on the bundled CT: the bundled label map one click away,
+on the right voxels in all three planes (checked against nibabel reading the file and the
+CT's own DICOM geometry), the legend's per-label toggles, opacity and outline changing what
+is drawn, refusal of another study's labels, the IoU of a model box with its label, and the
+segmentation reopened with the study."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from birdview.core import geometry
+from birdview.core.box import Box
+from birdview.core.geometry import Plane
+from tests.conftest import REPO, shared
+from tests.ui.helpers import open_and_wait
+
+CT = REPO / "resources" / "samples" / "totalseg_ct"
+LABELS = REPO / "resources" / "samples" / "totalseg_ct_labels" / "example_seg_dicom.nii.gz"
+CLASSES = REPO / "resources" / "samples" / "totalseg_ct_labels" / "classes.json"
+
+
+@pytest.fixture
+def window(make_main_window, qtbot):
+    window = make_main_window("1+3")
+    open_and_wait(qtbot, window, CT)
+    assert window.session.volume is not None
+    return window
+
+
+def nibabel_labels_at(volume, plane: Plane, index: int) -> np.ndarray:
+    """The label under each pixel of a view, found with nibabel alone: the pixel's patient
+    position (from the CT's geometry) through the inverse of the NIfTI's RAS affine."""
+    image = nib.load(str(LABELS))
+    data = np.asarray(image.dataobj)
+    rows, cols = geometry.extract_slice(volume, plane, index).shape[:2]
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    pixels = zip(rr.ravel(), cc.ravel(), strict=True)
+    ijk = np.stack([geometry.view_to_index(volume, plane, index, c, r) for r, c in pixels])
+    lps = volume.index_to_lps(ijk)
+    ras = lps * np.array([-1.0, -1.0, 1.0])
+    voxel = np.rint(nib.affines.apply_affine(np.linalg.inv(image.affine), ras)).astype(int)
+    return data[voxel[:, 0], voxel[:, 1], voxel[:, 2]].reshape(rows, cols)
+
+
+def test_bundled_labels_land_on_the_right_voxels_in_all_three_planes(window, qtbot):
+    labels = window.labels
+    assert labels.bundled_action.isEnabled()
+    labels.bundled_action.trigger()
+    label_map = labels.overlay.label_map
+    assert label_map is not None and label_map.path == str(LABELS)
+    volume = window.session.volume
+    liver = label_map.find("liver").value
+    k = int(np.argmax((np.asarray(label_map.volume.voxels) == liver).sum(axis=(1, 2))))
+    rows, cols = np.nonzero(label_map.slice(Plane.AXIAL, k) == liver)
+    window.session.move_cursor((int(np.median(cols)), int(np.median(rows)), k))
+    qtbot.wait(50)
+    checked = set()
+    for layer in labels.layers:
+        view = layer.parent()
+        if not view.isVisible():
+            continue
+        index = window.session.slice_index(view.plane)
+        expected = nibabel_labels_at(volume, view.plane, index)
+        drawn = layer.rgba
+        assert drawn is not None and drawn.shape[:2] == expected.shape
+        assert np.array_equal(drawn[..., 3] > 0, expected > 0), view.plane
+        inside = expected == liver
+        assert inside.any(), view.plane
+        assert (drawn[inside][:, :3] == label_map.find("liver").colour).all()
+        checked.add(view.plane)
+    assert checked == set(Plane)
+    names = json.loads(CLASSES.read_text())["ct_total"]["labels"]
+    legend = [labels.legend.labels.item(r).text() for r in range(labels.legend.labels.count())]
+    assert "adrenal gland right" in legend and len(legend) == len(label_map.classes)
+    assert {c.name for c in label_map.classes} <= set(names.values())
+
+
+def _view_pixel(window, label_map, value):
+    """A viewport point of the main view inside label ``value``, and the QColor drawn there."""
+    view = window.view_layout.main_view
+    index = window.session.slice_index(view.plane)
+    rows, cols = np.nonzero(label_map.slice(view.plane, index) == value)
+    row, col = int(np.median(rows)), int(np.median(cols))
+    point = view.image_to_viewport(col + 0.5, row + 0.5).toPoint()
+    return view, point
+
+
+def _colour_at(view, point: QPoint):
+    return view.viewport().grab().toImage().pixelColor(point)
+
+
+def test_toggle_opacity_and_outline_change_what_is_drawn(window, qtbot):
+    labels = window.labels
+    labels.open_path(str(LABELS))
+    label_map = labels.overlay.label_map
+    liver = label_map.find("liver")
+    k = int(np.argmax((np.asarray(label_map.volume.voxels) == liver.value).sum(axis=(1, 2))))
+    window.session.set_main_plane(Plane.AXIAL)
+    window.session.set_slice(Plane.AXIAL, k)
+    qtbot.wait(50)
+    view, point = _view_pixel(window, label_map, liver.value)
+    layer = next(layer for layer in labels.layers if layer.parent() is view)
+    with_labels = _colour_at(view, point)
+    # The legend's check box switches the liver off (the other labels stay).
+    legend = labels.legend.labels
+    row = next(r for r in range(legend.count()) if legend.item(r).text() == "liver")
+    others = (layer.rgba[..., 3] > 0) & (label_map.slice(Plane.AXIAL, k) != liver.value)
+    legend.item(row).setCheckState(Qt.CheckState.Unchecked)
+    assert liver.value in labels.overlay.hidden
+    assert not layer.rgba[label_map.slice(Plane.AXIAL, k) == liver.value][:, 3].any()
+    assert (layer.rgba[others][:, 3] > 0).all()
+    without = _colour_at(view, point)
+    assert with_labels != without
+    legend.item(row).setCheckState(Qt.CheckState.Checked)
+    # Opacity: the slider moves the liver's colour towards the label's.
+    labels.legend.opacity.setValue(100)
+    qtbot.wait(20)
+    opaque = _colour_at(view, point)
+    assert (opaque.red(), opaque.green(), opaque.blue()) == pytest.approx(liver.colour, abs=12)
+    labels.legend.opacity.setValue(0)
+    assert _colour_at(view, point) == without
+    # Outline: only the border is drawn, the inside shows the CT.
+    labels.legend.opacity.setValue(60)
+    labels.legend.style_box.setCurrentIndex(1)
+    assert labels.overlay.outline and _colour_at(view, point) == without
+    assert 0 < (layer.rgba[..., 3] > 0).sum() < (label_map.slice(Plane.AXIAL, k) > 0).sum()
+    labels.legend.shown.setChecked(False)
+    assert not layer.rgba[..., 3].any()
+
+
+def test_labels_of_another_study_are_refused_with_the_file_named(window):
+    labels = window.labels
+    labels.open_path(str(LABELS))
+    before = labels.overlay.label_map
+    labels.open_path(str(shared("totalseg", "example_seg.nii.gz")))
+    dialog = window.reporter.dialog
+    assert dialog is not None and dialog.text() == "Unable to open the segmentation"
+    assert "'example_seg.nii.gz'" in dialog.informativeText()
+    assert "122×101×30 voxels and the study's 512×512×20" in dialog.informativeText()
+    assert labels.overlay.label_map is before  # what was shown stays
+
+
+def test_other_study_closes_the_labels_and_the_bundled_action(window, qtbot):
+    labels = window.labels
+    labels.open_path(str(LABELS))
+    open_and_wait(qtbot, window, shared("dcm4che_mr"))
+    assert labels.overlay.label_map is None and not labels.bundled_action.isEnabled()
+    assert all(layer.rgba is None for layer in labels.layers)
+
+
+def test_iou_of_a_model_box_with_its_label_is_shown(window):
+    labels = window.labels
+    labels.open_path(str(LABELS))
+    label_map = labels.overlay.label_map
+    spleen = label_map.find("spleen").value
+    k = int(np.argmax((np.asarray(label_map.volume.voxels) == spleen).sum(axis=(1, 2))))
+    rows, cols = np.nonzero(label_map.slice(Plane.AXIAL, k) == spleen)
+    x1, y1, x2, y2 = cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
+    turn = window.assistant.begin("Where is the spleen?", task="VG", slice_index=k)
+    half = Box(Plane.AXIAL, k, x1, y1, (x1 + x2) / 2, y2, label="Spleen")
+    window.assistant.finish(turn.turn_id, answer="<ref>spleen</ref>", boxes=[half])
+    text = labels.legend.agreement.text()
+    name = geometry.slice_name(window.session.volume, Plane.AXIAL, k)
+    assert f"spleen (axial {name}): IoU 0.50 with the label's box" in text
+    assert labels.legend.agreement.isVisibleTo(labels.legend)
+
+
+def test_the_segmentation_reopens_with_its_study(make_main_window, qtbot):
+    first = make_main_window()
+    open_and_wait(qtbot, first, CT)
+    first.labels.bundled_action.trigger()
+    second = make_main_window()
+    open_and_wait(qtbot, second, CT)
+    reopened = second.labels.overlay.label_map
+    assert reopened is not None and reopened.path == str(LABELS)
+    second.labels.close_action.trigger()
+    third = make_main_window()
+    open_and_wait(qtbot, third, CT)
+    assert third.labels.overlay.label_map is None
