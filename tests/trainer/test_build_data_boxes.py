@@ -289,6 +289,65 @@ def test_mapped_columns_with_sides_build_the_same_data(built_csv, truth, tmp_pat
         assert (out / name).read_bytes() == (built_csv / name).read_bytes(), name
 
 
+# -- DICOM images (VinDr-CXR ships its X-rays as <id>.dicom) -------------------------------------
+
+
+def _dicom_slices(count: int = 3):
+    """(file, HU array, label slice on the DICOM pixel grid) of a few slices of the real CT
+    series. The label map is LAS with row j = 511 - DICOM row and k = 0 the lowest slice
+    (shared/data/README.md), so on the DICOM grid it is seg[:, ::-1, k].T."""
+    import pydicom
+
+    files = sorted(
+        shared("totalseg", "example_ct_dicom").iterdir(),
+        key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]),
+    )
+    seg = np.asarray(nib.load(shared("totalseg", "example_seg_dicom.nii.gz")).dataobj)
+    for k in np.linspace(0, len(files) - 1, count).round().astype(int):
+        data = pydicom.dcmread(files[k])
+        hu = data.pixel_array * float(data.RescaleSlope) + float(data.RescaleIntercept)
+        yield files[k], hu, np.ascontiguousarray(seg[:, ::-1, k].T)
+
+
+def test_csv_boxes_on_dicom_images(tmp_path):
+    names = _names()
+    rows, expected = [], defaultdict(list)
+    (tmp_path / "dicom").mkdir()
+    renders = {}
+    for file, hu, labels in _dicom_slices():
+        # The pairing is right: the liver label covers soft tissue, not air or bone.
+        assert 20 < np.median(hu[labels == 5]) < 120
+        (tmp_path / "dicom" / file.name).write_bytes(file.read_bytes())
+        low, high = np.percentile(hu, [0.5, 99.5])
+        renders[file.name] = np.rint((np.clip(hu, low, high) - low) * 255 / (high - low))
+        for value, (x, y, w, h), _ in _components(labels):
+            rows.append([file.name, names[value], value, "R1", x, y, x + w, y + h])
+            grid = _grid((x, y, w, h), labels.shape[::-1])
+            expected[(file.name, readable(names[value]))].append(grid)
+    header = ["image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max", "y_max"]
+    with open(tmp_path / "train.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    # No ?modality=: the DICOM header says CT.
+    out = _build(f"{tmp_path / 'train.csv'}?images={tmp_path / 'dicom'}", tmp_path / "out")
+    for name in FILES:
+        assert validate(out / name, out / "images").ok, name
+    found = defaultdict(list)
+    for name in FILES:
+        for item in read_items(out / name):
+            image = image_of(item).split("--")[-1].removesuffix(".png")
+            assert image_of(item).startswith("images/ct_00--")
+            for question, answer in item["conversations"]:
+                if task_of(question) == "VG" and "<box>" in answer:
+                    (label,) = set(REF.findall(answer))
+                    found[(image, label)] += [tuple(map(int, b)) for b in BOX.findall(answer)]
+    assert {k: sorted(v) for k, v in found.items()} == {k: sorted(v) for k, v in expected.items()}
+    assert len(list((out / "images").iterdir())) == len(renders) == 3
+    for written in (out / "images").iterdir():
+        source = written.name.split("--")[-1].removesuffix(".png")  # the DICOM file's name
+        grey = np.asarray(Image.open(written).convert("L")).astype(float)
+        assert np.abs(grey - renders[source]).max() <= 1
+
+
 # -- refusals -----------------------------------------------------------------------------------
 
 

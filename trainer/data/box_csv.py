@@ -202,7 +202,7 @@ def _box_image(path: Path, folder: Path, key: str, entry: dict) -> BoxImage:
         )
     return BoxImage(
         file=file,
-        key=key if Path(key).suffix else f"{key}{file.suffix}",
+        key=key if file.name == Path(key).name else f"{key}{file.suffix}",
         record=f"row {entry['line']}",
         boxes=tuple(entry["boxes"]),
         patient=entry["patient"],

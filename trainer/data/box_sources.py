@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.data.names import file_prefix, modality_from_words
+from trainer.data.names import file_prefix, modality_from_dicom, modality_from_words
 from trainer.data.sources import (
     LabelMask,
     SourceImage,
@@ -51,13 +51,16 @@ __all__ = [
     "box_images",
     "find_image",
     "image_folder",
+    "image_size",
+    "is_dicom",
     "outside",
     "pixel_edges",
+    "read_image",
 ]
 
 BOX_KINDS = ("coco", "boxcsv")
 OVERHANG_PX = 1.0
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dicom", ".dcm")
 # Where images usually sit relative to the annotation file: beside it, in images/ or imgs/
 # (TBX11K), one or two levels up (COCO's annotations/ and TBX11K's annotations/json/).
 _IMAGE_DIRS = ("", "images", "imgs")
@@ -143,8 +146,10 @@ def box_images(spec: SourceSpec, report: SourceReport) -> Iterator[SourceImage]:
 def _source_image(
     image: BoxImage, labels: Sequence[str], spec: SourceSpec, report: SourceReport
 ) -> SourceImage | None:
-    stem = str(Path(image.key).with_suffix(""))
-    modality = spec.options.get("modality") or _modality(stem, spec)
+    key = Path(image.key)
+    # Only an image suffix is dropped: DICOM files named by their UID are all dots.
+    stem = str(key.with_suffix("") if key.suffix.lower() in IMAGE_SUFFIXES else key)
+    modality = spec.options.get("modality") or _modality(image.file, stem, spec)
     if modality is None:
         report.skip("modality unknown (give ?modality=)")
         return None
@@ -162,11 +167,18 @@ def _source_image(
         body_part=None,
         masks=masks,
         absent=tuple(sorted(set(labels) - present)),
-        render=lambda: read_rgb(image.file),
+        render=lambda: read_image(image.file),
     )
 
 
-def _modality(stem: str, spec: SourceSpec) -> str | None:
+def _modality(file: Path, stem: str, spec: SourceSpec) -> str | None:
+    """From a DICOM image's header, else from a word of its name, the dataset's or the
+    annotation file's."""
+    if file.is_file() and is_dicom(file):
+        import pydicom
+
+        code = pydicom.dcmread(file, stop_before_pixels=True).get("Modality", "")
+        return modality_from_dicom(str(code))
     for text in (stem, spec.dataset, spec.path.stem):
         found = modality_from_words(text)
         if found is not None:
@@ -176,12 +188,9 @@ def _modality(stem: str, spec: SourceSpec) -> str | None:
 
 def _checked_size(image: BoxImage, spec: SourceSpec) -> tuple[int, int]:
     """The image file's (width, height), which must be the size the annotation states."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(image.file) as opened:
-            size = opened.size
-    except (OSError, UnidentifiedImageError) as exc:
+        size = image_size(image.file)
+    except (OSError, ValueError) as exc:
         raise ValueError(
             f"Unable to read '{spec.path}': {image.record} names '{image.file}', which is not "
             f"a readable image ({exc})"
@@ -192,6 +201,66 @@ def _checked_size(image: BoxImage, spec: SourceSpec) -> tuple[int, int]:
             f"{image.size[0]}x{image.size[1]} but the file is {size[0]}x{size[1]}"
         )
     return size
+
+
+def is_dicom(file: Path) -> bool:
+    """Whether a file is DICOM (its preamble's "DICM"), whatever its name: VinDr-CXR's are
+    ``<id>.dicom``, many archives' have no suffix."""
+    with open(file, "rb") as handle:
+        handle.seek(128)
+        return handle.read(4) == b"DICM"
+
+
+def image_size(file: Path) -> tuple[int, int]:
+    """(width, height) of an image file, from its header.
+
+    Raises:
+        ValueError: not an image Pillow or pydicom reads, or a DICOM of several frames (a box
+            names no frame).
+    """
+    if is_dicom(file):
+        import pydicom
+
+        header = pydicom.dcmread(file, stop_before_pixels=True)
+        if int(header.get("NumberOfFrames", 1) or 1) > 1 or "Rows" not in header:
+            raise ValueError("a DICOM file of one frame is needed for boxes")
+        return int(header.Columns), int(header.Rows)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as opened:
+            return opened.size
+    except UnidentifiedImageError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def read_image(file: Path) -> np.ndarray:
+    """An image file as (rows, cols, 3) uint8 RGB; a grey DICOM image (an X-ray, a CT slice)
+    clipped to its own 0.5–99.5 percentiles and scaled to 0–255, the way
+    `birdview.core.model_input` renders what the model sees (SA-Med2D's normalisation)."""
+    if not is_dicom(file):
+        return read_rgb(file)
+    from birdview.core.errors import VolumeReadError
+    from birdview.core.io.dicom import read_dicom_slice, scan_dicom
+    from birdview.core.model_input import HIGH_PERCENTILE, LOW_PERCENTILE
+
+    entries, problems = scan_dicom([str(file)])
+    if not entries:
+        cause = problems[0].message if problems else "no image in it"
+        raise ValueError(f"Unable to read the DICOM image '{file}': {cause}")
+    # Rescaled (Hounsfield units for CT) and MONOCHROME1 inverted, in the stored pixel grid
+    # that the boxes are drawn on.
+    try:
+        pixels = read_dicom_slice(entries[0], 0)
+    except VolumeReadError as exc:  # a damaged file or a missing codec: one line, as others
+        raise ValueError(str(exc)) from exc
+    if pixels.ndim == 3:
+        return np.ascontiguousarray(pixels, dtype=np.uint8)
+    values = pixels.astype(np.float64)
+    low, high = (float(v) for v in np.percentile(values, [LOW_PERCENTILE, HIGH_PERCENTILE]))
+    high = high if high > low else low + 1.0
+    grey = np.rint((np.clip(values, low, high) - low) * (255.0 / (high - low))).astype(np.uint8)
+    return np.repeat(grey[:, :, np.newaxis], 3, axis=2)
 
 
 def _rectangles(image: BoxImage, size: tuple[int, int], spec: SourceSpec) -> Iterator[LabelMask]:
