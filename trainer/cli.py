@@ -77,9 +77,14 @@ def _add_build_data(commands) -> None:
         "build-data",
         help="build Med-GRIT-style train/test JSON, images and a data card from segmentations",
         description="SOURCE is [KIND:]PATH[?dataset=..&modality=..&labels=1:name,..&licence=..] "
-        "with KIND one of sammed2d, masks2d, nifti, dicomseg (detected when left out).",
+        "with KIND one of sammed2d, masks2d, nifti, dicomseg (detected when left out). Box-only "
+        "datasets: coco:FILE.json or boxcsv:FILE.csv (a file, not a folder), with "
+        "images=FOLDER and, for CSV, columns=image:COL,label:COL,x_min:COL,... (or x,y,w,h) "
+        "and none=LABEL (default 'No finding').",
     )
-    build.add_argument("sources", nargs="+", metavar="SOURCE", help="a source folder")
+    build.add_argument(
+        "sources", nargs="+", metavar="SOURCE", help="a source folder or box annotation file"
+    )
     build.add_argument("--out", required=True, help="the folder to write (must be empty)")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument(
