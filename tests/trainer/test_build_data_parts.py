@@ -123,7 +123,7 @@ def test_test_turns_speak_med_grit():
     )
     assert vg[grounding_question("spleen")] == "There is no spleen in this image."
     roc = {t.question: t.answer for t in turns["RO"]}
-    assert roc[referring_question("<box>(100,100),(450,500)</box>")] == "Liver"
+    assert roc[referring_question("<box>(100,100),(450,500)</box>")] == "liver"
     assert len(turns["RO"]) == 3 and len(turns["GC"]) == 3
     rc = {t.question: t.answer for t in turns["GC"]}
     assert rc[caption_question("<box>(100,100),(450,500)</box>")] == (

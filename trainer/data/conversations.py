@@ -67,7 +67,9 @@ ROC_QUESTIONS = (
     "Identify the object in {region}.",
     "Name the structure at {region}.",
 )
-ROC_ANSWERS = ("{Name}", "{Name}.", "This is {the}.", "The region shows {the}.")
+# Names as written everywhere else ("liver", "T11 vertebra"): a capital would be taught as part
+# of the name, and the app shows the answer as it is.
+ROC_ANSWERS = ("{name}", "{name}.", "This is {the}.", "The region shows {the}.")
 RC_QUESTIONS = (
     "Can you describe the content within the {region}?",
     "Describe the region {region}.",
