@@ -32,14 +32,18 @@ CONVENTIONS = {
     "mask reads the same either way)",
     "boxes": "<ref>label</ref><box>(x1,y1),(x2,y2)</box>, pixel edges on a 0-1000 grid relative "
     "to width/height (birdview.core.box_codecs 'medgrit'); one box per 8-connected component "
-    "of at least min_component_px pixels; questions refer to the union box of one mask",
+    "of at least min_component_px pixels; questions refer to the union box of one mask; box "
+    "sources (COCO JSON, CSV) give each annotated box as one object, its corners rounded to the "
+    "nearest pixel edge",
     "positions": "position words (upper/lower/left/right part, centre) describe the box centre's "
     "third of the IMAGE, never a patient side; in axial and coronal slices (radiological "
     "convention) image left is the patient's right",
     "negatives": "'Where is X?' answered as not present, X drawn from labels known to be absent: "
     "for label maps every class of the volume without a pixel in the slice; for SA-Med2D the "
     "labels of the same case's other slices; none for BiomedParse (its masks are task targets, "
-    "not a complete annotation)",
+    "not a complete annotation); for box sources (COCO JSON, CSV) every label of the file with "
+    "no box in the image (such files annotate every label in every image they list; a CSV "
+    "'No finding' row gives an image with none)",
     "split": "by case (patient where the source knows it): no case has images in both train and "
     "test",
     "planes": "3D volumes: axial (z), coronal (y), sagittal (x) slices of the canonical volume, "
