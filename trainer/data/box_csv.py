@@ -30,7 +30,7 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from trainer.data.box_sources import AnnotatedBox, BoxFile, BoxImage, find_image, image_folder
+from trainer.data.box_records import AnnotatedBox, BoxFile, BoxImage, find_image, image_folder
 from trainer.data.sources import SourceSpec
 
 __all__ = ["CORNERS", "FIELDS", "SIDES", "read_box_csv"]

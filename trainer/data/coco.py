@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer._json_stream import read_json
-from trainer.data.box_sources import (
+from trainer.data.box_records import (
     AnnotatedBox,
     BoxFile,
     BoxImage,
