@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from birdview.inference.protocol import AskRequest, LoadRequest, SweepRequest, WorkerFailure
+from birdview.inference.segmentation.protocol import SEGMENT_REQUESTS, LoadSegmenterRequest
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +50,12 @@ class Pending:
     on_token: Callable[[str], None] | None = None
     on_progress: Callable[[int, int], None] | None = None
     generation: int = -1  # the worker it was sent to; -1 while it waits for one
+    on_slice: Callable[[Any], None] | None = None  # each streamed `PropagateSlice`
+    slices: list[Any] = field(default_factory=list)  # collected for the final reply
 
 
 def is_work(request: Any) -> bool:
-    return isinstance(request, (LoadRequest, AskRequest, SweepRequest))
+    return isinstance(request, (LoadRequest, AskRequest, SweepRequest, *SEGMENT_REQUESTS))
 
 
 def call(callback: Callable[..., None] | None, *args: Any) -> None:
@@ -110,7 +113,8 @@ class PendingTable:
     def loading(self, generation: int) -> bool:
         with self._lock:
             return any(
-                p.generation == generation and isinstance(p.request, LoadRequest)
+                p.generation == generation
+                and isinstance(p.request, (LoadRequest, LoadSegmenterRequest))
                 for p in self._items.values()
             )
 

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -59,13 +60,21 @@ from birdview.inference.protocol import (
     WorkerConfig,
     WorkerFailure,
 )
+from birdview.inference.segmentation.client import SegmentationMethods
+from birdview.inference.segmentation.protocol import (
+    LoadSegmenterRequest,
+    PropagateReply,
+    PropagateSlice,
+    SegmenterLoaded,
+    SegmentReply,
+)
 
 __all__ = ["InferenceClient", "RequestHandle"]
 
 logger = logging.getLogger(__name__)
 
 
-class InferenceClient:
+class InferenceClient(SegmentationMethods):
     """Starts, feeds, watches and restarts the model worker. Thread-safe.
 
     Args:
@@ -100,6 +109,8 @@ class InferenceClient:
         self._generation = 0
         self._last_load: LoadRequest | None = None
         self._loaded: Loaded | None = None
+        self._last_segmenter_load: LoadSegmenterRequest | None = None
+        self.segmenter_loaded: SegmenterLoaded | None = None  # as `loaded`, for the segmenter
         self._failures_in_a_row = 0
         self._last_activity = time.monotonic()
         self._reader: threading.Thread | None = None
@@ -179,7 +190,7 @@ class InferenceClient:
                 raise RuntimeError(f"Unable to restart the client as it is {self._state}")
             self._failures_in_a_row = 0
             if not reload:
-                self._last_load = None
+                self._last_load = self._last_segmenter_load = None
             # The state stays "failed" until the new worker is up, so a request sent in
             # between waits for it instead of going to no worker at all.
             old = self._worker
@@ -346,14 +357,22 @@ class InferenceClient:
             call(pending.on_token, message.text)
         elif isinstance(message, SweepProgress):
             call(pending.on_progress, message.done, message.total)
+        elif isinstance(message, PropagateSlice):
+            pending.slices.append(message)
+            call(pending.on_slice, message)
         else:
+            if isinstance(message, PropagateReply):  # the slices came one by one
+                ordered = tuple(sorted(pending.slices, key=lambda m: m.slice_index))
+                message = replace(message, slices=ordered)
             with self._lock:
                 # Only finished work proves a worker healthy: one that dies soon after each
                 # automatic reload must still reach max_restarts.
-                if isinstance(message, (AskReply, SweepReply)):
+                if isinstance(message, (AskReply, SweepReply, SegmentReply, PropagateReply)):
                     self._failures_in_a_row = 0
                 if isinstance(message, Loaded):
                     self._loaded = message
+                if isinstance(message, SegmenterLoaded):
+                    self.segmenter_loaded = message
             self._pending.finish(rid, message)
 
     def _replace_worker(
@@ -364,6 +383,7 @@ class InferenceClient:
             if self._worker is not old or self._state in ("closed", "restarting"):
                 return  # another thread is already at it, or the client is closing
             self._worker, self._state, self._loaded = None, "restarting", None
+            self.segmenter_loaded = None
             dead_generation = self._generation
             self._generation += 1
             self._failures_in_a_row += 1
@@ -407,6 +427,12 @@ class InferenceClient:
                 Pending(reload, handle, self.on_reloaded, generation=self._generation)
             )
             waiting.append(reload)
+        if self._last_segmenter_load is not None:  # and the segmenter, likewise
+            again = LoadSegmenterRequest(self._last_segmenter_load.config)
+            self._pending.add(
+                Pending(again, RequestHandle(again.request_id), generation=self._generation)
+            )
+            waiting.append(again)
         waiting += self._pending.adopt_waiting(self._generation)
         for request in waiting:
             self._send(request)

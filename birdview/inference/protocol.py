@@ -12,6 +12,8 @@ request            final message (or `WorkerFailure`)
 `AskRequest`       `AskReply` (after zero or more `Token`)
 `SweepRequest`     `SweepReply` (after zero or more `SweepProgress`)
 `StatusRequest`    `Status`
+`LoadSegmenterRequest`, `SegmentRequest`, `PropagateRequest`: see
+                   `birdview.inference.segmentation.protocol`
 `CancelRequest`    none; the target ends early (``cancelled=True``), or with a
                    ``WorkerFailure(kind="cancelled")`` if it had not started
 `ShutdownRequest`  none; the worker exits
@@ -68,7 +70,7 @@ __all__ = [
 ]
 
 # Bump when a message changes shape; the client refuses a worker that says another number.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3  # 3: segmentation requests
 
 _counter = itertools.count(1)
 

@@ -54,6 +54,13 @@ from birdview.inference.protocol import (
     Token,
     WorkerFailure,
 )
+from birdview.inference.segmentation.protocol import (
+    SEGMENT_REQUESTS,
+    LoadSegmenterRequest,
+    PropagateRequest,
+    SegmentRequest,
+)
+from birdview.inference.segmentation.serve import Segmenter
 
 __all__ = ["main"]
 
@@ -87,6 +94,7 @@ class _Worker:
         self._engine: Any = None
         self._loaded: Any = None
         self._model_dir = ""
+        self._segmenter = Segmenter()  # beside the language model, loaded on its own
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -131,7 +139,7 @@ class _Worker:
             elif isinstance(request, ShutdownRequest):
                 self._leave(request)
                 return
-            elif isinstance(request, (LoadRequest, AskRequest, SweepRequest)):
+            elif isinstance(request, (LoadRequest, AskRequest, SweepRequest, *SEGMENT_REQUESTS)):
                 with self._lock:
                     self._queued += 1
                 self._queue.put(request)
@@ -182,7 +190,7 @@ class _Worker:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _begin(self, request: LoadRequest | AskRequest | SweepRequest) -> bool:
+    def _begin(self, request: Any) -> bool:
         """Make ``request`` the current one, unless it was cancelled while queued (checked
         under the same lock a cancel takes, so no cancel falls between the two)."""
         with self._lock:
@@ -192,15 +200,22 @@ class _Worker:
                 return False
             self._current_id = request.request_id
             self._cancel.clear()
-            self._state = "loading" if isinstance(request, LoadRequest) else "busy"
+            loading = isinstance(request, (LoadRequest, LoadSegmenterRequest))
+            self._state = "loading" if loading else "busy"
             return True
 
-    def _run(self, request: LoadRequest | AskRequest | SweepRequest) -> None:
+    def _run(self, request: Any) -> None:
         try:
             if isinstance(request, LoadRequest):
                 reply: Any = self._load(request)
             elif isinstance(request, AskRequest):
                 reply = self._ask(request)
+            elif isinstance(request, LoadSegmenterRequest):
+                reply = self._segmenter.load(request)
+            elif isinstance(request, SegmentRequest):
+                reply = self._segmenter.segment(request)
+            elif isinstance(request, PropagateRequest):
+                reply = self._segmenter.propagate(request, self.send, self._cancel.is_set)
             else:
                 reply = self._sweep(request)
         except BaseException as exc:  # every failure becomes data; SystemExit included

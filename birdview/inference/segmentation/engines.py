@@ -1,0 +1,65 @@
+"""The segmentation engines BirdView knows: data only (no torch), like `core.families`.
+
+An engine says how its checkpoints are recognised (``config.model_type``), which module
+wraps it, the precisions it may load in, and whether it carries a mask from slice to slice
+with its own memory (SAM2's video predictor) or needs a box on every slice.
+
+4-bit is allowed for none: SAM-family image encoders are small next to a language model
+(SAM ViT-B 94 M, SAM2.1 Hiera-L 224 M parameters), and no measurement here shows masks
+holding up under nf4, so fp32 and bf16 only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SegEngine", "all_engines", "for_model_type", "model_types"]
+
+
+@dataclass(frozen=True)
+class SegEngine:
+    """One segmentation engine.
+
+    Attributes:
+        key: its name in messages and logs.
+        title: for people ("SAM / MedSAM").
+        model_types: the ``config.model_type`` values it opens.
+        module: the module under ``birdview.inference.segmentation`` holding ``Engine``.
+        precisions: what it may be loaded in ("fp32", "bf16").
+        four_bit: whether nf4/int8 loading is allowed.
+        video: True when it propagates over slices with its own memory; False when
+            propagation prompts every slice with a box from the slice before.
+    """
+
+    key: str
+    title: str
+    model_types: tuple[str, ...]
+    module: str
+    precisions: tuple[str, ...] = ("fp32", "bf16")
+    four_bit: bool = False
+    video: bool = False
+
+
+_ENGINES = (
+    SegEngine("sam", "SAM / MedSAM", ("sam",), "sam"),
+    SegEngine("sam2", "SAM2 / MedSAM2 (image)", ("sam2",), "sam2"),
+    # SAM2.1 checkpoints converted for transformers say "sam2_video"; the same weights
+    # segment one slice (a one-frame session) and track over slices.
+    SegEngine(
+        "sam2_video", "SAM2 / MedSAM2 (slices as video)", ("sam2_video",), "sam2_video", video=True
+    ),
+)
+_BY_MODEL_TYPE = {t: e for e in _ENGINES for t in e.model_types}
+
+
+def all_engines() -> tuple[SegEngine, ...]:
+    return _ENGINES
+
+
+def model_types() -> tuple[str, ...]:
+    return tuple(_BY_MODEL_TYPE)
+
+
+def for_model_type(model_type: str) -> SegEngine | None:
+    """The engine that opens checkpoints of ``model_type``, or None."""
+    return _BY_MODEL_TYPE.get(str(model_type))
