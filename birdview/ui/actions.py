@@ -40,6 +40,10 @@ _LAYOUTS = (
 _TOOLS = (
     ("window", "Window/level", "mdi6.contrast-circle", "W", "Left drag sets window and level (W)"),
     ("box", "Box", "mdi6.selection-drag", "B", "Left drag draws a box to ask about (B)"),
+    ("ruler", "Ruler", "mdi6.ruler", "L", "Left drag measures a length in mm (L)"),
+    ("angle", "Angle", "mdi6.angle-acute", "Shift+A", "Draw one arm, click the other (Shift+A)"),
+    ("ellipse", "Ellipse ROI", "mdi6.ellipse-outline", "E", "Mean/SD/min/max in an ellipse (E)"),
+    ("rectangle", "Rectangle ROI", "mdi6.rectangle-outline", "Shift+E", "ROI statistics (Shift+E)"),
 )
 # Dock toggles come from the docks themselves; these get a shortcut and an icon as well.
 _DOCK_EXTRAS = {"tag_dock": ("Ctrl+T", "mdi6.tag-text-outline")}

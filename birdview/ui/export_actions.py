@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from birdview.core import exports, exports_sr
 from birdview.core.assistant import Assistant
+from birdview.core.measure_set import MeasurementSet
 from birdview.core.session import Session
 from birdview.ui.settings import Settings
 
@@ -47,6 +48,7 @@ class Exporter:
         anonymise: Callable[[], bool],
         report: Callable[[str], None],
         report_error: Callable[[str, str], None],
+        measurements: MeasurementSet | None = None,
     ) -> None:
         self._parent = parent
         self._session = session
@@ -55,6 +57,7 @@ class Exporter:
         self._anonymise = anonymise
         self._report = report
         self._report_error = report_error
+        self._measurements = measurements
         self.ask_path: Callable[[str, str, str], str] = self._dialog
 
     def anonymised(self) -> bool:
@@ -107,9 +110,17 @@ class Exporter:
             "JSON",
             path,
             lambda: exports.export_json(
-                self._assistant.to_record(), volume, path, anonymise=self.anonymised()
+                self._assistant.to_record(),
+                volume,
+                path,
+                anonymise=self.anonymised(),
+                measurements=self._measured(),
             ),
         )
+
+    def _measured(self) -> tuple:
+        """The user's measurements, for JSON and SR exports."""
+        return self._measurements.items if self._measurements is not None else ()
 
     def dicom_sr(self) -> str | None:
         """A DICOM SR measurement report referencing the source images (DICOM studies only)."""
@@ -117,10 +128,10 @@ class Exporter:
         if volume is None:
             return None
         answered = any(turn.finished for turn in self._assistant.turns)
-        if not answered and self._assistant.user_box is None:
+        if not answered and self._assistant.user_box is None and not self._measured():
             self._report_error(
                 "Nothing to export",
-                "There are no answers and no drawn region to write into a DICOM SR.",
+                "There are no answers, measurements or drawn region to write into a DICOM SR.",
             )
             return None
         path = self._ask("Export DICOM SR", "sr.dcm", "DICOM (*.dcm)")
@@ -130,7 +141,11 @@ class Exporter:
             "DICOM SR",
             path,
             lambda: exports_sr.export_dicom_sr(
-                self._assistant.to_record(), volume, path, anonymise=self.anonymised()
+                self._assistant.to_record(),
+                volume,
+                path,
+                anonymise=self.anonymised(),
+                measurements=self._measured(),
             ),
         )
 

@@ -24,6 +24,8 @@ from birdview.ui.export_actions import Exporter
 from birdview.ui.inference_bridge import InferenceBridge
 from birdview.ui.label_controls import LabelControls
 from birdview.ui.loader import StudyLoader
+from birdview.ui.measure_controller import MeasureController
+from birdview.ui.measure_layer import MEASURE_TOOLS
 from birdview.ui.menu_bar import MenuBar
 from birdview.ui.model_panel import ModelPanel
 from birdview.ui.series_browser import SeriesBrowser
@@ -98,6 +100,12 @@ class MainWindow(QMainWindow):
         self.status = StatusBar(self.session)
         self.setStatusBar(self.status)
         self.reporter = ErrorReporter(self, self.status)
+        self.measure = MeasureController(
+            self.session,
+            [self.view_layout.main_view, *self.view_layout.small_views.values()],
+            self.controller.session_dir,
+            self,
+        )
         self.exporter = Exporter(
             self,
             self.session,
@@ -106,6 +114,7 @@ class MainWindow(QMainWindow):
             report=lambda text: self.status.showMessage(text, 8000),
             report_error=self.reporter.report,
             settings=self.settings,
+            measurements=self.measure.measurements,
         )
         self.labels = LabelControls(
             self,
@@ -123,6 +132,8 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.tool_bar)
         self.setMenuBar(MenuBar(self.action_registry, self))
         self.labels.add_to_menu(self.menuBar().file_menu, self.menuBar().recent_menu.menuAction())
+        tools = self.action_registry.tool_actions
+        self.measure.add_menu(self.menuBar(), [tools[t] for t in MEASURE_TOOLS])
         self._wire()
         self._restore_state()
         if autoload_model:
@@ -202,6 +213,7 @@ class MainWindow(QMainWindow):
         self.session.events.layout.connect(self.settings.set_layout)
         self.chat_panel.box_clicked.connect(self.show_box)
         self.controller.message.connect(lambda text: self.status.showMessage(text, 8000))
+        self.measure.message.connect(lambda text: self.status.showMessage(text, 8000))
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_escape)
 
     # -- model results -----------------------------------------------------------------------
@@ -250,6 +262,9 @@ class MainWindow(QMainWindow):
             self.set_presenter(False)
         elif self.assistant.busy:
             self.controller.cancel()
+        else:  # back to the default tool, dropping a measurement being drawn
+            self.measure.cancel()
+            self.action_registry.tool_actions["window"].trigger()
 
     def _on_scanned(self, catalog: Catalog) -> None:
         self.session.open_catalog(catalog)
@@ -302,6 +317,7 @@ class MainWindow(QMainWindow):
         self.set_presenter(False)  # save the normal layout, not the presenter's
         self.loader.shutdown()
         self.controller.save_now()
+        self.measure.save_now()
         self.bridge.shutdown()
         self.settings.set_geometry(self.saveGeometry())
         self.settings.set_dock_state(self.saveState())

@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QToolBar, QWidget
 
 from birdview.ui.actions import ActionRegistry
+from birdview.ui.measure_layer import MEASURE_TOOLS
 
 __all__ = ["ToolBar"]
 
@@ -21,6 +22,8 @@ class ToolBar(QToolBar):
         self.addActions(
             [actions.window_tool_action, actions.box_tool_action, actions.delete_box_action]
         )
+        self.addSeparator()
+        self.addActions([actions.tool_actions[t] for t in MEASURE_TOOLS])
         self.addSeparator()
         self.addAction(actions.presenter_action)
         self.addSeparator()

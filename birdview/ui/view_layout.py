@@ -78,7 +78,7 @@ class ViewLayout(QWidget):
         for view in (self.main_view, *self.small_views.values()):
             view.tool = tool
             view.viewport().setCursor(
-                Qt.CursorShape.CrossCursor if tool == "box" else Qt.CursorShape.ArrowCursor
+                Qt.CursorShape.ArrowCursor if tool == "window" else Qt.CursorShape.CrossCursor
             )
 
     def set_presenter(self, on: bool) -> None:

@@ -1,0 +1,182 @@
+"""`MeasureController`: the measurement layers of the views, their actions and their autosave.
+
+It keeps one `MeasurementSet` per open study: when a study opens, the set is saved under the
+study it belonged to and reset to the new study's saved measurements
+(`birdview.core.measure_store`, which refuses a file of another study); a file that cannot be
+read is set aside, never overwritten. Every change is saved shortly after it is made.
+
+Its actions (undo, redo, delete, clear) go in a "Measure" menu next to the measurement tools,
+which are registered with the other tools (`birdview.ui.actions`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import qtawesome as qta
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QMenuBar, QWidget
+
+from birdview.core.measure import measure
+from birdview.core.measure_set import MeasurementSet
+from birdview.core.measure_store import load_measurements, measurements_path, save_measurements
+from birdview.core.session import Session
+from birdview.ui._observe import observe
+from birdview.ui.measure_layer import MeasureLayer
+
+__all__ = ["MeasureController"]
+
+logger = logging.getLogger(__name__)
+
+_AUTOSAVE_MS = 800
+_NAMES = {
+    "ruler": "Ruler",
+    "angle": "Angle",
+    "ellipse": "Ellipse ROI",
+    "rectangle": "Rectangle ROI",
+}
+
+
+class MeasureController(QObject):
+    """Measurement layers on ``views``, per-study persistence in ``session_dir``.
+
+    Signals:
+        message(text): for the status bar (a measurement's values, a restore, a problem).
+    """
+
+    message = Signal(str)
+
+    def __init__(
+        self,
+        session: Session,
+        views: Iterable[QWidget],
+        session_dir: str | os.PathLike | None,
+        host: QWidget,
+    ) -> None:
+        super().__init__(host)
+        self.session = session
+        self.measurements = MeasurementSet()
+        self.session_dir = Path(session_dir) if session_dir is not None else None
+        self.layers = [MeasureLayer(view, session, self.measurements) for view in views]
+        for layer in self.layers:
+            layer.committed.connect(self._on_committed)
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(_AUTOSAVE_MS)
+        self._autosave.timeout.connect(self.save_now)
+        self._build_actions(host)
+        self.measurements.changed.connect(self._on_changed)
+        self.measurements.selection_changed.connect(self._on_changed)
+        observe(self, session.events.volume, self._on_volume_changed)
+        self._on_volume_changed()  # a study may be open already
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def _build_actions(self, host: QWidget) -> None:
+        def make(text: str, slot, icon: str, shortcut=None) -> QAction:
+            action = QAction(qta.icon(icon), text, self)
+            if shortcut is not None:
+                action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(lambda *_: slot())
+            host.addAction(action)  # shortcuts work with the menus hidden
+            return action
+
+        sets = self.measurements
+        self.undo_action = make("&Undo measurement", sets.undo, "mdi6.undo", QKeySequence.Undo)
+        self.redo_action = make("&Redo measurement", sets.redo, "mdi6.redo", QKeySequence.Redo)
+        # Delete is the views' key (it also removes the drawn box); the menu only shows it.
+        self.delete_action = make("&Delete measurement\tDel", sets.remove_selected, "mdi6.delete")
+        self.clear_action = make("&Clear all measurements", sets.clear, "mdi6.delete-sweep")
+
+    def add_menu(self, bar: QMenuBar, tool_actions: Iterable[QAction]) -> QMenu:
+        """A "Measure" menu (the tools, then undo/redo/delete/clear) before the last menu."""
+        menu = QMenu("&Measure", bar)
+        menu.addActions(list(tool_actions))
+        menu.addSeparator()
+        menu.addActions([self.undo_action, self.redo_action])
+        menu.addSeparator()
+        menu.addActions([self.delete_action, self.clear_action])
+        last = bar.actions()[-1] if bar.actions() else None
+        bar.insertMenu(last, menu) if last is not None else bar.addMenu(menu)
+        return menu
+
+    def cancel(self) -> None:
+        """Drop any measurement being drawn (Esc)."""
+        for layer in self.layers:
+            layer.cancel()
+
+    def _on_changed(self, *_: object) -> None:
+        sets = self.measurements
+        self.undo_action.setEnabled(sets.can_undo)
+        self.redo_action.setEnabled(sets.can_redo)
+        self.delete_action.setEnabled(sets.selected is not None)
+        self.clear_action.setEnabled(len(sets) > 0)
+        if sets.study is not None and self.session_dir is not None:
+            self._autosave.start()
+
+    def _on_committed(self, index: int) -> None:
+        volume = self.session.volume
+        if volume is None:
+            return
+        m = self.measurements.items[index]
+        values = measure(m, volume)
+        text = ", ".join(line for line in values.lines() if line != values.calibration.note)
+        if values.length is not None or values.area is not None:
+            text += f" — scale: {values.calibration.source}"
+        self.message.emit(f"{_NAMES[m.kind]}: {text}")
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def _on_volume_changed(self, *_: object) -> None:
+        self.save_now()
+        self.cancel()
+        volume = self.session.volume
+        if volume is None:
+            self.measurements.reset(None)
+            return
+        self.measurements.reset(volume.identity, self._restore(volume.identity))
+
+    def _restore(self, identity: str) -> list:
+        if self.session_dir is None:
+            return []
+        try:
+            items = load_measurements(identity, self.session_dir)
+        except (OSError, ValueError) as exc:
+            self._set_aside(measurements_path(identity, self.session_dir), exc)
+            return []
+        if items:
+            self.message.emit(f"Restored {len(items)} measurements of this study")
+        return items
+
+    def _set_aside(self, path: Path, problem: Exception) -> None:
+        kept = path.with_name(path.name + ".unreadable")
+        n = 1
+        while kept.exists():
+            n += 1
+            kept = path.with_name(f"{path.name}.unreadable-{n}")
+        try:
+            os.replace(path, kept)
+        except OSError as exc:
+            self.message.emit(f"The saved measurements could not be read nor set aside: {exc}")
+            return
+        logger.warning("measurements set aside: %s", type(problem).__name__)
+        self.message.emit(
+            f"The saved measurements could not be restored ({problem}); the file was kept as "
+            f"{kept.name}"
+        )
+
+    def save_now(self) -> None:
+        """Write the measurements to their own study's file now (atomically)."""
+        self._autosave.stop()
+        study = self.measurements.study
+        if study is None or self.session_dir is None:
+            return
+        try:
+            save_measurements(study, self.measurements.items, self.session_dir)
+        except (OSError, ValueError) as exc:
+            logger.warning("saving measurements failed: %s", type(exc).__name__)
+            self.message.emit(f"The measurements could not be saved: {exc}")
