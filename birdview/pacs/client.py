@@ -116,14 +116,3 @@ class PacsClient(ABC):
     @abstractmethod
     def store(self, paths: Sequence[str], progress: ProgressFn | None = None) -> list[str]:
         """Send DICOM files; returns the SOP Instance UIDs the server accepted."""
-
-
-def connect(server: PacsServer) -> PacsClient:
-    """The client for ``server``'s protocol (imports only that protocol's library)."""
-    if server.kind == "dimse":
-        from birdview.pacs.dimse import DimseClient
-
-        return DimseClient(server)
-    from birdview.pacs.dicomweb import DicomWebClient
-
-    return DicomWebClient(server)

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from birdview.pacs.client import StudyQuery, connect
+from birdview.pacs.client import StudyQuery
+from birdview.pacs.connection import connect
 from birdview.pacs.credentials import save_secret
 from birdview.pacs.errors import PacsError
 from birdview.pacs.settings import PacsServer

@@ -39,7 +39,7 @@ def load_secret(server: PacsServer) -> str:
     except KeyringError as exc:
         raise PacsError(server.label, f"the system keyring could not be read ({exc})") from None
     if not secret:
-        who = "a bearer token" if server.auth == "bearer" else f"a password for {user!r}"
+        who = "bearer token" if server.auth == "bearer" else f"password for {user!r}"
         raise PacsError(
             server.label, f"the system keyring holds no {who}; run 'birdview pacs login' first"
         )

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 import requests
 from pydicom import Dataset
 from pydicom.filewriter import dcmwrite
-from requests.adapters import HTTPAdapter
 
 from birdview.pacs.client import SERIES_FIELDS, STUDY_FIELDS, PacsClient, RetrieveResult
 from birdview.pacs.credentials import load_secret
@@ -31,7 +30,11 @@ class DicomWebClient(PacsClient):
         super().__init__(server)
         from dicomweb_client.api import DICOMwebClient
 
-        self._web = DICOMwebClient(server.url, session=make_session(server))
+        session = make_session(server)
+        self._web = DICOMwebClient(server.url, session=session, timeout=server.timeout)
+        # Its default retries five times with back-off on any error (30 s for a server that is
+        # down); the user, or the browser's retry button, decides instead.
+        self._web.set_http_retry_params(retry=False)
 
     def echo(self) -> None:
         with self._errors("QIDO-RS"):
@@ -84,8 +87,8 @@ class DicomWebClient(PacsClient):
         if missing_now:
             raise PacsError(self.server.label, f"WADO-RS ended with {missing_now} not received")
         logger.info(
-            "WADO-RS: %d instances received, %d already here, %d series",
-            received, len(before), len(series),
+            "WADO-RS: %d instances received, %d already here, %d series of study %s",
+            received, len(before), len(series), study_uid,
         )  # fmt: skip
         return RetrieveResult(str(out), received, len(before), len(wanted), series)
 
@@ -102,7 +105,7 @@ class DicomWebClient(PacsClient):
         accepted = [str(item.ReferencedSOPInstanceUID) for item in answer.ReferencedSOPSequence]
         if progress:
             progress(len(accepted), len(datasets))
-        logger.info("STOW-RS: %d instances sent", len(accepted))
+        logger.info("STOW-RS: %d instances sent: %s", len(accepted), ", ".join(accepted))
         return accepted
 
     def _fetch(self, study: str, series: str, missing: list[str], whole: bool) -> Iterator:
@@ -136,28 +139,14 @@ class DicomWebClient(PacsClient):
 
 
 def make_session(server: PacsServer) -> requests.Session:
-    """A session with the login, the TLS trust and a default timeout on every request."""
+    """A session with the login and the TLS trust (system store, or ``ca_file``)."""
     session = requests.Session()
-    adapter = _TimeoutAdapter(server.timeout)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
     session.verify = server.ca_file or True
     if server.auth == "basic":
         session.auth = (server.username, load_secret(server))
     elif server.auth == "bearer":
         session.headers["Authorization"] = f"Bearer {load_secret(server)}"
     return session
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def send(self, request, **kwargs):
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
 
 
 def _http_words(what: str, response) -> str:

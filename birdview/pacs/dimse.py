@@ -72,6 +72,7 @@ class DimseClient(PacsClient):
     def retrieve(self, study_uid, out, *, series_uids=(), progress=None, cancel=None,
                  on_series_done=None) -> RetrieveResult:  # fmt: skip
         plan = _Plan(self.find_instances(study_uid, series_uids), out, progress, cancel)
+        plan.study_uid = study_uid
         contexts = [_GET] + sorted(plan.sop_classes)
         roles = [build_role(uid, scp_role=True) for uid in plan.sop_classes]
         handlers = [(evt.EVT_C_STORE, plan.on_store)]
@@ -95,13 +96,14 @@ class DimseClient(PacsClient):
         """Retrieve by C-MOVE: the server sends to `PacsServer.destination_ae`, which it must
         know at this host and ``storage_port``, where BirdView's storage SCP listens."""
         plan = _Plan(self.find_instances(study_uid, series_uids), out, progress, cancel)
+        plan.study_uid = study_uid
         with StorageScp(self.server, plan.on_store), self._association([_MOVE]) as assoc:
             for series_uid, missing in plan.missing_by_series():
                 if missing:  # files already here are skipped as they arrive
                     key = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
                     ds = _identifier("SERIES", (), key)
                     responses = assoc.send_c_move(ds, self.server.destination_ae, _MOVE)
-                    self._drive(assoc, responses, "C-MOVE", plan)
+                    self._drive_move(assoc, responses, plan)
                 plan.series_done(series_uid, on_series_done)
         return plan.result(self.server, "C-MOVE")
 
@@ -116,6 +118,20 @@ class DimseClient(PacsClient):
                 if status.check(self.server, "C-FIND", rsp) and identifier is not None:
                     rows.append({f: _text(identifier.get(f)) for f in fields})
         return rows
+
+    def _drive_move(self, assoc: Association, responses: Iterator, plan: _Plan) -> None:
+        try:
+            self._drive(assoc, responses, "C-MOVE", plan)
+        except RetrieveCancelled:
+            raise
+        except PacsError as exc:
+            # Servers rarely say why a move failed; the usual cause is an unknown destination.
+            dest, port = self.server.destination_ae, self.server.storage_port
+            raise PacsError(
+                self.server.label,
+                f"{exc.what}; the server refused to send to {dest}: it must know the AE title "
+                f"{dest} at this computer's address, port {port}",
+            ) from None
 
     def _drive(self, assoc: Association, responses: Iterator, what: str, plan: _Plan) -> None:
         for rsp, _ in responses:
@@ -194,6 +210,7 @@ class _Plan:
             raise ValueError("more SOP classes than one association can negotiate")
         self.present = present_instances(out) & set(self.series_of)
         self.received = 0
+        self.study_uid = ""
         self.series: list[str] = []
         self._lock = threading.Lock()
         self._stop = False
@@ -242,8 +259,8 @@ class _Plan:
         if missing:
             raise PacsError(server.label, f"{what} ended with {missing} instances not received")
         logger.info(
-            "%s: %d instances received, %d already here, %d series",
-            what, self.received, len(self.present), len(self.series),
+            "%s: %d instances received, %d already here, %d series of study %s",
+            what, self.received, len(self.present), len(self.series), self.study_uid,
         )  # fmt: skip
         return RetrieveResult(
             str(self.out), self.received, len(self.present), len(self.series_of), self.series

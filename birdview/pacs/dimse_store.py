@@ -38,7 +38,7 @@ def store_files(client, paths: Sequence[str], progress=None) -> list[str]:
             accepted.append(str(ds.SOPInstanceUID))
             if progress:
                 progress(n, len(datasets))
-    logger.info("C-STORE: %d instances sent", len(accepted))
+    logger.info("C-STORE: %d instances sent: %s", len(accepted), ", ".join(accepted))
     return accepted
 
 
