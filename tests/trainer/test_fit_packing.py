@@ -15,7 +15,7 @@ from tests.trainer.test_fit_collate import _losses
 from trainer.fit.collate import PackCollator, PadCollator
 from trainer.fit.dataset import ConversationDataset, read_samples
 from trainer.fit.model import load_for_training, rope_index_of
-from trainer.fit.packing import PackedSequences, SequenceCollator, sequence_packs
+from trainer.fit.packing import PackedSequences, SequenceCollator, measure, sequence_packs
 from trainer.fit.recipe import DataConfig, ModelConfig, load_recipe
 from trainer.fit.run import fit
 
@@ -56,6 +56,12 @@ def test_real_conversations_pack_several_to_a_sequence_each_once(loaded):
     assert all(sum(packed.lengths[i] for i in pack) <= BIRD_LENGTH for pack in packed.packs)
     assert len(packed) < len(dataset)  # several conversations share a sequence
     assert packed.lengths == [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
+
+
+def test_loader_processes_measure_the_same_lengths(loaded):
+    """train.workers loader processes share the measuring (BiRD's scale: 240k conversations)."""
+    _, _, dataset = loaded
+    assert measure(dataset, workers=2) == measure(dataset)
 
 
 @pytest.mark.parametrize("one_row", [False, True])

@@ -59,10 +59,22 @@ def sequence_packs(lengths: Sequence[int], capacity: int) -> list[list[int]]:
     return packs
 
 
-def measure(dataset: Any, indices: Sequence[int] | None = None) -> list[int]:
-    """Token counts of the dataset's encoded conversations (all, or those at ``indices``)."""
-    chosen = range(len(dataset)) if indices is None else indices
-    return [len(dataset[i]["input_ids"]) for i in chosen]
+def measure(dataset: Any, indices: Sequence[int] | None = None, workers: int = 0) -> list[int]:
+    """Token counts of the dataset's encoded conversations (all, or those at ``indices``),
+    encoded by ``workers`` loader processes (0: in this one), as the training batches are."""
+    chosen = list(range(len(dataset)) if indices is None else indices)
+    if workers < 1:
+        return [len(dataset[i]["input_ids"]) for i in chosen]
+    from torch.utils.data import DataLoader, Subset
+
+    loader = DataLoader(
+        Subset(dataset, chosen), batch_size=None, num_workers=workers, collate_fn=_token_count
+    )
+    return list(loader)
+
+
+def _token_count(item: dict[str, Any]) -> int:
+    return len(item["input_ids"])
 
 
 def sample_mean_length(dataset: Any, count: int = 64, seed: int = 0) -> float:
@@ -75,11 +87,18 @@ def sample_mean_length(dataset: Any, count: int = 64, seed: int = 0) -> float:
 class PackedSequences:
     """``dataset``'s conversations packed into sequences of at most ``capacity`` tokens (a
     map-style torch dataset of packs). ``lengths``: the conversations' token counts when
-    known, else they are measured here (every conversation encoded once)."""
+    known, else they are measured here (every conversation encoded once, by ``workers``
+    loader processes)."""
 
-    def __init__(self, dataset: Any, capacity: int, lengths: Sequence[int] | None = None):
+    def __init__(
+        self,
+        dataset: Any,
+        capacity: int,
+        lengths: Sequence[int] | None = None,
+        workers: int = 0,
+    ):
         self.dataset = dataset
-        self.lengths = list(lengths) if lengths is not None else measure(dataset)
+        self.lengths = list(lengths) if lengths is not None else measure(dataset, None, workers)
         self.packs = sequence_packs(self.lengths, capacity)
 
     def __len__(self) -> int:

@@ -82,7 +82,7 @@ def fit(
     collator = _collator(recipe, model, pad_id)
     if _into_sequences(recipe):
         logger.info("measuring %d conversations to pack them into sequences", len(samples))
-        dataset = PackedSequences(dataset, recipe.data.max_length)
+        dataset = PackedSequences(dataset, recipe.data.max_length, workers=recipe.train.workers)
         logger.info("%d conversations in %d sequences", len(samples), len(dataset))
     logger.info("%d conversations, %s family, %s", len(samples), family, _plan(recipe, dataset))
 
