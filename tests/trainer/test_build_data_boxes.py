@@ -249,6 +249,53 @@ def test_coco_images_are_the_slices(built_coco, truth):
         assert np.array_equal(written, np.asarray(Image.open(truth[k]["file"])))
 
 
+def test_fractional_coco_boxes_round_to_the_same_edges(built_coco, truth, tmp_path):
+    """TBX11K's boxes are fractional ([214.17, 12...]); corners round to the nearest pixel
+    edge, so these shifted boxes give the very same data."""
+    file, data = _coco_data(truth, tmp_path)
+    for annotation in data["annotations"]:
+        x, y, w, h = annotation["bbox"]
+        annotation["bbox"] = [x + 0.3, y - 0.4, w - 0.2, h + 0.45]
+    file.write_text(json.dumps(data))
+    out = _build(f"coco:{file}?modality=ct&dataset=totalseg_sm", tmp_path / "out")
+    for name in FILES:
+        assert (out / name).read_bytes() == (built_coco / name).read_bytes(), name
+
+
+def test_a_corner_up_to_a_pixel_outside_is_clipped_and_further_is_refused(truth):
+    from trainer.data.box_records import AnnotatedBox
+    from trainer.data.box_sources import pixel_edges
+
+    size = truth[0]["labels"].shape[::-1]  # (122, 101)
+    inside = AnnotatedBox("liver", -0.8, 3.2, size[0] + 0.9, 40.5, "annotation 1")
+    assert pixel_edges(inside, size, Path("a.json"), "z00.png") == (0, 3, size[0], 41)
+    thin = AnnotatedBox("liver", 10.2, 7.0, 10.4, 9.0, "annotation 2")
+    assert pixel_edges(thin, size, Path("a.json"), "z00.png") == (10, 7, 11, 9)
+    beyond = AnnotatedBox("liver", -1.5, 3.2, 50, 40.5, "annotation 3")
+    with pytest.raises(ValueError, match=r"'a.json': annotation 3 .* outside the 122x101"):
+        pixel_edges(beyond, size, Path("a.json"), "z00.png")
+
+
+def test_a_crowd_box_is_left_out_and_its_label_is_not_absent(truth, tmp_path):
+    from trainer.data.box_sources import box_images
+    from trainer.data.sources import SourceReport, parse_source
+
+    file, data = _coco_data(truth, tmp_path)
+    crowd = data["annotations"][0]
+    crowd["iscrowd"] = 1
+    file.write_text(json.dumps(data))
+    spec = parse_source(f"{file}?modality=ct")
+    report = SourceReport(spec.text, spec.kind, spec.dataset, {})
+    images = {image.case: image for image in box_images(spec, report)}
+    assert spec.kind == "coco" and len(images) == len(truth)
+    image = images[f"ct_sm_z{crowd['image_id'] - 1:02d}"]
+    label = _names()[crowd["category_id"]]
+    others = [a for a in data["annotations"] if a["image_id"] == crowd["image_id"]][1:]
+    assert len(image.masks) == len(others)
+    assert label not in image.absent
+    assert report.skipped == {"crowd box (iscrowd 1)": 1}
+
+
 # -- CSV ----------------------------------------------------------------------------------------
 
 
@@ -287,6 +334,20 @@ def test_mapped_columns_with_sides_build_the_same_data(built_csv, truth, tmp_pat
     out = _build(f"{source}&images={images}", tmp_path / "out")
     for name in FILES:
         assert (out / name).read_bytes() == (built_csv / name).read_bytes(), name
+
+
+def test_a_patient_column_keeps_a_patients_images_on_one_side(truth, tmp_path):
+    file = _csv(truth, tmp_path, vindr=True)
+    with open(file, newline="") as handle:
+        rows = list(csv.reader(handle))
+    rows = [[*rows[0], "patient_id"]] + [[*r, f"p{int(r[0][1:]) // 10}"] for r in rows[1:]]
+    with open(file, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    source = f"{file}?modality=ct&dataset=sm&images={tmp_path / 'train'}"
+    out = _build(source, tmp_path / "out")
+    split = json.loads((out / "data_card.json").read_text())["split"]
+    train, test = set(split["train"]["case_list"]), set(split["test"]["case_list"])
+    assert train | test == {"sm/p0", "sm/p1", "sm/p2"} and not train & test and test
 
 
 # -- DICOM images (VinDr-CXR ships its X-rays as <id>.dicom) -------------------------------------

@@ -19,8 +19,10 @@ field                          column found without a mapping (first present, an
 image's value is a path under the images folder, with or without its suffix (VinDr's ids carry
 none). One row per box, so an image has as many boxes of a label as it has rows of it.
 
-Every row is checked before one image is written; the first problem is refused with one line
-naming the file and the row (its line number).
+Every row and image file name is checked before one image is written; the first problem is
+refused with one line naming the file and the row (its line number). A table states no image
+size, so a box outside its image is found when the image's turn comes; the build then leaves
+nothing behind.
 """
 
 from __future__ import annotations

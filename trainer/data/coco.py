@@ -9,9 +9,10 @@ height] in pixels and ``iscrowd``; each category's ``id`` and ``name``. ``segmen
 Everything is checked before one image is written, and the first problem is refused with one
 line naming the file and the record: a malformed file, an image or annotation without its
 fields, a duplicate id, an annotation of an unknown image or category, a box with no area or
-outside its image, an image file that is not there. Crowd boxes (``iscrowd`` 1) frame a group
-of objects, not one, so they are left out (counted in the card); their label is then not taken
-as absent from that image.
+outside its image, an image file that is not there. An image file whose size is not the one
+stated is found when its turn comes; the build then leaves nothing behind. Crowd boxes
+(``iscrowd`` 1) frame a group of objects, not one, so they are left out (counted in the card);
+their label is then not taken as absent from that image.
 """
 
 from __future__ import annotations
