@@ -3,22 +3,25 @@ view, the legend, and the File menu's "Open segmentation…", "Show bundled labe
 "Close segmentation".
 
 Labels belong to one study: opening another study closes them, and the file that was open
-over a study is remembered beside its session and reopened with it.
+over a study is remembered beside its session and reopened with it. Files are read in a
+worker thread (a label map is read, decoded and checked in about 0.1 s, over the 50 ms the UI
+may stall); a result that arrives after the study changed is dropped.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Callable
 
 import qtawesome as qta
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+from superqt.utils import create_worker
 
 from birdview.core.assistant import Assistant
-from birdview.core.labels import LabelMap
 from birdview.core.labels_io import LABEL_FILE_FILTER, bundled_labels_path, open_labels
 from birdview.core.labels_overlay import LabelOverlay
 from birdview.core.labels_store import forget_labels, load_labels_choice, save_labels_choice
@@ -37,6 +40,9 @@ Report = Callable[[str, str], object]
 class LabelControls(QObject):
     """Owns the `LabelOverlay` of the main window and the actions that open label maps."""
 
+    finished = Signal(object)  # the opened LabelMap, or None when refused or dropped
+    _job_ended = Signal(int, object, str)  # job number, LabelMap or exception, file path
+
     def __init__(
         self,
         host: QWidget,
@@ -52,6 +58,9 @@ class LabelControls(QObject):
         self._session = session
         self._session_dir = session_dir
         self._report_error = report_error
+        self._numbers = itertools.count(1)
+        self._job: tuple[int, int] | None = None  # (job number, volume token) of the last open
+        self._job_ended.connect(self._on_job_ended)
         self.overlay = LabelOverlay()
         self.layers = attach_label_layers(views, session, self.overlay)
         self.legend = LabelLegend(self.overlay, session, assistant)
@@ -64,6 +73,7 @@ class LabelControls(QObject):
         observe(self, session.events.volume, self._on_volume_changed)
         observe(self, self.overlay.events.label_map, self._on_labels_changed)
         self._on_volume_changed()
+        self._on_labels_changed()
 
     def _action(self, text: str, slot: Callable[[], object], icon: str) -> QAction:
         action = QAction(qta.icon(icon), text, self)
@@ -88,23 +98,41 @@ class LabelControls(QObject):
         if path is not None:
             self.open_path(path)
 
-    def open_path(self, path: str) -> LabelMap | None:
-        """Open the segmentation at ``path`` over the study; on refusal, report and keep
-        what was shown."""
+    def open_path(self, path: str) -> None:
+        """Read the segmentation at ``path`` for the open study in the background; then show
+        it, or report why it was refused and keep what was shown. Ends with `finished`."""
         volume = self._session.volume
-        name = os.path.basename(path)
         if volume is None:
+            name = os.path.basename(path)
             self._report("Unable to open the segmentation", f"{name!r}: open a study first")
-            return None
+            self.finished.emit(None)
+            return
+        number = next(self._numbers)
+        self._job = (number, volume.token)
+        create_worker(self._read, number, path, volume, _start_thread=True)
+
+    def _read(self, number: int, path: str, volume) -> None:
+        """In the worker thread; never raises (the result goes by signal)."""
         try:
-            label_map = open_labels(path, volume)
-        except (ValueError, OSError) as exc:
-            logger.info("segmentation refused: %s", type(exc).__name__)
-            self._report("Unable to open the segmentation", str(exc))
-            return None
-        self.overlay.open(label_map)
+            self._job_ended.emit(number, open_labels(path, volume), path)
+        except Exception as exc:  # noqa: BLE001 - every refusal is reported on the GUI thread
+            self._job_ended.emit(number, exc, path)
+
+    def _on_job_ended(self, number: int, result: object, path: str) -> None:
+        volume = self._session.volume
+        current = volume is not None and self._job == (number, volume.token)
+        if not current:
+            self.finished.emit(None)  # another open, or another study, came since
+            return
+        self._job = None
+        if isinstance(result, BaseException):
+            logger.info("segmentation refused: %s", type(result).__name__)
+            self._report("Unable to open the segmentation", str(result))
+            self.finished.emit(None)
+            return
+        self.overlay.open(result)
         self._remember(path)
-        return label_map
+        self.finished.emit(result)
 
     def close(self) -> None:
         if self.overlay.label_map is not None:
@@ -117,6 +145,7 @@ class LabelControls(QObject):
         volume = self._session.volume
         self.bundled_action.setEnabled(bundled_labels_path(volume) is not None)
         self.open_action.setEnabled(volume is not None)
+        self._job = None  # a read still running was for the study before
         if self.overlay.label_map is not None:
             self.overlay.open(None)  # labels belong to the study they were opened on
         if volume is not None:

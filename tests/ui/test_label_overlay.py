@@ -32,6 +32,12 @@ def window(make_main_window, qtbot):
     return window
 
 
+def open_labels_and_wait(qtbot, window, path=LABELS) -> None:
+    """Open a segmentation (read in a worker thread) and wait until it is shown or refused."""
+    with qtbot.waitSignal(window.labels.finished, timeout=20000):
+        window.labels.open_path(str(path))
+
+
 def nibabel_labels_at(volume, plane: Plane, index: int) -> np.ndarray:
     """The label under each pixel of a view, found with nibabel alone: the pixel's patient
     position (from the CT's geometry) through the inverse of the NIfTI's RAS affine."""
@@ -49,8 +55,9 @@ def nibabel_labels_at(volume, plane: Plane, index: int) -> np.ndarray:
 
 def test_bundled_labels_land_on_the_right_voxels_in_all_three_planes(window, qtbot):
     labels = window.labels
-    assert labels.bundled_action.isEnabled()
-    labels.bundled_action.trigger()
+    assert labels.bundled_action.isEnabled() and not labels.close_action.isEnabled()
+    with qtbot.waitSignal(labels.finished, timeout=20000):
+        labels.bundled_action.trigger()
     label_map = labels.overlay.label_map
     assert label_map is not None and label_map.path == str(LABELS)
     volume = window.session.volume
@@ -96,7 +103,7 @@ def _colour_at(view, point: QPoint):
 
 def test_toggle_opacity_and_outline_change_what_is_drawn(window, qtbot):
     labels = window.labels
-    labels.open_path(str(LABELS))
+    open_labels_and_wait(qtbot, window)
     label_map = labels.overlay.label_map
     liver = label_map.find("liver")
     k = int(np.argmax((np.asarray(label_map.volume.voxels) == liver.value).sum(axis=(1, 2))))
@@ -133,11 +140,11 @@ def test_toggle_opacity_and_outline_change_what_is_drawn(window, qtbot):
     assert not layer.rgba[..., 3].any()
 
 
-def test_labels_of_another_study_are_refused_with_the_file_named(window):
+def test_labels_of_another_study_are_refused_with_the_file_named(window, qtbot):
     labels = window.labels
-    labels.open_path(str(LABELS))
+    open_labels_and_wait(qtbot, window)
     before = labels.overlay.label_map
-    labels.open_path(str(shared("totalseg", "example_seg.nii.gz")))
+    open_labels_and_wait(qtbot, window, shared("totalseg", "example_seg.nii.gz"))
     dialog = window.reporter.dialog
     assert dialog is not None and dialog.text() == "Unable to open the segmentation"
     assert "'example_seg.nii.gz'" in dialog.informativeText()
@@ -147,15 +154,15 @@ def test_labels_of_another_study_are_refused_with_the_file_named(window):
 
 def test_other_study_closes_the_labels_and_the_bundled_action(window, qtbot):
     labels = window.labels
-    labels.open_path(str(LABELS))
+    open_labels_and_wait(qtbot, window)
     open_and_wait(qtbot, window, shared("dcm4che_mr"))
     assert labels.overlay.label_map is None and not labels.bundled_action.isEnabled()
     assert all(layer.rgba is None for layer in labels.layers)
 
 
-def test_iou_of_a_model_box_with_its_label_is_shown(window):
+def test_iou_of_a_model_box_with_its_label_is_shown(window, qtbot):
     labels = window.labels
-    labels.open_path(str(LABELS))
+    open_labels_and_wait(qtbot, window)
     label_map = labels.overlay.label_map
     spleen = label_map.find("spleen").value
     k = int(np.argmax((np.asarray(label_map.volume.voxels) == spleen).sum(axis=(1, 2))))
@@ -173,12 +180,15 @@ def test_iou_of_a_model_box_with_its_label_is_shown(window):
 def test_the_segmentation_reopens_with_its_study(make_main_window, qtbot):
     first = make_main_window()
     open_and_wait(qtbot, first, CT)
-    first.labels.bundled_action.trigger()
+    with qtbot.waitSignal(first.labels.finished, timeout=20000):
+        first.labels.bundled_action.trigger()
     second = make_main_window()
-    open_and_wait(qtbot, second, CT)
+    with qtbot.waitSignal(second.labels.finished, timeout=30000):
+        second.open_path(str(CT))
     reopened = second.labels.overlay.label_map
     assert reopened is not None and reopened.path == str(LABELS)
     second.labels.close_action.trigger()
     third = make_main_window()
     open_and_wait(qtbot, third, CT)
+    qtbot.wait(300)
     assert third.labels.overlay.label_map is None
