@@ -84,7 +84,9 @@ def fit(
         logger.info("measuring %d conversations to pack them into sequences", len(samples))
         dataset = PackedSequences(dataset, recipe.data.max_length, workers=recipe.train.workers)
         logger.info("%d conversations in %d sequences", len(samples), len(dataset))
-    logger.info("%d conversations, %s family, %s", len(samples), family, _plan(recipe, dataset))
+    logger.info("%d conversations, %s family", len(samples), family)
+    for line in _plan(recipe, dataset).splitlines():
+        logger.info("%s", line)
 
     eval_callback = HeldOutEval(
         processor,
