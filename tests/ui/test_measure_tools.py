@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QEvent, QPoint, Qt
 
 from birdview.core.geometry import Plane
 from birdview.core.measure import Measurement, measure
@@ -17,8 +17,9 @@ from birdview.core.measure_store import load_measurements, measurements_path, sa
 from birdview.core.session import Session
 from birdview.ui.measure_controller import MeasureController
 from birdview.ui.slice_view import SliceView
+from birdview.ui.status_bar import StatusBar
 from tests.core.test_measure import CR_FILE, CT_DIR, ct, ct_truth, ellipse_mask, study
-from tests.ui.helpers import click, drag, open_and_wait, wheel
+from tests.ui.helpers import click, drag, mouse, open_and_wait, wheel
 
 HALF_PIXEL_MM = 0.5 * 0.9765625
 
@@ -284,3 +285,17 @@ def test_tool_keys_esc_and_the_measure_menu_in_the_main_window(qtbot, make_main_
     assert window.measure.layers[0].preview is None and window.measure.measurements.items == ()
     titles = [a.text() for a in window.menuBar().actions()]
     assert titles.index("&Measure") == len(titles) - 2  # before Help
+
+
+def test_value_under_the_mouse_is_the_files_hounsfield_value(qtbot, session):
+    """The status bar's value (it was there before the measurement tools) against pydicom."""
+    view = _view(qtbot, session)
+    status = StatusBar(session)
+    qtbot.addWidget(status)
+    view.hovered.connect(status.show_voxel)
+    cx, cy = _centre_px(view)
+    for col, row in ((cx, cy), (cx - 77, cy + 41)):
+        where = _screen(view, col + 0.5, row + 0.5)
+        mouse(view.viewport(), QEvent.Type.MouseMove, where, Qt.MouseButton.NoButton)
+        hu = ct_truth().hounsfield(session.slice_index(Plane.AXIAL))[row, col]
+        assert status.cursor_label.text().endswith(f"  {hu:.6g} HU")
