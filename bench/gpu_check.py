@@ -8,6 +8,11 @@ Run on a CUDA machine (never in CI): ``python bench/gpu_check.py [--size 1.3b|2.
    factory, since no weights can be downloaded), loaded through BirdView's loader in bf16 and
    in nf4: load time, peak VRAM, tokens/s for a 128-token greedy answer. Target: nf4 peak VRAM
    <= 0.35x bf16.
+3. Segmentation: random SAM ViT-B (MedSAM's size) and SAM2.1 Hiera-T (MedSAM2's size) models,
+   loaded through BirdView's segmentation loader in bf16 and fp32 on CUDA: load time, peak
+   VRAM, ms for one 512 x 512 slice and per slice over a 20-slice propagation of the sample
+   CT. Target: every mask on its slice's grid, bf16 peak VRAM below fp32's.
+   ``--part sam`` runs this part alone.
 Prints one line per measurement and a JSON summary at the end.
 """
 
@@ -89,16 +94,104 @@ def measure(folder: Path, precision: str, tokens: int) -> dict:
     return row
 
 
+def sam_rows(work: Path, device: str = "cuda", builder=None) -> list[dict]:
+    """Part 3 (see the module docstring); ``builder`` (kind, folder) -> checkpoint folder,
+    default the full-size random models of `tests.inference.tiny_sam`."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from birdview.core.geometry import Plane, to_canonical
+    from birdview.core.io import load, scan
+    from birdview.core.model_input import render_for_model, volume_intensity_range
+    from birdview.core.resources import sample_ct_dir
+    from birdview.inference.segmentation.loader import load_segmenter
+    from birdview.inference.segmentation.propagate import propagate
+    from tests.inference.tiny_sam import build_full_size_sam
+
+    builder = builder or build_full_size_sam
+    volume = to_canonical(load(scan(sample_ct_dir()).entries[0]))
+    intensity = volume_intensity_range(volume)
+    frames = [
+        render_for_model(volume, Plane.AXIAL, k, intensity_range=intensity)
+        for k in range(volume.shape[0])
+    ]
+    box = (150.0, 160.0, 330.0, 300.0)
+    rows = []
+    for kind in ("sam", "sam2_video"):
+        folder = builder(kind, work / f"seg_{kind}")
+        for precision in ("bf16", "fp32"):
+            if device == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            started = time.perf_counter()
+            loaded = load_segmenter(folder, precision=precision, device=device)
+            load_s = time.perf_counter() - started
+            engine = loaded.engine
+            engine.segment(frames[0], box)  # warm-up
+            started = time.perf_counter()
+            one = engine.segment(frames[10], box)
+            segment_ms = 1000 * (time.perf_counter() - started)
+            shapes = []
+            started = time.perf_counter()
+            method = propagate(
+                engine,
+                lambda k: frames[k],
+                first=0,
+                last=len(frames) - 1,
+                start=10,
+                box=box,
+                mask=None,
+                boxes=(),
+                emit=lambda k, m, into=shapes: into.append(m.mask.shape),
+                cancel=lambda: False,
+            )
+            per_slice_ms = 1000 * (time.perf_counter() - started) / len(frames)
+            row = {
+                "engine": kind,
+                "method": method,
+                "precision": loaded.precision,
+                "device": loaded.device,
+                "load_s": round(load_s, 2),
+                "segment_ms": round(segment_ms, 1),
+                "propagate_ms_per_slice": round(per_slice_ms, 1),
+                "masks_on_grid": one.mask.shape == frames[0].shape[:2]
+                and shapes == [frames[0].shape[:2]] * len(frames),
+            }
+            if device == "cuda":
+                row["peak_vram_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 3)
+            print(json.dumps(row))
+            rows.append(row)
+            del engine, loaded
+            if device == "cuda":
+                torch.cuda.empty_cache()
+    return rows
+
+
+def sam_ok(rows: list[dict]) -> bool:
+    grid = all(r["masks_on_grid"] for r in rows)
+    by = {(r["engine"], r["precision"]): r.get("peak_vram_gib", 0) for r in rows}
+    smaller = all(by[(e, "bf16")] < by[(e, "fp32")] for e, _ in by)
+    return grid and smaller
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="2.3b")
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--part", choices=("all", "vlm", "sam"), default="all")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("No CUDA device: this check only means something on a GPU.")
         return 2
     print(f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
     summary: dict = {"gpu": torch.cuda.get_device_name(0)}
+    sam_passed = True
+    if args.part in ("all", "sam"):
+        with tempfile.TemporaryDirectory() as work:
+            summary["segmentation"] = sam_rows(Path(work))
+        sam_passed = sam_ok(summary["segmentation"])
+        print("segmentation: masks on grid, bf16 below fp32:", "yes" if sam_passed else "NO")
+    if args.part == "sam":
+        print(json.dumps(summary, indent=2))
+        return 0 if sam_passed else 1
     with tempfile.TemporaryDirectory() as work:
         for key in families.tiny_families():
             tiny = build_tiny(key, Path(work) / key)
@@ -118,7 +211,7 @@ def main() -> int:
         for row in summary.values()
         if isinstance(row, dict)
     )
-    return 0 if ratio <= 0.35 and towers_whole else 1
+    return 0 if ratio <= 0.35 and towers_whole and sam_passed else 1
 
 
 if __name__ == "__main__":

@@ -131,3 +131,37 @@ def _sam2(kind: str, size: int):
     video = Sam2VideoVideoProcessor(size={"height": size, "width": size})
     processor = Sam2VideoProcessor(image_processor=images, video_processor=video, target_size=size)
     return Sam2VideoModel(config).eval(), processor
+
+
+def build_full_size_sam(kind: str, out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """A random model at a released checkpoint's size, in bf16, for memory and speed checks
+    on a GPU: "sam" is SAM ViT-B (MedSAM's size, 94 M parameters) and "sam2_video" SAM2.1
+    Hiera-T (MedSAM2's size): transformers' default configs."""
+    import torch
+    from transformers import (
+        Sam2ImageProcessor,
+        Sam2VideoConfig,
+        Sam2VideoModel,
+        Sam2VideoProcessor,
+        Sam2VideoVideoProcessor,
+        SamConfig,
+        SamImageProcessor,
+        SamModel,
+        SamProcessor,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if kind == "sam":
+        model, processor = SamModel(SamConfig()), SamProcessor(image_processor=SamImageProcessor())
+    elif kind == "sam2_video":
+        model = Sam2VideoModel(Sam2VideoConfig())
+        processor = Sam2VideoProcessor(
+            image_processor=Sam2ImageProcessor(), video_processor=Sam2VideoVideoProcessor()
+        )
+    else:
+        raise ValueError(f"Unable to build a full-size {kind!r}; choose 'sam' or 'sam2_video'")
+    model.to(torch.bfloat16).save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
