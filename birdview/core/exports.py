@@ -33,6 +33,7 @@ from birdview.core.display import Window, apply_window
 from birdview.core.files import write_atomic
 from birdview.core.geometry import Plane
 from birdview.core.measure import Measurement
+from birdview.core.measure_png import draw_measurements
 from birdview.core.measure_store import measurements_json
 from birdview.core.session_store import (
     RecordedTurn,
@@ -235,9 +236,11 @@ def export_png(
     anonymise: bool = False,
     overlay_lines: Sequence[str] = (),
     zoom: float = 1.0,
+    measurements: Sequence[Measurement] = (),
 ) -> tuple[int, int]:
     """Render one slice with its boxes (colour `box_colour(colours[n])` for ``boxes[n]``,
-    by default `box_colour(n)`), corner text, the model and the notices; the provenance is
+    by default `box_colour(n)`), the user's ``measurements`` on that slice with their values,
+    corner text, the model and the notices; the provenance is
     also stored as PNG text chunks. Boxes on other planes or slices are not drawn. Returns
     the image size (see `png_size`).
 
@@ -255,6 +258,7 @@ def export_png(
     font = ImageFont.load_default()
     scale = (size[0] / grey.shape[1], size[1] / grey.shape[0])
     _draw_boxes(draw, font, boxes, colours, plane, slice_index, scale)
+    draw_measurements(draw, font, measurements, volume, plane, slice_index, scale)
     top_left = list(overlay_lines)
     if not anonymise:
         name, pid = volume.metadata.get("patient_name", ""), volume.metadata.get("patient_id", "")

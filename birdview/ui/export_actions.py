@@ -95,6 +95,7 @@ class Exporter:
                 colours=colours,
                 anonymise=self.anonymised(),
                 zoom=2.0 if min(volume.shape[1:3]) < 300 else 1.0,
+                measurements=self._measured(),
             ),
         )
 

@@ -10,8 +10,10 @@ import math
 import highdicom as hd
 import numpy as np
 import pytest
+from PIL import Image
 
-from birdview.core.exports import export_json
+from birdview.core.display import Window
+from birdview.core.exports import export_json, export_png
 from birdview.core.exports_sr import export_dicom_sr
 from birdview.core.measure import Measurement, measure
 from birdview.core.measure_store import (
@@ -186,3 +188,29 @@ def test_sr_with_only_measurements_of_another_study_is_refused(tmp_path):
         export_dicom_sr(
             SessionRecord(OTHER), ct(), tmp_path / "x.dcm", measurements=_ct_measurements()
         )
+
+
+# -- PNG ------------------------------------------------------------------------------------
+
+
+def test_png_export_draws_the_slices_measurements_with_their_values(tmp_path):
+    volume, items = ct(), _ct_measurements()
+    record = SessionRecord(volume.identity)
+    window = Window(40, 400)
+    plain, measured = tmp_path / "plain.png", tmp_path / "measured.png"
+    for path, drawn in ((plain, ()), (measured, items)):
+        export_png(
+            record, volume, path, plane="axial", slice_index=7, window=window, measurements=drawn
+        )
+    before = np.asarray(Image.open(plain).convert("RGB")).astype(int)
+    after = np.asarray(Image.open(measured).convert("RGB")).astype(int)
+    # The ruler (slice 7) runs from (40.5, 60.5) to (300.5, 410.5): its middle is yellow now.
+    x, y = round((40.5 + 300.5) / 2), round((60.5 + 410.5) / 2)
+    r, g, b = after[y, x]
+    assert r > 200 and g > 170 and b < 80
+    assert before[y, x][0] == before[y, x][1] == before[y, x][2]  # grey before
+    # Only slice 7's measurement is drawn: the ellipse (slice 11) region is unchanged.
+    assert np.array_equal(after[238:266, 199:265], before[238:266, 199:265])  # off the ruler
+    yellow = (after[..., 0] > 200) & (after[..., 1] > 170) & (after[..., 2] < 80)
+    label_rows = yellow[50:80, 305:420]  # its value, right of the ruler, level with its top
+    assert label_rows.sum() > 30

@@ -1,0 +1,59 @@
+"""The user's measurements drawn into the annotated PNG export, as the viewer draws them:
+yellow shapes over a dark halo, and their values beside them in text with a dark shadow."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from birdview.core.geometry import Plane
+from birdview.core.measure import Measurement, measure
+from birdview.core.volume import Volume
+
+__all__ = ["draw_measurements"]
+
+COLOUR = (255, 215, 0)
+_SHADOW = (0, 0, 0)
+_LINE_HEIGHT = 12
+
+
+def draw_measurements(
+    draw,
+    font,
+    items: Sequence[Measurement],
+    volume: Volume,
+    plane: Plane,
+    slice_index: int,
+    scale: tuple[float, float],
+) -> None:
+    """Draw the measurements of slice ``slice_index`` of ``plane`` on a Pillow ``draw`` whose
+    image is the slice scaled by ``scale`` (output pixels per image pixel, x and y)."""
+    sx, sy = scale
+    for m in items:
+        if m.plane is not Plane(plane) or m.slice_index != slice_index:
+            continue
+        points = [(x * sx, y * sy) for x, y in m.points_px]
+        for colour, width in ((_SHADOW, 4), (COLOUR, 2)):
+            _shape(draw, m.kind, points, colour, width)
+        right = max(p[0] for p in points) + 6
+        top = min(p[1] for p in points) if m.kind != "angle" else points[1][1] + 4
+        for n, line in enumerate(measure(m, volume).lines()):
+            _text(draw, (right, top + n * _LINE_HEIGHT), line.replace("²", "2"), font)
+
+
+def _shape(draw, kind: str, points, colour, width: int) -> None:
+    if kind in ("ruler", "angle"):
+        draw.line(points, fill=colour, width=width, joint="curve")
+        return
+    (x1, y1), (x2, y2) = points
+    box = [min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)]
+    if kind == "ellipse":
+        draw.ellipse(box, outline=colour, width=width)
+    else:
+        draw.rectangle(box, outline=colour, width=width)
+
+
+def _text(draw, xy, text: str, font) -> None:
+    x, y = xy
+    for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (1, 1)):
+        draw.text((x + dx, y + dy), text, fill=_SHADOW, font=font)
+    draw.text((x, y), text, fill=COLOUR, font=font)
