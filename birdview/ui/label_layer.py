@@ -56,6 +56,10 @@ class LabelLayer(QObject):
         rgba = render_rgba(label_map.slice(plane, index), o)
         self._show(rgba, geometry.pixel_size_mm(volume, plane))
 
+    def clear(self) -> None:
+        """Show nothing until the next refresh (e.g. while the view previews another study)."""
+        self._show(None, (1.0, 1.0))
+
     def _show(self, rgba: np.ndarray | None, pixel_mm: tuple[float, float]) -> None:
         if rgba is None:
             self._key, self.rgba = None, None

@@ -191,6 +191,8 @@ class SliceView(QGraphicsView):
         """Show a slice that is not (yet) the session's, e.g. while its volume loads."""
         self._preview = True
         self._rendered_key = None
+        for layer in self.layers:  # what they show belongs to the volume, not the preview
+            layer.clear()
         if image is None:
             self._item.setPixmap(QPixmap())
         else:

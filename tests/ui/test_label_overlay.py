@@ -192,3 +192,22 @@ def test_the_segmentation_reopens_with_its_study(make_main_window, qtbot):
     open_and_wait(qtbot, third, CT)
     qtbot.wait(300)
     assert third.labels.overlay.label_map is None
+
+
+def test_legend_text_is_not_clipped_at_the_docks_narrowest(window, qtbot):
+    open_labels_and_wait(qtbot, window)
+    legend = window.labels.legend
+    window.resizeDocks([window.labels_dock], [1], Qt.Orientation.Horizontal)  # narrowest
+    qtbot.wait(50)
+    names = legend.labels
+    metrics = names.fontMetrics()
+    icon = names.iconSize().width() if names.iconSize().isValid() else 16
+    for row in range(names.count()):
+        item = names.item(row)
+        rect = names.visualItemRect(item)
+        needed = metrics.horizontalAdvance(item.text()) + icon + 3 * names.spacing() + 12
+        lines = rect.height() // metrics.height()
+        assert needed <= rect.width() * max(lines, 1), item.text()
+        assert rect.right() <= names.viewport().width(), item.text()
+    source = legend.source
+    assert source.heightForWidth(source.width()) <= source.height()
