@@ -27,6 +27,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,8 @@ from trainer.data.sources import (
 
 __all__ = [
     "BOX_KINDS",
+    "BoxImageFiles",
+    "box_files",
     "box_images",
     "image_size",
     "is_dicom",
@@ -62,6 +66,52 @@ def box_images(spec: SourceSpec, report: SourceReport) -> Iterator[SourceImage]:
     Raises:
         ValueError: the file is malformed (the message names the file and the record).
     """
+    return (files.load() for files in box_files(spec, report))
+
+
+@dataclass(frozen=True)
+class BoxImageFiles:
+    """One image of a box file, nothing read yet: small and picklable, so that a worker
+    process can `load` it, as the mask sources' file records are."""
+
+    name: str
+    dataset: str
+    case: str
+    patient: str
+    modality: str
+    absent: tuple[str, ...]
+    image: BoxImage
+    source: Path  # the annotation file, named in messages
+
+    def load(self) -> SourceImage:
+        """The image with its boxes as rectangle masks (pixels rendered only when asked for).
+
+        Raises:
+            ValueError: the image file does not open, is not the size the file states, or a
+                box lies outside it.
+        """
+        size = _checked_size(self.image, self.source)
+        return SourceImage(
+            name=self.name,
+            dataset=self.dataset,
+            case=self.case,
+            patient=self.patient,
+            modality=self.modality,
+            plane=None,
+            body_part=None,
+            masks=tuple(_rectangles(self.image, size, self.source)),
+            absent=self.absent,
+            render=partial(read_image, self.image.file),
+        )
+
+
+def box_files(spec: SourceSpec, report: SourceReport) -> Iterator[BoxImageFiles]:
+    """The images of a ``coco`` or ``boxcsv`` source with their boxes, image files unread
+    (only a DICOM's header, for its modality).
+
+    Raises:
+        ValueError: the file is malformed (the message names the file and the record).
+    """
     found = read_coco(spec) if spec.kind == "coco" else read_box_csv(spec)
     for reason, count in found.skipped.items():
         report.skip(reason, count)
@@ -73,36 +123,31 @@ def box_images(spec: SourceSpec, report: SourceReport) -> Iterator[SourceImage]:
         "as absent from it (the file annotates every label in every image it lists)"
     )
     for image in found.images:
-        item = _source_image(image, found.labels, spec, report)
-        if item is not None:
-            yield item
+        files = _files(image, found.labels, spec)
+        if files is None:
+            report.skip("modality unknown (give ?modality=)")
+        else:
+            yield files
 
 
-def _source_image(
-    image: BoxImage, labels: Sequence[str], spec: SourceSpec, report: SourceReport
-) -> SourceImage | None:
+def _files(image: BoxImage, labels: Sequence[str], spec: SourceSpec) -> BoxImageFiles | None:
     key = Path(image.key)
     # Only an image suffix is dropped: DICOM files named by their UID are all dots.
     stem = str(key.with_suffix("") if key.suffix.lower() in IMAGE_SUFFIXES else key)
     modality = spec.options.get("modality") or _modality(image.file, stem, spec)
     if modality is None:
-        report.skip("modality unknown (give ?modality=)")
         return None
-    width, height = _checked_size(image, spec)
-    masks = tuple(_rectangles(image, (width, height), spec))
     present = {box.label for box in image.boxes} | set(image.also_present)
     case = clean_part(stem)
-    return SourceImage(
+    return BoxImageFiles(
         name=f"{file_prefix(modality)}--{spec.dataset}--{case}.png",
         dataset=spec.dataset,
         case=case,
         patient=clean_part(image.patient) if image.patient else case,
         modality=modality,
-        plane=None,
-        body_part=None,
-        masks=masks,
         absent=tuple(sorted(set(labels) - present)),
-        render=lambda: read_image(image.file),
+        image=image,
+        source=spec.path,
     )
 
 
@@ -121,18 +166,18 @@ def _modality(file: Path, stem: str, spec: SourceSpec) -> str | None:
     return None
 
 
-def _checked_size(image: BoxImage, spec: SourceSpec) -> tuple[int, int]:
+def _checked_size(image: BoxImage, source: Path) -> tuple[int, int]:
     """The image file's (width, height), which must be the size the annotation states."""
     try:
         size = image_size(image.file)
     except (OSError, ValueError) as exc:
         raise ValueError(
-            f"Unable to read '{spec.path}': {image.record} names '{image.file}', which is not "
+            f"Unable to read '{source}': {image.record} names '{image.file}', which is not "
             f"a readable image ({exc})"
         ) from exc
     if image.size is not None and tuple(image.size) != tuple(size):
         raise ValueError(
-            f"Unable to read '{spec.path}': {image.record} says '{image.key}' is "
+            f"Unable to read '{source}': {image.record} says '{image.key}' is "
             f"{image.size[0]}x{image.size[1]} but the file is {size[0]}x{size[1]}"
         )
     return size
@@ -198,11 +243,11 @@ def read_image(file: Path) -> np.ndarray:
     return np.repeat(grey[:, :, np.newaxis], 3, axis=2)
 
 
-def _rectangles(image: BoxImage, size: tuple[int, int], spec: SourceSpec) -> Iterator[LabelMask]:
+def _rectangles(image: BoxImage, size: tuple[int, int], source: Path) -> Iterator[LabelMask]:
     """One filled rectangle mask per box, numbered per label in (label, x1, y1) order."""
     width, height = size
     numbered: Counter = Counter()
-    edges = [(box, pixel_edges(box, size, spec.path, image.key)) for box in image.boxes]
+    edges = [(box, pixel_edges(box, size, source, image.key)) for box in image.boxes]
     for box, (x1, y1, x2, y2) in sorted(edges, key=lambda be: (be[0].label, be[1])):
         pixels = np.zeros((height, width), dtype=bool)
         pixels[y1:y2, x1:x2] = True
