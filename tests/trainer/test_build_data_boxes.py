@@ -296,6 +296,33 @@ def test_a_crowd_box_is_left_out_and_its_label_is_not_absent(truth, tmp_path):
     assert report.skipped == {"crowd box (iscrowd 1)": 1}
 
 
+def _load_boxes(files):
+    image = files.load()
+    return image.name, [(m.label, m.instance, m.pixels) for m in image.masks], image.render()
+
+
+def test_image_records_load_the_same_in_a_worker_process(truth, tmp_path):
+    """The per-image records are what a build's worker processes receive: they pickle, and
+    load there to the same masks and pixels as here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from trainer.data.box_sources import box_files
+    from trainer.data.sources import SourceReport, parse_source
+
+    file, _ = _coco_data(truth, tmp_path)
+    spec = parse_source(f"{file}?modality=ct")
+    records = list(box_files(spec, SourceReport(spec.text, spec.kind, spec.dataset, {})))[:3]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        loaded = list(pool.map(_load_boxes, records))
+    for record, (name, masks, pixels) in zip(records, loaded, strict=True):
+        here = _load_boxes(record)
+        assert name == here[0] and np.array_equal(pixels, here[2])
+        assert [(m[0], m[1]) for m in masks] == [(m[0], m[1]) for m in here[1]]
+        assert all(np.array_equal(a[2], b[2]) for a, b in zip(masks, here[1], strict=True))
+
+
 # -- CSV ----------------------------------------------------------------------------------------
 
 
