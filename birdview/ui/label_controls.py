@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 from superqt.utils import create_worker
 
 from birdview.core.assistant import Assistant
+from birdview.core.labels import LabelMap, LabelMismatchError
 from birdview.core.labels_io import LABEL_FILE_FILTER, bundled_labels_path, open_labels
 from birdview.core.labels_overlay import LabelOverlay
 from birdview.core.labels_store import forget_labels, load_labels_choice, save_labels_choice
@@ -133,6 +134,21 @@ class LabelControls(QObject):
         self.overlay.open(result)
         self._remember(path)
         self.finished.emit(result)
+
+    def show(self, label_map: LabelMap) -> None:
+        """Show a label map made in code (e.g. a segmentation engine's masks, through
+        `birdview.core.labels.label_map_from_array`) over the open study.
+
+        Raises:
+            LabelMismatchError: it was made for another study than the open one.
+        """
+        volume = self._session.volume
+        if volume is None or label_map.study_identity != volume.identity:
+            raise LabelMismatchError(
+                f"Unable to show {label_map.source!r} as it was made for another study"
+            )
+        self._job = None  # a file still being read would replace it
+        self.overlay.open(label_map)
 
     def close(self) -> None:
         if self.overlay.label_map is not None:

@@ -211,3 +211,26 @@ def test_legend_text_is_not_clipped_at_the_docks_narrowest(window, qtbot):
         assert rect.right() <= names.viewport().width(), item.text()
     source = legend.source
     assert source.heightForWidth(source.width()) <= source.height()
+
+
+def test_labels_made_in_code_are_shown_on_their_study_only(window, qtbot):
+    """A segmentation engine's masks reach the same layer: here bone (HU > 300) of the CT."""
+    from birdview.core.labels import LabelMismatchError, label_map_from_array
+
+    volume = window.session.volume
+    bone = (np.asarray(volume.voxels) > 300).astype(np.uint8)
+    label_map = label_map_from_array(bone, volume, {1: "bone"}, source="threshold")
+    window.labels.show(label_map)
+    qtbot.wait(20)
+    view = window.view_layout.main_view
+    layer = next(layer for layer in window.labels.layers if layer.parent() is view)
+    index = window.session.slice_index(view.plane)
+    expected = geometry.extract_slice(volume, view.plane, index) > 300
+    assert expected.any() and np.array_equal(layer.rgba[..., 3] > 0, expected)
+    # While the next study loads its preview shows no labels; then they are gone.
+    view.show_preview(np.zeros((8, 8), dtype=np.int16))
+    assert layer.rgba is None
+    open_and_wait(qtbot, window, shared("dcm4che_mr"))
+    with pytest.raises(LabelMismatchError, match="'threshold' as it was made for another study"):
+        window.labels.show(label_map)
+    assert window.labels.overlay.label_map is None
