@@ -28,6 +28,7 @@ from birdview.ui.measure_controller import MeasureController
 from birdview.ui.measure_layer import MEASURE_TOOLS
 from birdview.ui.menu_bar import MenuBar
 from birdview.ui.model_panel import ModelPanel
+from birdview.ui.pacs_controls import PacsControls
 from birdview.ui.series_browser import SeriesBrowser
 from birdview.ui.settings import Settings
 from birdview.ui.status_bar import StatusBar
@@ -132,6 +133,15 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.tool_bar)
         self.setMenuBar(MenuBar(self.action_registry, self))
         self.labels.add_to_menu(self.menuBar().file_menu, self.menuBar().recent_menu.menuAction())
+        self.pacs = PacsControls(
+            self,
+            self.session,
+            self.assistant,
+            self.open_path,
+            measurements=lambda: self.measure.measurements.items,
+            report_error=self.reporter.report,
+        )
+        self.pacs.add_to_menu(self.menuBar().file_menu, self.menuBar().recent_menu.menuAction())
         tools = self.action_registry.tool_actions
         self.measure.add_menu(self.menuBar(), [tools[t] for t in MEASURE_TOOLS])
         self._wire()
@@ -255,6 +265,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(self._normal_geometry)
         self.view_layout.set_presenter(self.presenter)
         self.chat_panel.set_presenter(self.presenter)
+        self.pacs.set_presenter(self.presenter)
         self.action_registry.presenter_action.setChecked(self.presenter)
 
     def _on_escape(self) -> None:
@@ -316,6 +327,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.set_presenter(False)  # save the normal layout, not the presenter's
         self.loader.shutdown()
+        self.pacs.close()
         self.controller.save_now()
         self.measure.save_now()
         self.bridge.shutdown()

@@ -9,6 +9,7 @@ import pydicom
 import pytest
 
 from tests.pacs import orthanc as orthanc_server
+from tests.ui.model_fixture import taught_model  # noqa: F401 - for the browser's ask
 
 SAMPLE_MR = Path(__file__).resolve().parents[2] / "resources" / "samples" / "dcm4che_mr"
 

@@ -63,6 +63,19 @@ class Orthanc:
             if item["Type"] == "Instance":
                 self.rest(f"/instances/{item['ID']}", method="DELETE")
 
+    def instance_file(self, sop_uid: str) -> bytes:
+        """The stored file of one instance, fetched through the REST API."""
+        for orthanc_id in self.rest("/instances"):
+            if self.rest(f"/instances/{orthanc_id}/simplified-tags")["SOPInstanceUID"] == sop_uid:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{self.http_port}/instances/{orthanc_id}/file"
+                )
+                token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+                request.add_header("Authorization", f"Basic {token}")
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    return answer.read()
+        raise KeyError(sop_uid)
+
     def instance_uids(self) -> set[str]:
         """Every SOP Instance UID the server holds, asked through its REST API."""
         uids = set()

@@ -1,0 +1,149 @@
+"""The PACS browser in the real window against the real Orthanc: search, retrieve with
+progress, open, ask the tiny taught model, send the SR back, find it in Orthanc."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pydicom
+import pytest
+from PySide6.QtCore import QSettings
+
+from birdview.core.box import Box
+from birdview.pacs.client import StudyQuery
+from tests.pacs import orthanc as orthanc_server
+from tests.pacs.helpers import client_for
+from tests.ui.test_refer_ground import last_turn, wait_for
+from tests.ui.test_study_isolation import MR_QUESTION, load_model, new_window
+
+
+@pytest.fixture(autouse=True)
+def _private_settings(tmp_path, monkeypatch):
+    """Settings, config and cache folders of this test only (as tests/ui do)."""
+    from PySide6.QtCore import QCoreApplication
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "ini"))
+    QCoreApplication.setOrganizationName("BirdViewTests")
+    QCoreApplication.setApplicationName("BirdViewTests")
+
+
+@pytest.fixture
+def window(qapp, tmp_path):
+    window = new_window(tmp_path)
+    yield window
+    window.close()
+
+
+def _browser_on(window, url: str, auth: str = "none", user: str = ""):
+    browser = window.pacs.show()
+    browser.url_edit.setText(url)
+    browser.auth_box.setCurrentText(auth)
+    browser.user_edit.setText(user)
+    return browser
+
+
+def _search(browser, patient_id: str) -> None:
+    browser.search_edits["patient_id"].setText(patient_id)
+    browser.search_button.click()
+    wait_for(lambda: not browser.runner.busy)
+
+
+def test_search_retrieve_open_ask_and_send_the_sr_back(
+    window, orthanc, sample_study, taught_model, tmp_path
+):
+    browser = _browser_on(window, orthanc.dicom_url)
+    browser.save_server()
+    saved = json.loads(Path(browser.servers_path).read_text())
+    assert [s["called_ae"] for s in saved] == ["ORTHANC"]
+
+    _search(browser, sample_study["patient_id"])
+    assert [s["StudyInstanceUID"] for s in browser.studies] == [sample_study["study_uid"]]
+    assert browser.study_table.item(0, 1).text() == sample_study["patient_id"]
+    window.pacs.set_presenter(True)  # presenter mode hides name and ID
+    assert browser.study_table.isColumnHidden(0) and browser.study_table.isColumnHidden(1)
+    window.pacs.set_presenter(False)
+    assert not browser.study_table.isColumnHidden(1)
+
+    steps = []
+    browser.runner.progressed.connect(lambda done, total: steps.append((done, total)))
+    browser.study_table.selectRow(0)
+    wait_for(lambda: not browser.runner.busy)
+    assert browser.series_table.rowCount() == 1
+    browser.retrieve_button.click()
+    wait_for(lambda: window.session.volume is not None and not browser.runner.busy, 60)
+    wait_for(lambda: not window.loader.busy)
+    assert steps[-1] == (16, 16) and len(steps) == 16
+    assert (browser.progress.value(), browser.progress.maximum()) == (16, 16)
+    assert "16 images in the local cache (16 retrieved" in browser.status.text()
+    volume = window.session.volume
+    assert len(volume.sources) == 16
+    assert {pydicom.dcmread(s.path).SOPInstanceUID for s in volume.sources} == sample_study[
+        "sop_uids"
+    ]
+    assert str(browser.cache.root) in volume.sources[0].path
+
+    load_model(window, taught_model)  # ask about a region of the retrieved study
+    plane = window.session.main_plane
+    index = window.session.slice_index(plane)
+    window.assistant.set_user_box(Box(plane, index, 60, 60, 160, 140, label="drawn"))
+    wait_for(window.chat_panel.what_button.isEnabled)
+    window.chat_panel.what_button.click()
+    assert last_turn(window).state == "done"
+
+    before = orthanc.instance_uids()
+    browser.send_button.click()
+    wait_for(lambda: not browser.runner.busy, 60)
+    new = orthanc.instance_uids() - before
+    assert len(new) == 1, browser.status.text()
+    sr_uid = new.pop()
+    try:
+        assert f"Sent 1 instance(s): {sr_uid}" == browser.status.text()
+        sr = pydicom.dcmread(io.BytesIO(orthanc.instance_file(sr_uid)))
+        assert sr.Modality == "SR" and sr.StudyInstanceUID == sample_study["study_uid"]
+        assert MR_QUESTION in str(sr.ContentSequence)
+        found = client_for(orthanc, "dicomweb").find_studies(
+            StudyQuery(study_uid=sample_study["study_uid"])
+        )
+        assert found[0]["ModalitiesInStudy"].split("\\").count("SR") == 1
+    finally:
+        orthanc.forget(sr_uid)
+
+
+def test_cancel_then_resume_over_dicomweb(window, orthanc, sample_study):
+    from birdview.pacs.credentials import save_secret
+    from birdview.pacs.settings import parse_url
+
+    server = parse_url(orthanc.web_url, auth="basic", username=orthanc_server.USER)
+    save_secret(server, orthanc_server.PASSWORD)
+    browser = _browser_on(window, orthanc.web_url, "basic", orthanc_server.USER)
+    _search(browser, sample_study["patient_id"])
+    browser.study_table.selectRow(0)
+    wait_for(lambda: not browser.runner.busy)
+
+    def cancel_at_four(done: int, total: int) -> None:
+        if done == 4:
+            browser.cancel_button.click()
+
+    browser.runner.progressed.connect(cancel_at_four)
+    browser.retrieve_button.click()
+    wait_for(lambda: not browser.runner.busy, 60)
+    assert "cancelled" in browser.status.text()
+    folder = browser.cache.root / sample_study["study_uid"]
+    kept = len(list(folder.glob("*/*.dcm")))
+    assert 4 <= kept < 16 and window.session.volume is None  # nothing opened half-way
+    browser.runner.progressed.disconnect(cancel_at_four)
+
+    browser.retrieve_button.click()
+    wait_for(lambda: window.session.volume is not None and not browser.runner.busy, 60)
+    assert f"({16 - kept} retrieved, {kept} already there)" in browser.status.text()
+    assert len(list(folder.glob("*/*.dcm"))) == 16
+    wait_for(lambda: not window.loader.busy)
+    assert len(window.session.volume.sources) == 16
