@@ -126,11 +126,22 @@ class Measured:
         if self.area is not None:
             lines.append(f"Area {_area_text(self.area, unit)}")
         if self.mean is not None:
-            lines.append(f"Mean {self.mean:.1f}{value_unit}  SD {self.sd:.1f}")
-            lines.append(f"Min {self.minimum:.0f}  Max {self.maximum:.0f}{value_unit}")
+            lines.append(f"Mean {_number(self.mean)}{value_unit}  SD {_number(self.sd)}")
+            low, high = _number(self.minimum, whole=True), _number(self.maximum, whole=True)
+            lines.append(f"Min {low}  Max {high}{value_unit}")
         if self.length is not None and self.calibration.note:
             lines.append(self.calibration.note)
         return lines
+
+
+def _number(value: float, *, whole: bool = False) -> str:
+    """One decimal (HU, MR signal), whole numbers as such, small values (PET, maps in 0–1)
+    with three significant digits."""
+    if whole and float(value).is_integer():
+        return f"{value:.0f}"
+    if value == 0 or abs(value) >= 1:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
 
 
 def _area_text(area: float, unit: str) -> str:

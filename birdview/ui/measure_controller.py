@@ -79,15 +79,16 @@ class MeasureController(QObject):
     def _build_actions(self, host: QWidget) -> None:
         def make(text: str, slot, icon: str, shortcut=None) -> QAction:
             action = QAction(qta.icon(icon), text, self)
-            if shortcut is not None:
-                action.setShortcut(QKeySequence(shortcut))
+            if shortcut is not None:  # every platform binding (Redo: Ctrl+Y and Ctrl+Shift+Z)
+                action.setShortcuts(shortcut)
             action.triggered.connect(lambda *_: slot())
             host.addAction(action)  # shortcuts work with the menus hidden
             return action
 
         sets = self.measurements
-        self.undo_action = make("&Undo measurement", sets.undo, "mdi6.undo", QKeySequence.Undo)
-        self.redo_action = make("&Redo measurement", sets.redo, "mdi6.redo", QKeySequence.Redo)
+        keys = QKeySequence.StandardKey
+        self.undo_action = make("&Undo measurement", sets.undo, "mdi6.undo", keys.Undo)
+        self.redo_action = make("&Redo measurement", sets.redo, "mdi6.redo", keys.Redo)
         # Delete is the views' key (it also removes the drawn box); the menu only shows it.
         self.delete_action = make("&Delete measurement\tDel", sets.remove_selected, "mdi6.delete")
         self.clear_action = make("&Clear all measurements", sets.clear, "mdi6.delete-sweep")

@@ -26,6 +26,7 @@ from birdview.core import geometry
 from birdview.core.measure import KINDS, Measurement, measure
 from birdview.core.measure_set import MeasurementSet
 from birdview.core.session import Session
+from birdview.ui._observe import observe
 
 __all__ = ["MEASURE_TOOLS", "MeasureLayer"]
 
@@ -102,9 +103,8 @@ class MeasureLayer(QObject):
         view.scene().addItem(self._item)
         view.viewport().installEventFilter(self)
         view.installEventFilter(self)
-        measurements.changed.connect(self._on_changed)
-        measurements.selection_changed.connect(self._on_changed)
-        view.destroyed.connect(self._disconnect)
+        observe(self, measurements.changed, self._on_changed)
+        observe(self, measurements.selection_changed, self._on_changed)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -121,10 +121,6 @@ class MeasureLayer(QObject):
 
     def _on_changed(self, *_: object) -> None:
         self.view.viewport().update()
-
-    def _disconnect(self, *_: object) -> None:
-        self.measurements.changed.disconnect(self._on_changed)
-        self.measurements.selection_changed.disconnect(self._on_changed)
 
     # -- painting ------------------------------------------------------------------------------
 
@@ -157,7 +153,11 @@ class MeasureLayer(QObject):
             for p in _handles(m.kind, points):
                 painter.drawRect(QRectF(p.x() - 3.5, p.y() - 3.5, 7, 7))
         lines = self._lines(m, volume)
-        _paint_label(painter, _label_anchor(m.kind, points), lines, colour)
+        at = _label_anchor(m.kind, points)
+        width = max(QFontMetricsF(painter.font()).horizontalAdvance(line) for line in lines)
+        if at.x() + width > self.view.viewport().width() - 4:  # no room on the right: left
+            at.setX(min(p.x() for p in points) - 8 - width)
+        _paint_label(painter, at, lines, colour)
 
     def _lines(self, m: Measurement, volume) -> list[str]:
         key = (m, volume.token)
@@ -190,9 +190,16 @@ class MeasureLayer(QObject):
         return self.view.tool in MEASURE_TOOLS  # a double click draws, it does not promote
 
     def _on_key(self, event) -> bool:
-        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
-            return self.measurements.remove_selected()
-        return False
+        """Delete removes the selected measurement if this view shows it (not one selected
+        on a slice out of sight)."""
+        selected, placed = self.measurements.selected, self._slice()
+        if event.key() not in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) or selected is None:
+            return False
+        m = self.measurements.items[selected]
+        if placed is None or m.plane is not self.view.plane or m.slice_index != placed[1]:
+            return False
+        self.measurements.remove(selected)
+        return True
 
     def _on_press(self, event: QMouseEvent) -> bool:
         if event.button() != Qt.MouseButton.LeftButton or self.view.tool not in _EDIT_TOOLS:

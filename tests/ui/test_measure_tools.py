@@ -220,6 +220,13 @@ def test_move_resize_delete_undo_redo_with_mouse_and_keys(qtbot, session, tools)
     assert items.items == (resized,)
     assert controller.undo_action.isEnabled() and controller.redo_action.isEnabled()
 
+    # Delete never removes a selected measurement the view does not show (another slice).
+    items.select(0)
+    session.scroll(Plane.AXIAL, 1)
+    qtbot.keyClick(view, Qt.Key.Key_Delete)
+    assert items.items == (resized,)
+    session.scroll(Plane.AXIAL, -1)
+
     # A click on empty image with the window tool deselects; Delete then removes nothing.
     click(view.viewport(), _screen(view, 5, 5))
     assert items.selected is None
@@ -283,6 +290,19 @@ def test_tool_keys_esc_and_the_measure_menu_in_the_main_window(qtbot, make_main_
     qtbot.keyClick(view, Qt.Key.Key_Escape)
     assert view.tool == "window" and window.action_registry.window_tool_action.isChecked()
     assert window.measure.layers[0].preview is None and window.measure.measurements.items == ()
+    qtbot.keyClick(view, Qt.Key.Key_L)
+    drag(
+        view.viewport(),
+        _screen(view, cx, cy),
+        _screen(view, cx, cy + 40),
+        Qt.MouseButton.LeftButton,
+    )
+    assert len(window.measure.measurements) == 1
+    control = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(view, Qt.Key.Key_Z, control)
+    assert len(window.measure.measurements) == 0
+    qtbot.keyClick(view, Qt.Key.Key_Z, control | Qt.KeyboardModifier.ShiftModifier)
+    assert len(window.measure.measurements) == 1
     titles = [a.text() for a in window.menuBar().actions()]
     assert titles.index("&Measure") == len(titles) - 2  # before Help
 
