@@ -16,12 +16,15 @@ is reported, naming the file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
 from dataclasses import dataclass, field
 
 __all__ = ["LabelNames", "find_names", "read_itksnap", "read_json_names"]
+
+logger = logging.getLogger(__name__)
 
 _JSON_NAMES = ("classes.json", "dataset.json")
 _BACKGROUND = {"background", "bg", "clear label"}
@@ -54,6 +57,8 @@ def find_names(label_path: str) -> LabelNames:
             continue
         if candidate.endswith(".json"):
             names = read_json_names(candidate, file_name)
+        elif candidate.lower().endswith(".txt"):
+            names = _maybe_itksnap(candidate)
         else:
             names = read_itksnap(candidate)
         if names.names:
@@ -164,6 +169,16 @@ def read_itksnap(path: str) -> LabelNames:
             names[value] = parts[7]
             colours[value] = (int(parts[1]), int(parts[2]), int(parts[3]))
     return LabelNames(names, colours, path)
+
+
+def _maybe_itksnap(path: str) -> LabelNames:
+    """A ``*label*.txt`` may be any notes file: one that is not in ITK-SNAP's format names
+    nothing rather than blocking the label map it sits beside."""
+    try:
+        return read_itksnap(path)
+    except ValueError:
+        logger.info("%s is not an ITK-SNAP label file; passed over", os.path.basename(path))
+        return LabelNames()
 
 
 def _split(text: str) -> list[str]:

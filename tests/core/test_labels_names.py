@@ -88,3 +88,11 @@ def test_bundled_classes_json_sections_apply_to_their_files_only():
     # The MR section lists names without values: nothing is guessed for the MR map.
     assert read_json_names(str(classes), "example_seg_mr.nii.gz").names == {}
     assert read_json_names(str(classes), "someone_else.nii.gz").names == {}
+
+
+def test_a_notes_file_named_like_labels_does_not_block_the_label_map(brats):
+    folder, study = brats
+    (folder / "labelsTr" / "labels_readme.txt").write_text("Edema was outlined by hand.\n")
+    (folder / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "edema": 1}}))
+    label_map = open_labels(folder / "labelsTr" / BRATS, study)
+    assert [c.name for c in label_map.classes] == ["edema"]
