@@ -66,6 +66,21 @@ def test_seg_frames_land_where_highdicom_says():
         assert expected.sum() > 1000 and np.array_equal(shown, expected)
 
 
+def test_seg_frames_on_part_of_a_larger_study_land_at_their_offset():
+    seg = hd.seg.segread(str(LIVER_SEG))
+    grid = seg_grid(seg)
+    di, dj, dk = 7, 3, 2  # the study reaches further left, up and down than the SEG
+    origin = np.asarray(grid.origin_lps_mm) - np.array(grid.spacing_mm) * (di, dj, dk)
+    k, j, i = grid.shape
+    study = grid.with_changes(
+        voxels=np.zeros((k + 2 * dk, j + 10, i + 20), dtype=np.int16), origin_lps_mm=origin
+    )
+    placed = np.asarray(open_labels(LIVER_SEG, study).volume.voxels)
+    alone = np.asarray(open_labels(LIVER_SEG, grid).volume.voxels)
+    assert np.array_equal(placed[dk : dk + k, dj : dj + j, di : di + i], alone)
+    assert placed.sum() == alone.sum() > 0
+
+
 def test_seg_of_another_frame_of_reference_or_grid_is_refused():
     seg = hd.seg.segread(str(LIVER_SEG))
     with pytest.raises(LabelMismatchError, match=r"'liver\.dcm'.*Frame of Reference UID"):
