@@ -15,7 +15,6 @@ come from `birdview.core.measure`; labels have a dark outline to stay legible on
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
@@ -26,17 +25,26 @@ from birdview.core import geometry
 from birdview.core.measure import KINDS, Measurement, measure
 from birdview.core.measure_set import MeasurementSet
 from birdview.core.session import Session
+from birdview.ui._measure_drawing import (
+    REACH_PX,
+    SHADOW,
+    distance,
+    draw_shape,
+    handles,
+    label_anchor,
+    make_pen,
+    on_shape,
+    paint_label,
+)
 from birdview.ui._observe import observe
 
 __all__ = ["MEASURE_TOOLS", "MeasureLayer"]
 
 MEASURE_TOOLS = KINDS
 _EDIT_TOOLS = (*KINDS, "window")  # tools under which a press on a measurement edits it
-_REACH_PX = 7.0  # screen pixels: how near a handle or a line a press must be
 _MIN_DRAG_PX = 3.0
 _COLOUR = QColor(255, 215, 0)
 _SELECTED = QColor(0, 230, 255)
-_SHADOW = QColor(0, 0, 0, 200)
 _CACHE_SIZE = 256
 _HANDLED = frozenset(
     {
@@ -143,21 +151,21 @@ class MeasureLayer(QObject):
     def _paint_one(self, painter: QPainter, volume, m: Measurement, selected: bool) -> None:
         points = [self.view.image_to_viewport(x, y) for x, y in m.points_px]
         colour = _SELECTED if selected else _COLOUR
-        for pen in (_pen(_SHADOW, 4), _pen(colour, 2)):  # a dark halo under the colour
-            painter.setPen(pen)
+        for line_pen in (make_pen(SHADOW, 4), make_pen(colour, 2)):  # a dark halo under the colour
+            painter.setPen(line_pen)
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            _draw_shape(painter, m.kind, points)
+            draw_shape(painter, m.kind, points)
         if selected:
             painter.setPen(QPen(QColor(0, 0, 0), 1))
             painter.setBrush(colour)
-            for p in _handles(m.kind, points):
+            for p in handles(m.kind, points):
                 painter.drawRect(QRectF(p.x() - 3.5, p.y() - 3.5, 7, 7))
         lines = self._lines(m, volume)
-        at = _label_anchor(m.kind, points)
+        at = label_anchor(m.kind, points)
         width = max(QFontMetricsF(painter.font()).horizontalAdvance(line) for line in lines)
         if at.x() + width > self.view.viewport().width() - 4:  # no room on the right: left
             at.setX(min(p.x() for p in points) - 8 - width)
-        _paint_label(painter, at, lines, colour)
+        paint_label(painter, at, lines, colour)
 
     def _lines(self, m: Measurement, volume) -> list[str]:
         key = (m, volume.token)
@@ -241,7 +249,7 @@ class MeasureLayer(QObject):
         if edit is None:
             return False
         start = self.view.image_to_viewport(*edit.start)
-        if not edit.moved and _distance(start, event.position()) < _MIN_DRAG_PX:
+        if not edit.moved and distance(start, event.position()) < _MIN_DRAG_PX:
             return True
         edit.moved = True
         self.preview = _dragged(edit, point)
@@ -276,7 +284,7 @@ class MeasureLayer(QObject):
 
     def _angle_release(self, point, event: QMouseEvent) -> None:
         first = self.view.image_to_viewport(*self._angle[0])
-        dragged = _distance(first, event.position()) >= _MIN_DRAG_PX
+        dragged = distance(first, event.position()) >= _MIN_DRAG_PX
         if not self._angle_started or dragged:
             self._angle.append(point)
         self._angle_started = False
@@ -301,54 +309,17 @@ class MeasureLayer(QObject):
         found.sort(key=lambda item: (item[0] != self.measurements.selected, -item[0]))
         for n, m in found:
             points = [self.view.image_to_viewport(x, y) for x, y in m.points_px]
-            for h, p in enumerate(_handles(m.kind, points)):
-                if _distance(p, pos) <= _REACH_PX:
+            for h, p in enumerate(handles(m.kind, points)):
+                if distance(p, pos) <= REACH_PX:
                     return n, h
         for n, m in found:
             points = [self.view.image_to_viewport(x, y) for x, y in m.points_px]
-            if _on_shape(m.kind, points, pos):
+            if on_shape(m.kind, points, pos):
                 return n, None
         return None
 
 
-# -- shapes ---------------------------------------------------------------------------------
-
-
-def _pen(colour: QColor, width: float) -> QPen:
-    pen = QPen(colour, width)
-    pen.setCosmetic(True)
-    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-    return pen
-
-
-def _rect(points) -> QRectF:
-    return QRectF(points[0], points[1]).normalized()
-
-
-def _draw_shape(painter: QPainter, kind: str, points) -> None:
-    if kind == "rectangle":
-        painter.drawRect(_rect(points))
-    elif kind == "ellipse":
-        painter.drawEllipse(_rect(points))
-    else:
-        painter.drawPolyline(points)
-        for p in (points[0], points[-1]):
-            painter.drawEllipse(p, 2.5, 2.5)
-
-
-def _handles(kind: str, points) -> list[QPointF]:
-    """Ruler and angle: their points; ROIs: the four corners (tl, tr, br, bl)."""
-    if kind in ("ruler", "angle"):
-        return list(points)
-    rect = _rect(points)
-    return [rect.topLeft(), rect.topRight(), rect.bottomRight(), rect.bottomLeft()]
-
-
-def _on_shape(kind: str, points, pos: QPointF) -> bool:
-    if kind in ("ruler", "angle"):
-        return any(_segment_distance(a, b, pos) <= _REACH_PX for a, b in itertools.pairwise(points))
-    rect = _rect(points).adjusted(-_REACH_PX, -_REACH_PX, _REACH_PX, _REACH_PX)
-    return rect.contains(pos)
+# -- editing helpers ------------------------------------------------------------------------
 
 
 def _dragged(edit: _Edit, point) -> Measurement:
@@ -374,37 +345,4 @@ def _tidied(m: Measurement) -> Measurement:
 
 def _big_enough(m: Measurement, view) -> bool:
     points = [view.image_to_viewport(x, y) for x, y in m.points_px]
-    return max(_distance(points[0], p) for p in points[1:]) >= _MIN_DRAG_PX
-
-
-def _distance(a: QPointF, b: QPointF) -> float:
-    d = a - b
-    return (d.x() ** 2 + d.y() ** 2) ** 0.5
-
-
-def _segment_distance(a: QPointF, b: QPointF, p: QPointF) -> float:
-    ab, ap = b - a, p - a
-    length2 = ab.x() ** 2 + ab.y() ** 2
-    t = 0.0 if length2 == 0 else max(0.0, min(1.0, (ap.x() * ab.x() + ap.y() * ab.y()) / length2))
-    return _distance(a + ab * t, p)
-
-
-def _label_anchor(kind: str, points) -> QPointF:
-    """Where the label starts: right of the shape, level with its top."""
-    if kind == "angle":
-        return points[1] + QPointF(10, 4)
-    right = max(p.x() for p in points)
-    top = min(p.y() for p in points)
-    return QPointF(right + 8, top + 12)
-
-
-def _paint_label(painter: QPainter, at: QPointF, lines: list[str], colour: QColor) -> None:
-    metrics = QFontMetricsF(painter.font())
-    height = metrics.height()
-    for n, line in enumerate(lines):
-        where = at + QPointF(0, n * height)
-        painter.setPen(_SHADOW)
-        for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (1, 1)):
-            painter.drawText(where + QPointF(dx, dy), line)
-        painter.setPen(colour if n == 0 else QColor(255, 255, 255))
-        painter.drawText(where, line)
+    return max(distance(points[0], p) for p in points[1:]) >= _MIN_DRAG_PX
