@@ -296,6 +296,27 @@ def test_a_crowd_box_is_left_out_and_its_label_is_not_absent(truth, tmp_path):
     assert report.skipped == {"crowd box (iscrowd 1)": 1}
 
 
+def test_labels_option_renames_the_files_labels(truth, tmp_path, caplog):
+    """TBX11K's categories read "ActiveTuberculosis"; ``?labels=`` gives the text's names."""
+    file, _ = _coco_data(truth, tmp_path)
+    source = f"coco:{file}?modality=ct&labels=colon:large bowel,liver:hepar"
+    out = _build(source, tmp_path / "out")
+    renamed = {"large bowel": "colon", "hepar": "liver"}
+    expected = _expected(truth)
+    said = set()
+    for k, question, answer in _turns(out):
+        assert not re.search(r"\b(colon|liver)\b", question + answer), (question, answer)
+        if task_of(question) == "VG" and "<box>" in answer:
+            (name,) = set(REF.findall(answer))
+            if name in renamed:
+                boxes = sorted(tuple(map(int, b)) for b in BOX.findall(answer))
+                assert boxes == expected[(k, renamed[name])]
+                said.add(name)
+    assert said == set(renamed)
+    typo = f"coco:{file}?modality=ct&labels=spleen:lien,kolon:x"
+    _assert_refused(typo, tmp_path / "o2", caplog, [str(file), "['kolon']"])
+
+
 def _load_boxes(files):
     image = files.load()
     return image.name, [(m.label, m.instance, m.pixels) for m in image.masks], image.render()

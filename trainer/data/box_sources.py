@@ -17,6 +17,9 @@ Box corners are read as continuous pixel coordinates (COCO's convention, and Vin
 rounded to the nearest pixel edge. A box may overhang the image by up to `OVERHANG_PX` (the
 rounding of annotation tools) and is then clipped; one further out is refused.
 
+``?labels=ActiveTuberculosis:active tuberculosis,...`` (or a JSON file of label → name) gives
+the names the text uses for the file's labels; a label it names that the file lacks is refused.
+
 Negatives: both formats annotate every category in every image they list (COCO's rule; VinDr
 reads each image for all its findings and writes "No finding" otherwise), so a label of the
 file with no box in an image is absent from it. An image with no box at all is a negative image.
@@ -27,14 +30,21 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from trainer.data.box_csv import read_box_csv
-from trainer.data.box_records import IMAGE_SUFFIXES, OVERHANG_PX, AnnotatedBox, BoxImage, outside
+from trainer.data.box_records import (
+    IMAGE_SUFFIXES,
+    OVERHANG_PX,
+    AnnotatedBox,
+    BoxFile,
+    BoxImage,
+    outside,
+)
 from trainer.data.coco import read_coco
 from trainer.data.names import file_prefix, modality_from_dicom, modality_from_words
 from trainer.data.sources import (
@@ -53,6 +63,7 @@ __all__ = [
     "box_images",
     "image_size",
     "is_dicom",
+    "label_names",
     "pixel_edges",
     "read_image",
 ]
@@ -113,6 +124,8 @@ def box_files(spec: SourceSpec, report: SourceReport) -> Iterator[BoxImageFiles]
         ValueError: the file is malformed (the message names the file and the record).
     """
     found = read_coco(spec) if spec.kind == "coco" else read_box_csv(spec)
+    if spec.options.get("labels"):
+        found = _renamed(found, label_names(spec), spec.path)
     for reason, count in found.skipped.items():
         report.skip(reason, count)
     report.notes.append(
@@ -128,6 +141,56 @@ def box_files(spec: SourceSpec, report: SourceReport) -> Iterator[BoxImageFiles]
             report.skip("modality unknown (give ?modality=)")
         else:
             yield files
+
+
+def label_names(spec: SourceSpec) -> dict[str, str]:
+    """``?labels=`` of a box source: the file's label → the name the text uses, as
+    ``ActiveTuberculosis:active tuberculosis,...`` or a JSON object in a file.
+
+    Raises:
+        ValueError: a piece is not LABEL:NAME, or the JSON file holds no object of strings.
+    """
+    option = spec.options["labels"]
+    if Path(option).is_file():
+        from trainer._json_stream import read_json
+
+        mapping = read_json(option, "the labels file")
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise ValueError(f"Unable to read labels from '{option}' as it is not a JSON object")
+        return {str(k).strip(): v.strip() for k, v in mapping.items()}
+    names = {}
+    for piece in option.split(","):
+        label, sep, name = piece.partition(":")
+        if not sep or not label.strip() or not name.strip():
+            raise ValueError(
+                f"Unable to read labels={option!r} as {piece!r} is not LABEL:NAME "
+                "(e.g. ActiveTuberculosis:active tuberculosis)"
+            )
+        names[label.strip()] = name.strip()
+    return names
+
+
+def _renamed(found: BoxFile, names: dict[str, str], file: Path) -> BoxFile:
+    unknown = sorted(set(names) - set(found.labels))
+    if unknown:
+        raise ValueError(
+            f"Unable to rename {unknown} (labels=) as '{file}' has no such label; its labels: "
+            f"{list(found.labels)[:20]}"
+        )
+
+    def new(label: str) -> str:
+        return names.get(label, label)
+
+    images = tuple(
+        replace(
+            image,
+            boxes=tuple(replace(box, label=new(box.label)) for box in image.boxes),
+            also_present=tuple(new(label) for label in image.also_present),
+        )
+        for image in found.images
+    )
+    labels = tuple(dict.fromkeys(new(label) for label in found.labels))
+    return BoxFile(labels, images, found.skipped)
 
 
 def _files(image: BoxImage, labels: Sequence[str], spec: SourceSpec) -> BoxImageFiles | None:
