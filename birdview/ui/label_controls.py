@@ -65,6 +65,8 @@ class LabelControls(QObject):
         self.overlay = LabelOverlay()
         self.layers = attach_label_layers(views, session, self.overlay)
         self.legend = LabelLegend(self.overlay, session, assistant)
+        for view in views:
+            view.hovered.connect(self._on_hovered)
         self.open_action = self._action("Open &segmentation…", self.open_dialog, "mdi6.layers")
         self.bundled_action = self._action(
             "Show &bundled labels", self.open_bundled, "mdi6.layers-plus"
@@ -169,6 +171,16 @@ class LabelControls(QObject):
 
     def _on_labels_changed(self, *_: object) -> None:
         self.close_action.setEnabled(self.overlay.label_map is not None)
+
+    def _on_hovered(self, ijk: object) -> None:
+        """Name the label under the mouse in the legend (a teaching aid)."""
+        label_map, volume = self.overlay.label_map, self._session.volume
+        found = None
+        if ijk is not None and label_map is not None and volume is not None:
+            i, j, k = ijk
+            if label_map.volume.shape == volume.shape:
+                found = label_map.by_value(int(label_map.volume.voxels[k, j, i]))
+        self.legend.show_hovered(found.name if found is not None else "")
 
     def _reopen_remembered(self) -> None:
         volume = self._session.volume

@@ -66,6 +66,8 @@ class LabelLegend(QWidget):
         self.labels = QListWidget()
         self.labels.setWordWrap(True)  # long names wrap instead of being clipped
         self.labels.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.hovered = QLabel()  # the label under the mouse
+        self.hovered.setWordWrap(True)
         self.agreement = QLabel()
         self.agreement.setWordWrap(True)
         self.agreement.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -91,6 +93,7 @@ class LabelLegend(QWidget):
         layout.addWidget(self.source)
         layout.addLayout(controls)
         layout.addWidget(self.labels, 1)
+        layout.addWidget(self.hovered)
         layout.addWidget(self.agreement)
 
     # -- model -> widgets --------------------------------------------------------------------
@@ -131,6 +134,10 @@ class LabelLegend(QWidget):
                 shown = item.value not in self._overlay.hidden
                 entry.setCheckState(Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked)
                 self.labels.addItem(entry)
+
+    def show_hovered(self, name: str) -> None:
+        """Name the label under the mouse ("" when there is none)."""
+        self.hovered.setText(f"Under the mouse: <b>{readable_name(name)}</b>" if name else "")
 
     def _sync_checks(self) -> None:
         with signals_blocked(self.labels):

@@ -234,3 +234,21 @@ def test_labels_made_in_code_are_shown_on_their_study_only(window, qtbot):
     with pytest.raises(LabelMismatchError, match="'threshold' as it was made for another study"):
         window.labels.show(label_map)
     assert window.labels.overlay.label_map is None
+
+
+def test_the_legend_names_the_label_under_the_mouse(window, qtbot):
+    from PySide6.QtCore import QEvent
+
+    from tests.ui.helpers import mouse
+
+    open_labels_and_wait(qtbot, window)
+    label_map = window.labels.overlay.label_map
+    spleen = label_map.find("spleen").value
+    k = int(np.argmax((np.asarray(label_map.volume.voxels) == spleen).sum(axis=(1, 2))))
+    window.session.set_main_plane(Plane.AXIAL)
+    window.session.set_slice(Plane.AXIAL, k)
+    view, point = _view_pixel(window, label_map, spleen)
+    mouse(view.viewport(), QEvent.Type.MouseMove, point, Qt.MouseButton.NoButton)
+    assert window.labels.legend.hovered.text() == "Under the mouse: <b>spleen</b>"
+    mouse(view.viewport(), QEvent.Type.MouseMove, QPoint(2, 2), Qt.MouseButton.NoButton)
+    assert window.labels.legend.hovered.text() == ""
