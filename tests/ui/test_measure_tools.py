@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import highdicom as hd
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt
@@ -18,6 +19,7 @@ from birdview.core.session import Session
 from birdview.ui.measure_controller import MeasureController
 from birdview.ui.slice_view import SliceView
 from birdview.ui.status_bar import StatusBar
+from tests.core.test_exports import dsrdump
 from tests.core.test_measure import CR_FILE, CT_DIR, ct, ct_truth, ellipse_mask, study
 from tests.ui.helpers import click, drag, mouse, open_and_wait, wheel
 
@@ -319,3 +321,35 @@ def test_value_under_the_mouse_is_the_files_hounsfield_value(qtbot, session):
         mouse(view.viewport(), QEvent.Type.MouseMove, where, Qt.MouseButton.NoButton)
         hu = ct_truth().hounsfield(session.slice_index(Plane.AXIAL))[row, col]
         assert status.cursor_label.text().endswith(f"  {hu:.6g} HU")
+
+
+def test_file_export_writes_the_measurements_into_sr_and_json(qtbot, make_main_window, tmp_path):
+    """File → Export with no question asked: the measurements alone make an SR and a JSON."""
+    window = make_main_window()
+    open_and_wait(qtbot, window, CT_DIR)
+    view = window.view_layout.main_view
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_L)
+    cx, cy = _centre_px(view)
+    drag(
+        view.viewport(),
+        _screen(view, cx, cy),
+        _screen(view, cx + 60, cy),
+        Qt.MouseButton.LeftButton,
+    )
+    (ruler,) = window.measure.measurements.items
+    length = measure(ruler, window.session.volume).length
+    window.exporter.ask_path = lambda title, default, kind: str(
+        tmp_path / ("sr.dcm" if "SR" in title else "findings.json")
+    )
+    assert window.exporter.dicom_sr() == str(tmp_path / "sr.dcm")
+    dump = dsrdump(tmp_path / "sr.dcm")
+    assert '(410668003,SCT,"Length")' in dump and "Measurement by the user" in dump
+    sr = hd.sr.srread(tmp_path / "sr.dcm")
+    (group,) = sr.content.get_planar_roi_measurement_groups()
+    (value,) = group.get_measurements()
+    assert float(value.value) == pytest.approx(length, abs=1e-4)
+    assert window.exporter.json() == str(tmp_path / "findings.json")
+    data = json.loads((tmp_path / "findings.json").read_text())
+    assert data["measurements"]["items"][0]["values"]["length"]["value"] == pytest.approx(length)
+    assert data["measurements"]["study_identity"] == window.session.volume.identity
