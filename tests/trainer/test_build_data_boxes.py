@@ -204,13 +204,20 @@ def built_csv(truth, tmp_path_factory):
 # -- COCO ---------------------------------------------------------------------------------------
 
 
-def test_coco_build_validates(built_coco):
+def test_coco_build_validates(built_coco, truth):
     for file in FILES:
         report = validate(built_coco / file, built_coco / "images")
         assert report.ok, (file, report.problems[:3])
         assert report.items > 0
     card = json.loads((built_coco / "data_card.json").read_text())
     assert card["sources"][0]["kind"] == "coco"
+    # One image analysis per slice with a box, naming only labels of that slice.
+    analyses = [(k, a) for k, q, a in _turns(built_coco) if task_of(q) == "MII"]
+    assert sorted(k for k, _ in analyses) == sorted(k for k, f in truth.items() if f["components"])
+    expected = _expected(truth)
+    for k, answer in analyses:
+        names = {name for s, name in expected if s == k}
+        assert any(name in answer for name in names), answer
 
 
 def test_coco_boxes_are_the_components_boxes(built_coco, truth):
@@ -226,16 +233,19 @@ def test_coco_boxes_are_the_components_boxes(built_coco, truth):
 
 
 def test_coco_region_questions_ask_real_boxes(built_coco, truth):
+    """Every ROC and RC question asks one annotated box and is answered with its label."""
     expected = _expected(truth)
-    asked = 0
+    asked = {"RO": 0, "GC": 0}
     for k, question, answer in _turns(built_coco):
-        if task_of(question) == "RO":
+        task = task_of(question)
+        if task in asked:
             box = tuple(map(int, BOX.search(question).groups()))
             owners = [name for (s, name), boxes in expected.items() if s == k and box in boxes]
             assert len(owners) == 1, (k, box, owners)
             assert owners[0].lower() in answer.lower(), (owners, answer)
-            asked += 1
-    assert asked == sum(len(b) for b in expected.values())
+            asked[task] += 1
+    total = sum(len(b) for b in expected.values())
+    assert asked == {"RO": total, "GC": total}
 
 
 def test_coco_negatives_are_really_absent(built_coco, truth):
