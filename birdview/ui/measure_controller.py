@@ -101,8 +101,10 @@ class MeasureController(QObject):
         menu.addActions([self.undo_action, self.redo_action])
         menu.addSeparator()
         menu.addActions([self.delete_action, self.clear_action])
-        last = bar.actions()[-1] if bar.actions() else None
-        bar.insertMenu(last, menu) if last is not None else bar.addMenu(menu)
+        if bar.actions():
+            bar.insertMenu(bar.actions()[-1], menu)
+        else:
+            bar.addMenu(menu)
         return menu
 
     def cancel(self) -> None:
