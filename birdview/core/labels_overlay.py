@@ -78,20 +78,17 @@ def render_rgba(labels: np.ndarray, overlay: LabelOverlay) -> np.ndarray:
     table = overlay.colour_table()
     if not overlay.visible or overlay.label_map is None:
         return np.zeros((*labels.shape, 4), dtype=np.uint8)
-    rgba = table[np.minimum(labels, len(table) - 1)]
     if overlay.outline:
-        rgba[~_border(labels)] = 0
-    return rgba
+        labels = np.where(_border(labels), labels, 0)  # one table lookup, no RGBA masking
+    return table[np.minimum(labels, len(table) - 1)]
 
 
 def _border(labels: np.ndarray) -> np.ndarray:
-    """Labelled pixels with a 4-neighbour of another value (the image edge counts as one)."""
-    padded = np.pad(labels, 1, mode="constant", constant_values=0)
-    centre = padded[1:-1, 1:-1]
-    differs = (
-        (padded[:-2, 1:-1] != centre)
-        | (padded[2:, 1:-1] != centre)
-        | (padded[1:-1, :-2] != centre)
-        | (padded[1:-1, 2:] != centre)
-    )
-    return differs & (labels > 0)
+    """Pixels with a 4-neighbour of another value; the image edge counts as one."""
+    differs = np.ones(labels.shape, dtype=bool)
+    inner = differs[1:-1, 1:-1]
+    inner[...] = labels[1:-1, 1:-1] != labels[:-2, 1:-1]
+    inner |= labels[1:-1, 1:-1] != labels[2:, 1:-1]
+    inner |= labels[1:-1, 1:-1] != labels[1:-1, :-2]
+    inner |= labels[1:-1, 1:-1] != labels[1:-1, 2:]
+    return differs
