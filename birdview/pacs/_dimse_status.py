@@ -78,25 +78,27 @@ class _Reasons(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if message.startswith(("Result:", "Reason:")):
+        if message.startswith(("Result:", "Reason:", "TCP Initialisation Error:")):
             self.lines.append(message)
 
 
 @contextmanager
 def rejection_reasons():
     handler = _Reasons()
-    acse = logging.getLogger("pynetdicom.acse")
-    acse.addHandler(handler)
+    pynetdicom = logging.getLogger("pynetdicom")  # its acse and transport modules report
+    pynetdicom.addHandler(handler)
     try:
         yield handler.lines
     finally:
-        acse.removeHandler(handler)
+        pynetdicom.removeHandler(handler)
 
 
 def why_no_association(assoc, reasons: list[str]) -> str:
+    said = [line.split(":", 1)[1].strip() for line in reasons]
     if assoc.is_rejected:
-        reason = " ".join(line.split(":", 1)[1].strip() for line in reasons) or "no reason given"
-        return f"the server rejected the association ({reason})"
+        return f"the server rejected the association ({' '.join(said) or 'no reason given'})"
+    if said and ("SSL" in said[-1] or "certificate" in said[-1]):
+        return f"could not connect: the TLS check failed ({said[-1]})"
     if assoc.is_aborted and assoc.acceptor.primitive is not None:
         return "the server aborted the association (no presentation context accepted?)"
     return "could not connect: nothing answered at this address (is the server running?)"

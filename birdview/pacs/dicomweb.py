@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import requests
 from pydicom import Dataset
 from pydicom.filewriter import dcmwrite
+from requests.adapters import HTTPAdapter
 
 from birdview.pacs.client import SERIES_FIELDS, STUDY_FIELDS, PacsClient, RetrieveResult
 from birdview.pacs.credentials import load_secret
@@ -141,12 +142,26 @@ class DicomWebClient(PacsClient):
 def make_session(server: PacsServer) -> requests.Session:
     """A session with the login and the TLS trust (system store, or ``ca_file``)."""
     session = requests.Session()
-    session.verify = server.ca_file or True
+    if server.ca_file:
+        # Not session.verify: requests lets REQUESTS_CA_BUNDLE in the environment override it.
+        session.mount("https://", _TrustAdapter(server.ca_file))
     if server.auth == "basic":
         session.auth = (server.username, load_secret(server))
     elif server.auth == "bearer":
         session.headers["Authorization"] = f"Bearer {load_secret(server)}"
     return session
+
+
+class _TrustAdapter(HTTPAdapter):
+    """Checks every HTTPS certificate against one CA file, whatever the environment says."""
+
+    def __init__(self, ca_file: str) -> None:
+        super().__init__()
+        self.ca_file = ca_file
+
+    def send(self, request, **kwargs):
+        kwargs["verify"] = self.ca_file
+        return super().send(request, **kwargs)
 
 
 def _http_words(what: str, response) -> str:

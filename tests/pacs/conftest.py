@@ -48,6 +48,20 @@ def orthanc(tmp_path_factory):
         orthanc_server.stop(server)
 
 
+@pytest.fixture(scope="session")
+def secure_orthanc(tmp_path_factory):
+    """A second Orthanc (empty) speaking DICOM TLS, its DICOMweb behind an HTTPS front, both
+    with certificates from a test CA."""
+    try:
+        server = orthanc_server.start(tmp_path_factory.mktemp("orthanc-tls"), tls=True)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        orthanc_server.stop(server)
+
+
 @pytest.fixture(autouse=True)
 def test_keyring(tmp_path, monkeypatch):
     """Secrets go to a file-backed keyring, visible to CLI subprocesses too."""

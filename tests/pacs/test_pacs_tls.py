@@ -1,0 +1,49 @@
+"""TLS against a real Orthanc: DICOM TLS and HTTPS, trusted through a given CA file, and a
+plain-words refusal when the certificate cannot be checked (the system store lacks the test CA)."""
+
+from __future__ import annotations
+
+import pytest
+
+from birdview.pacs.client import StudyQuery
+from birdview.pacs.connection import connect
+from birdview.pacs.credentials import save_secret
+from birdview.pacs.errors import PacsError
+from birdview.pacs.settings import parse_url
+from tests.pacs import orthanc as orthanc_server
+
+
+def _dimse(orthanc, **extra):
+    return parse_url(orthanc.dicom_url, tls=True, timeout=10, **extra)
+
+
+def _web(orthanc, **extra):
+    server = parse_url(orthanc.web_url, auth="basic", username=orthanc_server.USER, **extra)
+    save_secret(server, orthanc_server.PASSWORD)
+    return server
+
+
+def test_dicom_tls_with_the_ca_file(secure_orthanc):
+    client = connect(_dimse(secure_orthanc, ca_file=secure_orthanc.ca_file))
+    client.echo()
+    assert client.find_studies(StudyQuery()) == []
+
+
+def test_https_with_the_ca_file(secure_orthanc):
+    client = connect(_web(secure_orthanc, ca_file=secure_orthanc.ca_file))
+    assert secure_orthanc.web_url.startswith("https://")
+    client.echo()
+    assert client.find_studies(StudyQuery()) == []
+
+
+def test_an_untrusted_certificate_is_refused_in_plain_words(secure_orthanc):
+    with pytest.raises(PacsError, match="TLS check failed.*CERTIFICATE_VERIFY_FAILED"):
+        connect(_dimse(secure_orthanc)).echo()
+    with pytest.raises(PacsError, match="TLS check failed"):
+        connect(_web(secure_orthanc)).echo()
+
+
+def test_plain_dicom_to_a_tls_port_fails_cleanly(secure_orthanc):
+    server = parse_url(secure_orthanc.dicom_url, timeout=5)
+    with pytest.raises(PacsError, match="could not connect|aborted|no answer"):
+        connect(server).echo()
