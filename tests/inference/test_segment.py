@@ -31,7 +31,7 @@ from birdview.inference.segmentation.protocol import (
     SegmenterLoaded,
     SegmentReply,
 )
-from tests.inference.tiny_sam import KINDS, build_tiny_sam
+from tests.inference.tiny_sam import BOX_KINDS, KINDS, build_tiny_sam
 
 LIVER = 5  # TotalSegmentator's value in the bundled label map
 BOX = (150.0, 120.0, 330.0, 260.0)  # on the cropped slices (x1, y1, x2, y2)
@@ -126,7 +126,7 @@ def test_segment_returns_the_models_mask_for_that_slice(client, tiny_sams, ct, i
     assert not np.array_equal(_reference_mask(kind, tiny_sams[kind], other, BOX), mask)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", BOX_KINDS)
 def test_propagate_streams_one_mask_per_slice_of_the_range(client, tiny_sams, ct, intensity, kind):
     _use(client, tiny_sams[kind])
     streamed = []
@@ -156,6 +156,60 @@ def test_propagate_streams_one_mask_per_slice_of_the_range(client, tiny_sams, ct
     found = measure(volume_mask, ct)
     assert found.voxels == sum(int(m.sum()) for m in masks.values())
     assert not volume_mask[:3].any() and not volume_mask[16:].any()
+
+
+def _sam3_reference(folder: Path, image: np.ndarray, text: str, min_score: float) -> np.ndarray:
+    """SAM3's instances for ``text`` straight from transformers, united."""
+    import torch
+    from transformers import Sam3Model, Sam3Processor
+
+    processor = Sam3Processor.from_pretrained(folder)
+    model = Sam3Model.from_pretrained(folder).eval()
+    inputs = processor(images=image, text=text, return_tensors="pt")
+    with torch.inference_mode():
+        out = model(**inputs)
+    found = processor.post_process_instance_segmentation(
+        out, threshold=min_score, target_sizes=inputs["original_sizes"].tolist()
+    )[0]
+    return np.asarray(found["masks"], dtype=bool).any(axis=0)
+
+
+def test_sam3_segments_and_propagates_what_the_text_names(client, tiny_sams, ct, intensity):
+    loaded = _use(client, tiny_sams["sam3"])
+    assert loaded.engine == "sam3"
+    image = render_for_model(ct, Plane.AXIAL, START, intensity_range=intensity)
+    reply = client.segment(image, text="liver", min_score=0.25).result(60)
+    assert isinstance(reply, SegmentReply), reply
+    mask = reply.mask.unpack()
+    expected = _sam3_reference(tiny_sams["sam3"], image, "liver", 0.25)
+    assert mask.shape == (400, 512) and 0 < expected.sum() < expected.size
+    np.testing.assert_array_equal(mask, expected)
+    assert 0.25 <= reply.score <= 1.0
+    done = client.propagate(
+        ct, text="liver", min_score=0.25, first=6, last=9, intensity_range=intensity
+    ).result(120)
+    assert isinstance(done, PropagateReply) and done.method == "text", done
+    assert [s.slice_index for s in done.slices] == [6, 7, 8, 9]
+    np.testing.assert_array_equal(done.slices[2].mask.unpack(), mask)  # slice 8 = START
+
+
+def test_prompts_an_engine_does_not_take_are_refused(client, tiny_sams, ct):
+    image = np.zeros((400, 512, 3), np.uint8)
+    _use(client, tiny_sams["sam3"])
+    failure = client.segment(image, _box()).result(60)
+    assert failure.kind == "bad_request"
+    assert "a box prompt as SAM3 (text prompts) takes text prompts" in failure.message
+    failure = client.segment(image, text="   ").result(60)
+    assert "the text prompt is empty" in failure.message
+    failure = client.segment(image, text="liver", min_score=2).result(60)
+    assert "min_score 2 is not in 0..1" in failure.message
+    failure = client.segment(image, text="x" * 300).result(60)
+    assert "has 300 characters; at most 200" in failure.message
+    _use(client, tiny_sams["sam"])
+    failure = client.segment(image, text="liver").result(60)
+    assert "a text prompt as SAM / MedSAM takes box prompts" in failure.message
+    failure = client.propagate(ct, text="liver", first=0, last=3).result(60)
+    assert "a text prompt as SAM / MedSAM takes box prompts" in failure.message
 
 
 def test_propagate_from_sweep_boxes_segments_each_slice_with_its_boxes(

@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-KINDS = ("sam", "sam2", "sam2_video")
+BOX_KINDS = ("sam", "sam2", "sam2_video")
+KINDS = (*BOX_KINDS, "sam3")  # SAM3 takes text
 
 
 def build_tiny_sam(
     kind: str, out_dir: str | os.PathLike, *, seed: int = 0, size: int = 256
 ) -> Path:
-    """Write a tiny checkpoint of ``kind`` ("sam", "sam2" or "sam2_video") to ``out_dir``."""
+    """Write a tiny checkpoint of ``kind`` (one of `KINDS`) to ``out_dir``."""
     import torch
 
     if kind not in KINDS:
@@ -30,7 +31,10 @@ def build_tiny_sam(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    model, processor = _sam(size) if kind == "sam" else _sam2(kind, size)
+    if kind == "sam3":
+        model, processor = _sam3(out, size - size % 14)  # whole 14-pixel patches
+    else:
+        model, processor = _sam(size) if kind == "sam" else _sam2(kind, size)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
@@ -165,3 +169,67 @@ def build_full_size_sam(kind: str, out_dir: str | os.PathLike, *, seed: int = 0)
     model.to(torch.bfloat16).save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+def _sam3(out: Path, size: int):
+    """SAM3 with a character-level CLIP tokenizer (every byte a token, no merges): its real
+    BPE vocabulary cannot be downloaded here, and the model only needs ids."""
+    import json
+
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTokenizer, Sam3Config, Sam3ImageProcessor, Sam3Model, Sam3Processor
+
+    chars = sorted(ByteLevel.alphabet())
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    (out / "vocab.json").write_text(json.dumps(vocab))
+    (out / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(out / "vocab.json"), str(out / "merges.txt"))
+    grid = size // 14
+    end = vocab["<|endoftext|>"]
+    config = Sam3Config(
+        vision_config=dict(
+            backbone_config=dict(
+                model_type="sam3_vit_model",
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                image_size=size,
+                patch_size=14,
+                window_size=8,
+                global_attn_indexes=[1],
+                pretrain_image_size=size,
+            ),
+            fpn_hidden_size=32,
+            backbone_feature_sizes=[[grid * 4] * 2, [grid * 2] * 2, [grid] * 2],
+        ),
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=32,
+            projection_dim=32,
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=end,
+            pad_token_id=end,
+        ),
+        geometry_encoder_config=dict(
+            hidden_size=32, num_layers=1, num_attention_heads=2, intermediate_size=64
+        ),
+        detr_encoder_config=dict(
+            hidden_size=32, num_layers=1, num_attention_heads=2, intermediate_size=64
+        ),
+        detr_decoder_config=dict(
+            hidden_size=32, num_layers=1, num_queries=8, num_attention_heads=2, intermediate_size=64
+        ),
+        mask_decoder_config=dict(hidden_size=32, num_attention_heads=2),
+    )
+    images = Sam3ImageProcessor(
+        size={"height": size, "width": size}, mask_size={"height": grid * 4, "width": grid * 4}
+    )
+    return Sam3Model(config).eval(), Sam3Processor(image_processor=images, tokenizer=tokenizer)

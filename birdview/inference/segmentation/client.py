@@ -55,13 +55,17 @@ class SegmentationMethods:
     def segment(
         self,
         image_rgb: np.ndarray,
-        box: Box,
+        box: Box | None = None,
         *,
+        text: str = "",
+        min_score: float = 0.5,
         on_done: Callable[[Result], None] | None = None,
     ) -> RequestHandle:
-        """Segment what ``box`` frames on one (rows, cols, 3) uint8 slice
-        (`model_input.render_for_model`); the result is `SegmentReply` or `WorkerFailure`."""
-        request = SegmentRequest(np.asarray(image_rgb), box)
+        """Segment what ``box`` frames (box-prompted engines), or the instances of what
+        ``text`` names scoring at least ``min_score`` (SAM3), on one (rows, cols, 3) uint8
+        slice (`model_input.render_for_model`); the result is `SegmentReply` or
+        `WorkerFailure`."""
+        request = SegmentRequest(np.asarray(image_rgb), box, text=text, min_score=min_score)
         return self._submit(Pending(request, RequestHandle(request.request_id), on_done))
 
     def propagate(
@@ -75,15 +79,18 @@ class SegmentationMethods:
         box: Box | None = None,
         mask: np.ndarray | PackedMask | None = None,
         boxes: Sequence[Box] = (),
+        text: str = "",
+        min_score: float = 0.5,
         intensity_range: tuple[float, float] | None = None,
         on_slice: Callable[[Any], None] | None = None,
         on_done: Callable[[Result], None] | None = None,
     ) -> RequestHandle:
         """Carry a mask through slices ``first``..``last`` of ``plane`` from a ``box`` (on its
-        own slice), a ``mask`` on slice ``start``, or one box per slice (``boxes``, e.g. a
-        sweep's). Each slice's `PropagateSlice` goes to ``on_slice`` as it is made; the result
-        is `PropagateReply` with every slice, in order (partial with ``cancelled=True`` after
-        a cancel), or `WorkerFailure`.
+        own slice), a ``mask`` on slice ``start``, one box per slice (``boxes``, e.g. a
+        sweep's), or ``text`` (SAM3: every slice, instances scoring ``min_score``). Each
+        slice's `PropagateSlice` goes to ``on_slice`` as it is made; the result is
+        `PropagateReply` with every slice, in order (partial with ``cancelled=True`` after a
+        cancel), or `WorkerFailure`.
 
         ``intensity_range`` is the model input's (default `volume_intensity_range`; pass the
         one the viewer computed when the volume opened).
@@ -102,6 +109,8 @@ class SegmentationMethods:
             box=box,
             mask=mask,
             boxes=tuple(boxes),
+            text=text,
+            min_score=float(min_score),
         )
         handle = RequestHandle(request.request_id)
         return self._submit(Pending(request, handle, on_done, on_slice=on_slice))

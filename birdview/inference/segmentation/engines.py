@@ -1,11 +1,12 @@
 """The segmentation engines BirdView knows: data only (no torch), like `core.families`.
 
 An engine says how its checkpoints are recognised (``config.model_type``), which module
-wraps it, the precisions it may load in, and whether it carries a mask from slice to slice
-with its own memory (SAM2's video predictor) or needs a box on every slice.
+wraps it, the precisions it may load in, what it is prompted with (a box, or text for SAM3),
+and whether it carries a mask from slice to slice with its own memory (SAM2's video
+predictor) or needs a prompt on every slice.
 
-4-bit is allowed for none: SAM-family image encoders are small next to a language model
-(SAM ViT-B 94 M, SAM2.1 Hiera-L 224 M parameters), and no measurement here shows masks
+4-bit is allowed for none: SAM-family models are small next to a language model (SAM ViT-B
+94 M, SAM2.1 Hiera-L 224 M, SAM3 about 850 M parameters), and no measurement here shows masks
 holding up under nf4, so fp32 and bf16 only.
 """
 
@@ -29,6 +30,8 @@ class SegEngine:
         four_bit: whether nf4/int8 loading is allowed.
         video: True when it propagates over slices with its own memory; False when
             propagation prompts every slice with a box from the slice before.
+        prompts: what it is prompted with: "box" (segment what the box frames) or "text"
+            (segment every instance of a named concept).
     """
 
     key: str
@@ -38,6 +41,7 @@ class SegEngine:
     precisions: tuple[str, ...] = ("fp32", "bf16")
     four_bit: bool = False
     video: bool = False
+    prompts: tuple[str, ...] = ("box",)
 
 
 _ENGINES = (
@@ -48,6 +52,8 @@ _ENGINES = (
     SegEngine(
         "sam2_video", "SAM2 / MedSAM2 (slices as video)", ("sam2_video",), "sam2_video", video=True
     ),
+    # SAM3 finds every instance of a concept named in text ("liver", "kidney cyst").
+    SegEngine("sam3", "SAM3 (text prompts)", ("sam3",), "sam3", prompts=("text",)),
 )
 _BY_MODEL_TYPE = {t: e for e in _ENGINES for t in e.model_types}
 

@@ -6,6 +6,7 @@
   it in that direction are empty without running the model.
 - Given one box per slice (a volume sweep's answers), each slice is segmented on its own
   ("boxes"); several boxes on one slice give the union of their masks.
+- Given text (a text-prompted engine), every slice is segmented with it ("text").
 
 Every slice of the range is emitted exactly once, as soon as it is known.
 """
@@ -38,9 +39,17 @@ def propagate(
     boxes: Sequence[Box],
     emit: Emit,
     cancel: Callable[[], bool],
+    text: str = "",
+    min_score: float = 0.5,
 ) -> str:
     """Emit (slice, mask) for every slice in ``first``..``last``; returns the method used
-    ("boxes", "video" or "chain")."""
+    ("text", "boxes", "video" or "chain")."""
+    if text:
+        for s in range(first, last + 1):
+            if cancel():
+                break
+            emit(s, engine.segment_text(render(s), text, min_score))
+        return "text"
     if boxes:
         _each_box(engine, render, first, last, boxes, emit, cancel)
         return "boxes"

@@ -48,16 +48,20 @@ class LoadSegmenterRequest:
 
 @dataclass(frozen=True, eq=False)
 class SegmentRequest:
-    """Segment what ``box`` frames on one rendered slice.
+    """Segment what ``box`` frames on one rendered slice, or what ``text`` names.
 
     Attributes:
         image_rgb: (rows, cols, 3) uint8, as `birdview.core.model_input.render_for_model`
             makes it (the volume's intensity range, not the display window).
-        box: the prompt, in that image's pixels.
+        box: the prompt of a box-prompted engine, in that image's pixels.
+        text: the prompt of a text-prompted engine (SAM3): a concept, "liver".
+        min_score: for text prompts, the least score an instance needs to be kept.
     """
 
     image_rgb: np.ndarray
-    box: Box
+    box: Box | None = None
+    text: str = ""
+    min_score: float = 0.5
     request_id: str = field(default_factory=new_request_id)
 
     def __post_init__(self) -> None:
@@ -69,8 +73,10 @@ class PropagateRequest:
     """Carry a mask through slices ``first``..``last`` of ``plane``.
 
     The prompt is one of: ``box`` on slice ``start`` (segmented there first), ``mask`` on
-    slice ``start`` (e.g. a mask the user edited), or ``boxes``: one box per slice, as a
-    volume sweep finds them, each segmented on its own slice (``start`` unused).
+    slice ``start`` (e.g. a mask the user edited), ``boxes``: one box per slice, as a
+    volume sweep finds them, each segmented on its own slice (``start`` unused), or
+    ``text`` for a text-prompted engine, segmented on every slice (instances scoring at
+    least ``min_score``).
     The volume travels as voxels and geometry (no metadata), rendered in the worker with
     ``intensity_range`` like `render_for_model`.
     """
@@ -88,6 +94,8 @@ class PropagateRequest:
     box: Box | None = None
     mask: PackedMask | None = None
     boxes: tuple[Box, ...] = ()
+    text: str = ""
+    min_score: float = 0.5
     request_id: str = field(default_factory=new_request_id)
 
     def __post_init__(self) -> None:
@@ -160,7 +168,8 @@ class PropagateReply:
         slices: every slice's mask, in slice order (filled in by the client from the
             streamed `PropagateSlice` messages; empty as the worker sends it).
         method: "video" (the model's own memory), "chain" (each slice prompted with the box
-            around the mask before it) or "boxes" (a box per slice was given).
+            around the mask before it), "boxes" (a box per slice was given) or "text" (every
+            slice prompted with the same text).
         cancelled: a cancel stopped it early; ``slices`` holds what was done.
     """
 

@@ -32,6 +32,8 @@ __all__ = ["Segmenter"]
 
 logger = logging.getLogger(__name__)
 
+_MAX_TEXT = 200  # a concept's name, not a report
+
 
 class Segmenter:
     """The worker's segmentation model (none until a `LoadSegmenterRequest`)."""
@@ -79,9 +81,13 @@ class Segmenter:
     def segment(self, request: SegmentRequest) -> SegmentReply:
         engine = self._engine()
         image = _checked_image(request.image_rgb)
-        box = _clamped(request.box, image.shape)
         started = time.perf_counter()
-        found = engine.segment(image, box.edges_px)
+        if request.text or request.box is None:
+            text, min_score = self._checked_text(request.text, request.min_score)
+            found = engine.segment_text(image, text, min_score)
+        else:
+            self._check_takes("box")
+            found = engine.segment(image, _clamped(request.box, image.shape).edges_px)
         return SegmentReply(
             request_id=request.request_id,
             mask=PackedMask.pack(found.mask),
@@ -101,7 +107,13 @@ class Segmenter:
         volume, plane = _checked_volume(request), _checked_plane(request.plane)
         first, last, start = _checked_range(request, volume, plane)
         shape = extract_slice(volume, plane, first).shape[:2]
-        box, mask, boxes = _checked_prompt(request, plane, shape, first, last)
+        text, min_score = "", 0.5
+        if request.text:
+            text, min_score = self._checked_text(request.text, request.min_score)
+            box, mask, boxes = None, None, ()
+        else:
+            self._check_takes("box")
+            box, mask, boxes = _checked_prompt(request, plane, shape, first, last)
         rid = request.request_id
         started = time.perf_counter()
         method = propagate(
@@ -117,8 +129,37 @@ class Segmenter:
                 PropagateSlice(rid, int(s), PackedMask.pack(found.mask), found.score)
             ),
             cancel=cancel,
+            text=text,
+            min_score=min_score,
         )
         return PropagateReply(rid, method, time.perf_counter() - started, cancelled=cancel())
+
+    def _check_takes(self, prompt: str) -> None:
+        from birdview.inference.segmentation import engines
+
+        known = engines.for_model_type(self.loaded.model_type)
+        if prompt not in known.prompts:
+            takes = " or ".join(f"{p} prompts" for p in known.prompts)
+            raise BadRequest(
+                f"Unable to segment with a {prompt} prompt as {known.title} takes {takes}"
+            )
+
+    def _checked_text(self, text: Any, min_score: Any) -> tuple[str, float]:
+        self._check_takes("text")
+        if not isinstance(text, str) or not text.strip():
+            raise BadRequest("Unable to segment as the text prompt is empty; name a structure")
+        if len(text) > _MAX_TEXT:
+            raise BadRequest(
+                f"Unable to segment as the text prompt has {len(text)} characters; at most "
+                f"{_MAX_TEXT}"
+            )
+        try:
+            score = float(min_score)
+        except (TypeError, ValueError):
+            score = float("nan")
+        if not 0.0 <= score <= 1.0:
+            raise BadRequest(f"Unable to segment as min_score {min_score!r} is not in 0..1")
+        return text.strip(), score
 
     def _engine(self) -> Any:
         if self.loaded is None:
