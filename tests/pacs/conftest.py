@@ -50,13 +50,15 @@ def orthanc(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def secure_orthanc(tmp_path_factory):
-    """A second Orthanc (empty) speaking DICOM TLS, its DICOMweb behind an HTTPS front, both
-    with certificates from a test CA."""
+    """A second Orthanc with the sample MR, speaking DICOM TLS, its DICOMweb behind an HTTPS
+    front that also takes a bearer token; certificates from a test CA."""
     try:
         server = orthanc_server.start(tmp_path_factory.mktemp("orthanc-tls"), tls=True)
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
+        for path in sample_files():
+            server.rest("/instances", data=path.read_bytes())
         yield server
     finally:
         orthanc_server.stop(server)

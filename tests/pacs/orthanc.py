@@ -17,6 +17,7 @@ from tests.pacs import tls_proxy
 
 ORTHANC_AE = "ORTHANC"
 USER, PASSWORD = "birdview", "pacs-test-secret"
+BEARER_TOKEN = "pacs-test-token"  # accepted by the HTTPS front (`tls_proxy`)
 BIRDVIEW_AE = "BIRDVIEW"
 PLUGIN_CANDIDATES = (
     "/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
@@ -177,7 +178,10 @@ def start(folder: Path, *, tls: bool = False) -> Orthanc:
     server = Orthanc(http_port, dicom_port, storage_port, folder, process, ca_file=ca_file)
     if tls:
         server.https_port = free_port()
-        server.proxy = tls_proxy.serve(server.https_port, http_port, str(cert), str(key))
+        basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        server.proxy = tls_proxy.serve(
+            server.https_port, http_port, str(cert), str(key), BEARER_TOKEN, basic
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -3,6 +3,8 @@ plain-words refusal when the certificate cannot be checked (the system store lac
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from birdview.pacs.client import StudyQuery
@@ -23,17 +25,22 @@ def _web(orthanc, **extra):
     return server
 
 
-def test_dicom_tls_with_the_ca_file(secure_orthanc):
+def _uids(studies) -> list[str]:
+    return [s["StudyInstanceUID"] for s in studies]
+
+
+def test_dicom_tls_with_the_ca_file(secure_orthanc, sample_study):
     client = connect(_dimse(secure_orthanc, ca_file=secure_orthanc.ca_file))
     client.echo()
-    assert client.find_studies(StudyQuery()) == []
+    assert _uids(client.find_studies(StudyQuery())) == [sample_study["study_uid"]]
 
 
-def test_https_with_the_ca_file(secure_orthanc):
+def test_https_with_the_ca_file(secure_orthanc, sample_study, tmp_path):
     client = connect(_web(secure_orthanc, ca_file=secure_orthanc.ca_file))
     assert secure_orthanc.web_url.startswith("https://")
     client.echo()
-    assert client.find_studies(StudyQuery()) == []
+    assert _uids(client.find_studies(StudyQuery())) == [sample_study["study_uid"]]
+    assert client.retrieve(sample_study["study_uid"], str(tmp_path)).received == 16
 
 
 def test_an_untrusted_certificate_is_refused_in_plain_words(secure_orthanc):
@@ -47,3 +54,28 @@ def test_plain_dicom_to_a_tls_port_fails_cleanly(secure_orthanc):
     server = parse_url(secure_orthanc.dicom_url, timeout=5)
     with pytest.raises(PacsError, match="could not connect|aborted|no answer"):
         connect(server).echo()
+
+
+def test_bearer_token_from_the_keyring_over_https(secure_orthanc):
+    server = parse_url(secure_orthanc.web_url, auth="bearer", ca_file=secure_orthanc.ca_file)
+    with pytest.raises(PacsError, match="keyring holds no bearer token"):
+        connect(server)
+    save_secret(server, "not-the-token")
+    with pytest.raises(PacsError, match="HTTP 401"):
+        connect(server).echo()
+    save_secret(server, orthanc_server.BEARER_TOKEN)
+    connect(server).echo()
+
+
+def test_cli_login_and_find_with_a_bearer_token(secure_orthanc, sample_study, capsys, monkeypatch):
+    import io
+
+    from birdview.__main__ import main
+
+    url, ca = secure_orthanc.web_url, secure_orthanc.ca_file
+    monkeypatch.setattr("sys.stdin", io.StringIO(orthanc_server.BEARER_TOKEN + "\n"))
+    assert main(["pacs", "login", url, "--bearer"]) == 0
+    assert "kept in the system keyring" in capsys.readouterr().out
+    assert main(["pacs", "find", url, "--bearer", "--ca-file", ca, "--json"]) == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert _uids(found) == [sample_study["study_uid"]]

@@ -1,6 +1,7 @@
-"""An HTTPS front for the test Orthanc, as a hospital puts nginx before one: Debian's Orthanc
-1.10.1 crashes (SIGSEGV) on its own HTTPS, so TLS is terminated here and every request is
-passed on unchanged to Orthanc's plain HTTP port."""
+"""An HTTPS front for the test Orthanc, as a hospital puts nginx or an auth gateway before one:
+Debian's Orthanc 1.10.1 crashes (SIGSEGV) on its own HTTPS, and has no bearer-token login. TLS
+is terminated here; a request with the right bearer token is passed on to Orthanc's plain HTTP
+port with Orthanc's own login, any other request as it came (so Orthanc judges it)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 _HOP = {"connection", "keep-alive", "transfer-encoding", "host"}
 
 
-def serve(port: int, backend_port: int, cert: str, key: str) -> ThreadingHTTPServer:
+def serve(
+    port: int, backend_port: int, cert: str, key: str, token: str, basic: str
+) -> ThreadingHTTPServer:
+    """``token``: the bearer token accepted; ``basic``: the Authorization header it becomes."""
+
     class Forward(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -20,6 +25,8 @@ def serve(port: int, backend_port: int, cert: str, key: str) -> ThreadingHTTPSer
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+            if headers.get("Authorization") == f"Bearer {token}":
+                headers["Authorization"] = basic
             backend = http.client.HTTPConnection("127.0.0.1", backend_port, timeout=60)
             backend.request(self.command, self.path, body=body, headers=headers)
             answer = backend.getresponse()
