@@ -150,8 +150,8 @@ def label_map_from_array(
         LabelClass(v, names.get(v) or f"label {v}", colours.get(v) or default_colour(v))
         for v in present
     )
-    volume = study.with_changes(
-        voxels=labels, modality="SEG", window=None, metadata={}, warnings=()
+    volume = study.with_changes(  # the study's geometry; nothing else of it
+        voxels=labels, modality="SEG", window=None, metadata={}, warnings=(), sources=()
     )
     return LabelMap(volume, classes, source, kind, study.identity, path, tuple(notes))
 

@@ -83,7 +83,25 @@ def read_seg(path: str, study: Volume) -> LabelMap:
         raise ValueError(f"Unable to read {name!r} as a DICOM SEG: {exc}") from exc
     _check_frame(path, str(seg.FrameOfReferenceUID), study)
     names = {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence}
-    labels = np.zeros(study.shape, dtype=np.uint8 if max(names) < 256 else np.uint16)
+    if not names:
+        raise ValueError(f"Unable to read {name!r} as a DICOM SEG as it has no segments")
+    try:
+        labels, overlaps = _place_segments(seg, study, name, max(names))
+    except (AttributeError, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(
+            f"Unable to read {name!r} as a DICOM SEG as a frame's position, orientation, "
+            f"spacing or segment number is missing ({exc})"
+        ) from exc
+    notes = ("segments overlap; the higher number is shown where they do",) if overlaps else ()
+    logger.info("SEG with %d segments placed", len(names))
+    return label_map_from_array(
+        labels, study, names, source=name, kind="seg", path=path, notes=notes
+    )
+
+
+def _place_segments(seg, study: Volume, name: str, top: int) -> tuple[np.ndarray, int]:
+    """The label array of every frame's segment, and how many voxels two segments claim."""
+    labels = np.zeros(study.shape, dtype=np.uint8 if top < 256 else np.uint16)
     pixels = seg.pixel_array.reshape(-1, int(seg.Rows), int(seg.Columns))
     fractional = str(seg.SegmentationType) == "FRACTIONAL"
     threshold = float(seg.get("MaximumFractionalValue", 255)) / 2 if fractional else 0
@@ -95,11 +113,7 @@ def read_seg(path: str, study: Volume) -> LabelMap:
         target = tuple(a[mask] for a in where)
         overlaps += int(np.count_nonzero(labels[target]))
         labels[target] = number
-    notes = ("segments overlap; the higher number is shown where they do",) if overlaps else ()
-    logger.info("SEG with %d frames, %d segments placed", len(pixels), len(names))
-    return label_map_from_array(
-        labels, study, names, source=name, kind="seg", path=path, notes=notes
-    )
+    return labels, overlaps
 
 
 def _functional(seg, item, sequence: str):
@@ -188,14 +202,17 @@ def read_rtstruct(path: str, study: Volume) -> LabelMap:
         raise ValueError(f"Unable to read {name!r} as an RT Structure Set: {exc}") from exc
     _check_frame(path, frame_uid, study)
     labels = np.zeros(study.shape, dtype=np.uint8 if len(contours) < 256 else np.uint16)
-    names, colours, notes = {}, {}, []
+    names, colours, notes, overlaps = {}, {}, [], 0
     for value, roi in enumerate(contours, start=1):
         number = int(roi.ReferencedROINumber)
         names[value] = rois.get(number, f"ROI {number}")
         if "ROIDisplayColor" in roi:
             colours[value] = tuple(int(c) for c in roi.ROIDisplayColor)
         mask = _roi_mask(roi, study, notes, names[value])
+        overlaps += int(np.count_nonzero(labels[mask]))
         labels[mask] = value
+    if overlaps:
+        notes.append("structures overlap; the later one in the file is shown where they do")
     return label_map_from_array(
         labels,
         study,

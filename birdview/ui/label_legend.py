@@ -8,6 +8,8 @@ updates run with the widgets' signals blocked, so nothing echoes back.
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -123,8 +125,8 @@ class LabelLegend(QWidget):
                 self.source.setText("No segmentation open (File → Open segmentation…)")
                 return
             noun = "label" if len(label_map.classes) == 1 else "labels"
-            lines = [f"<b>{label_map.source}</b> — {len(label_map.classes)} {noun}"]
-            lines += [f"<i>{note}</i>" for note in label_map.notes]
+            lines = [f"<b>{escape(label_map.source)}</b> — {len(label_map.classes)} {noun}"]
+            lines += [f"<i>{escape(note)}</i>" for note in label_map.notes]
             self.source.setText("<br>".join(lines))
             for item in label_map.classes:
                 entry = QListWidgetItem(_swatch(item.colour), readable_name(item.name))
@@ -137,7 +139,8 @@ class LabelLegend(QWidget):
 
     def show_hovered(self, name: str) -> None:
         """Name the label under the mouse ("" when there is none)."""
-        self.hovered.setText(f"Under the mouse: <b>{readable_name(name)}</b>" if name else "")
+        text = f"Under the mouse: <b>{escape(readable_name(name))}</b>" if name else ""
+        self.hovered.setText(text)
 
     def _sync_checks(self) -> None:
         with signals_blocked(self.labels):

@@ -209,3 +209,18 @@ def test_a_seg_made_on_the_sample_ct_lands_on_its_label_map(tmp_path):
     seg = open_labels(path, ct)
     assert [c.name for c in seg.classes] == [c.name for c in nifti.classes]
     assert np.array_equal(np.asarray(seg.volume.voxels), numbers[labels])
+
+
+def test_a_damaged_seg_is_one_message_naming_the_file(tmp_path):
+    seg = hd.seg.segread(str(LIVER_SEG))
+    study = seg_grid(seg)
+    damaged = pydicom.dcmread(str(LIVER_SEG))
+    del damaged.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence
+    damaged.save_as(tmp_path / "damaged.dcm")
+    with pytest.raises(ValueError, match=r"Unable to read 'damaged\.dcm' as a DICOM SEG"):
+        open_labels(tmp_path / "damaged.dcm", study)
+    empty = pydicom.dcmread(str(LIVER_SEG))
+    empty.SegmentSequence = []
+    empty.save_as(tmp_path / "empty.dcm")
+    with pytest.raises(ValueError, match=r"Unable to read 'empty\.dcm' as a DICOM SEG"):
+        open_labels(tmp_path / "empty.dcm", study)
