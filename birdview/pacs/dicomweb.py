@@ -67,8 +67,9 @@ class DicomWebClient(PacsClient):
             raise PacsError(self.server.label, f"the server has no instances of study {study_uid}")
         return rows
 
-    def retrieve(self, study_uid, out, *, series_uids=(), progress=None, cancel=None,
-                 on_series_done=None) -> RetrieveResult:  # fmt: skip
+    def retrieve(
+        self, study_uid, out, *, series_uids=(), progress=None, cancel=None, on_series_done=None
+    ) -> RetrieveResult:
         rows = self.find_instances(study_uid, series_uids)
         wanted = {r["SOPInstanceUID"] for r in rows}
         before = present_instances(out) & wanted

@@ -22,7 +22,6 @@ from birdview.pacs import _dimse_status as status
 from birdview.pacs.client import (
     SERIES_FIELDS,
     STUDY_FIELDS,
-    CancelFn,
     PacsClient,
     ProgressFn,
     RetrieveResult,
@@ -69,10 +68,10 @@ class DimseClient(PacsClient):
             raise PacsError(self.server.label, f"the server has no instances of study {study_uid}")
         return rows
 
-    def retrieve(self, study_uid, out, *, series_uids=(), progress=None, cancel=None,
-                 on_series_done=None) -> RetrieveResult:  # fmt: skip
-        plan = _Plan(self.find_instances(study_uid, series_uids), out, progress, cancel)
-        plan.study_uid = study_uid
+    def retrieve(
+        self, study_uid, out, *, series_uids=(), progress=None, cancel=None, on_series_done=None
+    ) -> RetrieveResult:
+        plan = self._plan(study_uid, series_uids, out, progress, cancel)
         contexts = [_GET] + sorted(plan.sop_classes)
         roles = [build_role(uid, scp_role=True) for uid in plan.sop_classes]
         handlers = [(evt.EVT_C_STORE, plan.on_store)]
@@ -91,12 +90,12 @@ class DimseClient(PacsClient):
                 plan.series_done(series_uid, on_series_done)
         return plan.result(self.server, "C-GET")
 
-    def move(self, study_uid, out, *, series_uids=(), progress=None, cancel=None,
-             on_series_done=None) -> RetrieveResult:  # fmt: skip
+    def move(
+        self, study_uid, out, *, series_uids=(), progress=None, cancel=None, on_series_done=None
+    ) -> RetrieveResult:
         """Retrieve by C-MOVE: the server sends to `PacsServer.destination_ae`, which it must
         know at this host and ``storage_port``, where BirdView's storage SCP listens."""
-        plan = _Plan(self.find_instances(study_uid, series_uids), out, progress, cancel)
-        plan.study_uid = study_uid
+        plan = self._plan(study_uid, series_uids, out, progress, cancel)
         with StorageScp(self.server, plan.on_store), self._association([_MOVE]) as assoc:
             for series_uid, missing in plan.missing_by_series():
                 if missing:  # files already here are skipped as they arrive
@@ -109,6 +108,16 @@ class DimseClient(PacsClient):
 
     def store(self, paths: Sequence[str], progress: ProgressFn | None = None) -> list[str]:
         return store_files(self, paths, progress)
+
+    def _plan(self, study_uid, series_uids, out, progress, cancel) -> _Plan:
+        rows = self.find_instances(study_uid, series_uids)
+        if len({r["SOPClassUID"] for r in rows}) > 120:
+            raise PacsError(
+                self.server.label,
+                f"study {study_uid} has more kinds of instance than one association can carry; "
+                "retrieve it series by series",
+            )
+        return _Plan(study_uid, rows, out, progress, cancel)
 
     def _find(self, level: str, fields: Sequence[str], keys: dict[str, str]) -> list[dict]:
         ds = _identifier(level, fields, keys)
@@ -202,15 +211,13 @@ def _text(value) -> str:
 class _Plan:
     """The instances to fetch, what is already in ``out``, and the counts as they arrive."""
 
-    def __init__(self, rows: list[dict], out: str, progress, cancel: CancelFn | None) -> None:
-        self.rows, self.out, self.progress, self.cancel = rows, out, progress, cancel
+    def __init__(self, study_uid: str, rows: list[dict], out: str, progress, cancel) -> None:
+        self.study_uid, self.rows, self.out = study_uid, rows, out
+        self.progress, self.cancel = progress, cancel
         self.series_of = {r["SOPInstanceUID"]: r["SeriesInstanceUID"] for r in rows}
         self.sop_classes = {r["SOPClassUID"] for r in rows if r["SOPClassUID"]}
-        if len(self.sop_classes) > 120:
-            raise ValueError("more SOP classes than one association can negotiate")
         self.present = present_instances(out) & set(self.series_of)
         self.received = 0
-        self.study_uid = ""
         self.series: list[str] = []
         self._lock = threading.Lock()
         self._stop = False

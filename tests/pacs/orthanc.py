@@ -19,6 +19,7 @@ ORTHANC_AE = "ORTHANC"
 USER, PASSWORD = "birdview", "pacs-test-secret"
 BEARER_TOKEN = "pacs-test-token"  # accepted by the HTTPS front (`tls_proxy`)
 BIRDVIEW_AE = "BIRDVIEW"
+BINARY_CANDIDATES = ("/usr/sbin/Orthanc",)  # Debian's package; /usr/sbin is not on every PATH
 PLUGIN_CANDIDATES = (
     "/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
     "/usr/lib/orthanc/libOrthancDicomWeb.so",
@@ -98,8 +99,8 @@ class Orthanc:
 
 def find_binary() -> tuple[str, str]:
     """The Orthanc binary and the DICOMweb plugin; a clear failure when not installed."""
-    binary = shutil.which("Orthanc") or (
-        "/usr/sbin/Orthanc" if Path("/usr/sbin/Orthanc").exists() else None
+    binary = shutil.which("Orthanc") or next(
+        (p for p in BINARY_CANDIDATES if Path(p).exists()), None
     )
     plugin = next((p for p in PLUGIN_CANDIDATES if Path(p).exists()), None)
     if binary is None or plugin is None:

@@ -89,3 +89,12 @@ def test_a_server_cannot_steer_file_names(tmp_path):
     assert write_instance(tmp_path, "1.2", "1.2.3", b"first") is True
     assert write_instance(tmp_path, "1.2", "1.2.3", b"second") is False  # no duplicate, no rewrite
     assert (tmp_path / "1.2" / "1.2.3.dcm").read_bytes() == b"first"
+
+
+def test_without_orthanc_the_server_fixture_fails_with_the_install_line(tmp_path, monkeypatch):
+    from tests.pacs import orthanc as orthanc_server
+
+    monkeypatch.setattr(orthanc_server.shutil, "which", lambda name: None)
+    monkeypatch.setattr(orthanc_server, "BINARY_CANDIDATES", (str(tmp_path / "Orthanc"),))
+    with pytest.raises(RuntimeError, match="apt-get install -y orthanc orthanc-dicomweb"):
+        orthanc_server.start(tmp_path)
