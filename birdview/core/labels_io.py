@@ -63,7 +63,14 @@ def _open_nifti(path: str, study: Volume) -> LabelMap:
     if volume.is_rgb:
         raise ValueError(f"Unable to open {name!r} as a segmentation as it holds colour pixels")
     names = find_names(path)
-    notes = () if names.path else ("no class names file beside it; labels are numbered",)
+    notes: tuple[str, ...] = ()
+    if not names.names:
+        found = os.path.basename(names.path)
+        notes = (
+            (f"{found} names no values for this file; labels are numbered",)
+            if found
+            else ("no class names file beside it; labels are numbered",)
+        )
     try:
         return match_volume(
             volume,

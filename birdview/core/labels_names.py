@@ -42,7 +42,8 @@ class LabelNames:
 
 def find_names(label_path: str) -> LabelNames:
     """The names for the label map at ``label_path`` from the first file beside it (or, for
-    dataset.json, one folder up) that has names for it; empty when there is none.
+    dataset.json, one folder up) that has names for it; empty when there is none (with the
+    path of a names file that was there but named nothing for it, if any).
 
     Raises:
         ValueError: a names file is there but cannot be read, naming it and why.
@@ -52,6 +53,7 @@ def find_names(label_path: str) -> LabelNames:
     candidates = [os.path.join(folder, n) for n in _JSON_NAMES]
     candidates += _itksnap_files(folder)
     candidates.append(os.path.join(os.path.dirname(folder), "dataset.json"))
+    passed_over = ""
     for candidate in candidates:
         if not os.path.isfile(candidate):
             continue
@@ -63,7 +65,8 @@ def find_names(label_path: str) -> LabelNames:
             names = read_itksnap(candidate)
         if names.names:
             return names
-    return LabelNames()
+        passed_over = passed_over or names.path
+    return LabelNames(path=passed_over)
 
 
 def _itksnap_files(folder: str) -> list[str]:
@@ -178,7 +181,7 @@ def _maybe_itksnap(path: str) -> LabelNames:
         return read_itksnap(path)
     except ValueError:
         logger.info("%s is not an ITK-SNAP label file; passed over", os.path.basename(path))
-        return LabelNames()
+        return LabelNames()  # not a names file at all: not worth mentioning
 
 
 def _split(text: str) -> list[str]:

@@ -96,3 +96,13 @@ def test_a_notes_file_named_like_labels_does_not_block_the_label_map(brats):
     (folder / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "edema": 1}}))
     label_map = open_labels(folder / "labelsTr" / BRATS, study)
     assert [c.name for c in label_map.classes] == ["edema"]
+
+
+def test_the_mr_sample_map_is_numbered_as_classes_json_has_no_values_for_it():
+    study = to_canonical(load_nifti(scan_nifti(str(shared("totalseg", "example_mr_sm.nii.gz")))))
+    seg = shared("totalseg", "example_seg_mr.nii.gz")
+    label_map = open_labels(seg, study)
+    assert label_map.notes == ("classes.json names no values for this file; labels are numbered",)
+    present = np.unique(np.asarray(nib.load(str(seg)).dataobj))
+    assert [c.value for c in label_map.classes] == [int(v) for v in present if v]
+    assert all(c.name == f"label {c.value}" for c in label_map.classes)
