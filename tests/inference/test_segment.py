@@ -212,6 +212,22 @@ def test_prompts_an_engine_does_not_take_are_refused(client, tiny_sams, ct):
     assert "a text prompt as SAM / MedSAM takes box prompts" in failure.message
 
 
+def test_propagate_on_a_coronal_plane_lands_on_coronal_slices(client, tiny_sams, ct, intensity):
+    _use(client, tiny_sams["sam"])
+    box = Box(Plane.CORONAL, 200, 100.0, 4.0, 400.0, 16.0)
+    reply = client.propagate(
+        ct, plane=Plane.CORONAL, box=box, first=199, last=201, intensity_range=intensity
+    ).result(120)
+    assert isinstance(reply, PropagateReply), reply
+    masks = {s.slice_index: s.mask.unpack() for s in reply.slices}
+    assert sorted(masks) == [199, 200, 201]
+    assert all(m.shape == (20, 512) for m in masks.values())  # slices × columns
+    volume_mask = np.zeros(ct.shape, bool)
+    for index, mask in masks.items():
+        put_slice(volume_mask, Plane.CORONAL, index, mask)
+    assert not np.delete(volume_mask, [199, 200, 201], axis=1).any()
+
+
 def test_propagate_from_sweep_boxes_segments_each_slice_with_its_boxes(
     client, tiny_sams, ct, intensity
 ):
