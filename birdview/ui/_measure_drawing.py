@@ -69,6 +69,62 @@ def label_anchor(kind: str, points) -> QPointF:
     return QPointF(right + 8, top + 12)
 
 
+def place_label(
+    at: QPointF, lines: list[str], metrics: QFontMetricsF, points, area: QRectF, taken: list
+) -> QRectF:
+    """Where a label goes: right of its shape (``at``), else left of it, below it or above it
+    — the first place inside the view that crosses no label already placed (``taken``, which
+    gets this one's rectangle); failing all, right or left moved down past the others."""
+    width = max(metrics.horizontalAdvance(line) for line in lines)
+    height = metrics.height() * len(lines)
+    shape = QRectF(min(p.x() for p in points), min(p.y() for p in points), 0, 0)
+    shape.setRight(max(p.x() for p in points))
+    shape.setBottom(max(p.y() for p in points))
+    top = at.y() - metrics.ascent()
+    candidates = [
+        QRectF(at.x(), top, width, height),
+        QRectF(shape.left() - 8 - width, top, width, height),
+        QRectF(shape.left(), shape.bottom() + 6, width, height),
+        QRectF(shape.left(), shape.top() - 6 - height, width, height),
+    ]
+    inside = [r for r in candidates if area.adjusted(4, 4, -4, -4).contains(r)] or candidates[:1]
+    free = [r for r in inside if not any(other.intersects(r) for other in taken)]
+    rect = free[0] if free else inside[0]
+    rect.moveLeft(max(rect.left(), area.left() + 4))
+    for _ in range(len(taken) + 1):
+        hit = next((other for other in taken if other.intersects(rect)), None)
+        if hit is None:
+            break
+        rect.moveTop(hit.bottom() + 2)
+    taken.append(rect)
+    return rect
+
+
+def paint_leader(painter: QPainter, label: QRectF, points, colour: QColor) -> None:
+    """A dotted line from a label pushed away from its shape back to the shape."""
+    shape = QRectF(min(p.x() for p in points), min(p.y() for p in points), 0, 0)
+    shape.setRight(max(p.x() for p in points))
+    shape.setBottom(max(p.y() for p in points))
+    start = QPointF(
+        _clamp(shape.center().x(), label.left(), label.right()),
+        _clamp(shape.center().y(), label.top(), label.bottom()),
+    )
+    end = QPointF(
+        _clamp(start.x(), shape.left(), shape.right()),
+        _clamp(start.y(), shape.top(), shape.bottom()),
+    )
+    if distance(start, end) < 14:
+        return
+    for pen in (make_pen(SHADOW, 3), make_pen(colour, 1)):
+        pen.setStyle(Qt.PenStyle.DotLine)
+        painter.setPen(pen)
+        painter.drawLine(start, end)
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
 def paint_label(painter: QPainter, at: QPointF, lines: list[str], colour: QColor) -> None:
     metrics = QFontMetricsF(painter.font())
     height = metrics.height()

@@ -35,6 +35,8 @@ from birdview.ui._measure_drawing import (
     make_pen,
     on_shape,
     paint_label,
+    paint_leader,
+    place_label,
 )
 from birdview.ui._observe import observe
 
@@ -46,6 +48,7 @@ _MIN_DRAG_PX = 3.0
 _COLOUR = QColor(255, 215, 0)
 _SELECTED = QColor(0, 230, 255)
 _CACHE_SIZE = 256
+_COMPACT_PX = 360  # views narrower than this label a measurement with its key value only
 _HANDLED = frozenset(
     {
         QEvent.Type.KeyPress,
@@ -142,13 +145,14 @@ class MeasureLayer(QObject):
         font.setBold(True)
         painter.setFont(font)
         editing = self.edit.index if self.edit is not None else None
+        taken: list[QRectF] = []  # the labels placed so far
         for n, m in self.measurements.on(self.view.plane, index):
             if n != editing:
-                self._paint_one(painter, volume, m, n == self.measurements.selected)
+                self._paint_one(painter, volume, m, n == self.measurements.selected, taken)
         if self.preview is not None and self.preview.slice_index == index:
-            self._paint_one(painter, volume, self.preview, True)
+            self._paint_one(painter, volume, self.preview, True, taken)
 
-    def _paint_one(self, painter: QPainter, volume, m: Measurement, selected: bool) -> None:
+    def _paint_one(self, painter, volume, m: Measurement, selected: bool, taken: list) -> None:
         points = [self.view.image_to_viewport(x, y) for x, y in m.points_px]
         colour = _SELECTED if selected else _COLOUR
         for line_pen in (make_pen(SHADOW, 4), make_pen(colour, 2)):  # a dark halo under the colour
@@ -161,11 +165,14 @@ class MeasureLayer(QObject):
             for p in handles(m.kind, points):
                 painter.drawRect(QRectF(p.x() - 3.5, p.y() - 3.5, 7, 7))
         lines = self._lines(m, volume)
-        at = label_anchor(m.kind, points)
-        width = max(QFontMetricsF(painter.font()).horizontalAdvance(line) for line in lines)
-        if at.x() + width > self.view.viewport().width() - 4:  # no room on the right: left
-            at.setX(min(p.x() for p in points) - 8 - width)
-        paint_label(painter, at, lines, colour)
+        area = QRectF(self.view.viewport().rect())
+        if area.width() < _COMPACT_PX and not selected:  # a small view: the key value only
+            key = next((t for t in lines if t.startswith("Mean")), lines[0])
+            lines = [key.split("  SD")[0]]
+        metrics = QFontMetricsF(painter.font())
+        rect = place_label(label_anchor(m.kind, points), lines, metrics, points, area, taken)
+        paint_leader(painter, rect, points, colour)
+        paint_label(painter, QPointF(rect.left(), rect.top() + metrics.ascent()), lines, colour)
 
     def _lines(self, m: Measurement, volume) -> list[str]:
         key = (m, volume.token)

@@ -353,3 +353,22 @@ def test_file_export_writes_the_measurements_into_sr_and_json(qtbot, make_main_w
     data = json.loads((tmp_path / "findings.json").read_text())
     assert data["measurements"]["items"][0]["values"]["length"]["value"] == pytest.approx(length)
     assert data["measurements"]["study_identity"] == window.session.volume.identity
+
+
+def test_labels_of_crowded_measurements_never_print_over_each_other(qtbot):
+    from PySide6.QtCore import QPointF, QRectF
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    from birdview.ui._measure_drawing import label_anchor, place_label
+
+    metrics = QFontMetricsF(QFont())
+    area = QRectF(0, 0, 300, 300)
+    lines = ["Area 21.11 cm²", "Mean 26.9 HU  SD 67.2", "Min -114  Max 289 HU"]
+    taken: list[QRectF] = []
+    for n in range(6):  # six ROIs side by side, the last ones at the view's right edge
+        corners = [QPointF(20 + 45 * n, 120), QPointF(50 + 45 * n, 150)]
+        place_label(label_anchor("rectangle", corners), lines, metrics, corners, area, taken)
+    assert len(taken) == 6
+    for n, rect in enumerate(taken):
+        assert rect.left() >= 4 and rect.width() > 0
+        assert not any(rect.intersects(other) for other in taken[n + 1 :])
