@@ -84,8 +84,12 @@ class LabelControls(QObject):
         return action
 
     def add_to_menu(self, menu: QMenu, before: QAction | None = None) -> None:
+        """Place the segmentation actions in ``menu``, before ``before`` or at the end."""
         actions = [self.open_action, self.bundled_action, self.close_action]
-        menu.insertActions(before, actions) if before is not None else menu.addActions(actions)
+        if before is None:
+            menu.addActions(actions)
+        else:
+            menu.insertActions(before, actions)
 
     # -- opening -----------------------------------------------------------------------------
 
