@@ -22,6 +22,7 @@ from birdview.core.measure_store import (
     save_measurements,
 )
 from birdview.core.session_store import SessionRecord, session_path
+from tests.conftest import REPO
 from tests.core.test_exports import dsrdump
 from tests.core.test_measure import CR_FILE, ct, ct_truth, study
 
@@ -214,3 +215,24 @@ def test_png_export_draws_the_slices_measurements_with_their_values(tmp_path):
     yellow = (after[..., 0] > 200) & (after[..., 1] > 170) & (after[..., 2] < 80)
     label_rows = yellow[50:80, 305:420]  # its value, right of the ruler, level with its top
     assert label_rows.sum() > 30
+
+
+@pytest.mark.parametrize("plane", ["axial", "coronal", "sagittal"])
+def test_sr_of_mr_measurements_on_every_plane(tmp_path, plane):
+    """The MR was acquired coronally: coronal measurements point into its images, the other
+    planes' are in patient mm; all of them pass dsrdump with their values."""
+    volume = study(str(REPO / "resources" / "samples" / "dcm4che_mr"))
+    items = [
+        Measurement("ruler", plane, 5, ((10, 3), (40, 9))),
+        Measurement("ellipse", plane, 5, ((12, 2), (44, 10))),
+    ]
+    path = tmp_path / f"mr-{plane}.dcm"
+    result = export_dicom_sr(SessionRecord(volume.identity), volume, path, measurements=items)
+    dump = dsrdump(path)
+    assert result.groups == 2 and result.skipped == ()
+    ruler, ellipse = _groups(path)
+    assert _values(ruler)["Length"] == (pytest.approx(measure(items[0], volume).length), "mm")
+    assert _values(ellipse)["Mean"] == (pytest.approx(measure(items[1], volume).mean), "1")
+    in_pixels = plane == "coronal"
+    assert ("SCOORD3D" not in dump) == in_pixels
+    assert ellipse.roi.graphic_type.value == "ELLIPSE"
