@@ -21,6 +21,7 @@ ADAPTERS = {
     "model.lora_r": 8,
     "model.lora_alpha": 16,
     "data.max_length": 1024,
+    "data.pack": "false",  # the bird recipes pack; Gemma 3 refuses it (its registry entry)
     "train.max_steps": 3,  # the first step is the warm-up's (lr 0)
     "eval.files": "[]",
 }
