@@ -5,7 +5,9 @@ Imager Pixel Spacing (projection radiographs: CR, DX, MG...), else 1. Imager Pix
 the size of a pixel *at the detector*; the anatomy, nearer the tube, is magnified onto it, so
 a length measured with it is too long by the magnification. When the file gives (0018,1114)
 Estimated Radiographic Magnification Factor, lengths are divided by it (DICOM PS3.3
-C.8.11.7.1.1); otherwise the measurement says it is at the detector. A length on an image with
+C.8.11.7.1.1); otherwise the measurement says it is at the detector. On a projection image,
+Pixel Spacing is taken as calibrated (to the patient, a fiducial...) unless it merely repeats
+Imager Pixel Spacing without a (0028,0A02) Pixel Spacing Calibration Type. A length on an image with
 no spacing at all (a PNG, a DICOM without spacing) is in pixels, and says so.
 
 The header of the study's first file is read once per volume (a few elements, no pixels).
@@ -84,8 +86,10 @@ def _calibrate(volume: Volume) -> Calibration:
         value_unit = rescale_type
     modality = str(header.get("Modality", "") or "").upper()
     projection = modality in PROJECTION_MODALITIES
+    kind = str(header.get("PixelSpacingCalibrationType", "") or "").strip().lower()
+    if projection and not kind and _copied_from_detector(header):
+        return _imager(header, value_unit)
     if _two_numbers(header.get("PixelSpacing")):
-        kind = str(header.get("PixelSpacingCalibrationType", "") or "").strip().lower()
         note = f"calibrated ({kind})" if projection and kind else ""
         if projection and not note:
             note = "calibrated Pixel Spacing"
@@ -112,6 +116,15 @@ def _imager(header: pydicom.Dataset, value_unit: str) -> Calibration:
         note="at detector (not magnification-corrected)",
         value_unit=value_unit,
     )
+
+
+def _copied_from_detector(header: pydicom.Dataset) -> bool:
+    """Pixel Spacing equal to Imager Pixel Spacing, with no calibration type: some systems
+    copy the detector's spacing into Pixel Spacing, which then calibrates nothing."""
+    pixel, imager = header.get("PixelSpacing"), header.get("ImagerPixelSpacing")
+    if not (_two_numbers(pixel) and _two_numbers(imager)):
+        return False
+    return all(abs(float(a) - float(b)) < 1e-6 for a, b in zip(pixel, imager, strict=True))
 
 
 def _uncalibrated(value_unit: str) -> Calibration:

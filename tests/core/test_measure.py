@@ -285,3 +285,26 @@ def test_undo_redo_covers_add_edit_delete_and_clear():
     assert seen == [1, 2, 2, 1, 0, 1, 2, 2, 2, 3]
     items.reset("content-sha256:" + "0" * 64)
     assert items.items == () and not items.can_undo
+
+
+@pytest.mark.parametrize(
+    ("pixel_spacing", "calibration_type", "note"),
+    [
+        ([0.1, 0.1], None, "at detector (not magnification-corrected)"),  # a copy of the imager's
+        ([0.08, 0.08], None, "calibrated Pixel Spacing"),
+        ([0.1, 0.1], "GEOMETRY", "calibrated (geometry)"),
+    ],
+)
+def test_cr_pixel_spacing_counts_as_calibrated_unless_it_repeats_the_detector(
+    tmp_path, pixel_spacing, calibration_type, note
+):
+    ds = pydicom.dcmread(CR_FILE)
+    ds.PixelSpacing = pixel_spacing
+    if calibration_type:
+        ds.PixelSpacingCalibrationType = calibration_type
+    path = tmp_path / "cr-calibrated.dcm"
+    ds.save_as(path)
+    volume = study(str(path))
+    got = measure(Measurement("ruler", "axial", 0, ((0, 0), (10, 0))), volume)
+    assert got.length == pytest.approx(10 * pixel_spacing[1])
+    assert got.lines()[-1] == note
