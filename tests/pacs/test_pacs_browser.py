@@ -147,3 +147,53 @@ def test_cancel_then_resume_over_dicomweb(window, orthanc, sample_study):
     assert len(list(folder.glob("*/*.dcm"))) == 16
     wait_for(lambda: not window.loader.busy)
     assert len(window.session.volume.sources) == 16
+
+
+@pytest.fixture
+def two_series_study(orthanc):
+    """The sample MR's slices filed as a study of two series (8 + 8), under another patient,
+    so the first series can open while the second is still on its way."""
+    from pydicom.uid import generate_uid
+
+    from tests.pacs.conftest import sample_files
+
+    study_uid, series = generate_uid(), (generate_uid(), generate_uid())
+    sop_uids = []
+    for n, path in enumerate(sample_files()):
+        ds = pydicom.dcmread(path)
+        ds.PatientID, ds.PatientName = "BV-TWO-SERIES", "TWO^SERIES"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series[n // 8]
+        ds.SeriesNumber = 1 + n // 8
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        buffer = io.BytesIO()
+        ds.save_as(buffer)
+        orthanc.rest("/instances", data=buffer.getvalue())
+        sop_uids.append(str(ds.SOPInstanceUID))
+    yield study_uid, series
+    for uid in sop_uids:
+        orthanc.forget(uid)
+
+
+def test_the_first_series_opens_while_the_second_arrives(window, orthanc, two_series_study):
+    study_uid, (first, second) = two_series_study
+    browser = _browser_on(window, orthanc.dicom_url)
+    _search(browser, "BV-TWO-SERIES")
+    browser.study_table.selectRow(0)
+    wait_for(lambda: not browser.runner.busy)
+    assert browser.series_table.rowCount() == 2
+
+    opened = []  # (loader busy, images arrived) each time the window starts opening
+    window.loader.busy_changed.connect(
+        lambda busy: busy and opened.append((busy, browser.progress.value()))
+    )
+    browser.retrieve_button.click()
+    wait_for(lambda: not browser.runner.busy, 60)
+    assert "16 images in the local cache (16 retrieved" in browser.status.text()
+    assert opened == [(True, 8)]  # the window began opening at 8 of 16, before the second series
+    wait_for(lambda: window.session.volume is not None and not window.loader.busy)
+    folder = browser.cache.root / study_uid
+    assert window.session.volume.series_uid == first
+    assert {s.path for s in window.session.volume.sources} == {
+        str(p) for p in (folder / first).glob("*.dcm")
+    }
+    assert len(list((folder / second).glob("*.dcm"))) == 8
