@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import qtawesome as qta
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QMenuBar, QWidget
+from PySide6.QtWidgets import QInputDialog, QMenu, QMenuBar, QWidget
 
 from birdview.core.measure import measure
 from birdview.core.measure_set import MeasurementSet
@@ -68,6 +69,9 @@ class MeasureController(QObject):
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(_AUTOSAVE_MS)
         self._autosave.timeout.connect(self.save_now)
+        # The name dialog; replaceable in tests (it gets the current name, returns the new one
+        # or None when cancelled).
+        self.ask_name: Callable[[str], str | None] = self._ask_name
         self._build_actions(host)
         self.measurements.changed.connect(self._on_changed)
         self.measurements.selection_changed.connect(self._on_changed)
@@ -92,6 +96,7 @@ class MeasureController(QObject):
         # Delete is the views' key (it also removes the drawn box); the menu only shows it.
         self.delete_action = make("&Delete measurement\tDel", sets.remove_selected, "mdi6.delete")
         self.clear_action = make("&Clear all measurements", sets.clear, "mdi6.delete-sweep")
+        self.name_action = make("&Name measurement…", self.name_selected, "mdi6.tag-outline")
 
     def add_menu(self, bar: QMenuBar, tool_actions: Iterable[QAction]) -> QMenu:
         """A "Measure" menu (the tools, then undo/redo/delete/clear) before the last menu."""
@@ -100,7 +105,7 @@ class MeasureController(QObject):
         menu.addSeparator()
         menu.addActions([self.undo_action, self.redo_action])
         menu.addSeparator()
-        menu.addActions([self.delete_action, self.clear_action])
+        menu.addActions([self.name_action, self.delete_action, self.clear_action])
         if bar.actions():
             bar.insertMenu(bar.actions()[-1], menu)
         else:
@@ -112,11 +117,28 @@ class MeasureController(QObject):
         for layer in self.layers:
             layer.cancel()
 
+    def name_selected(self) -> None:
+        """Ask for a name for the selected measurement ("liver span"); shown above its values
+        and written into the exports (one undo step)."""
+        sets = self.measurements
+        if sets.selected is None:
+            return
+        index, current = sets.selected, sets.items[sets.selected]
+        name = self.ask_name(current.label)
+        if name is not None and name.strip() != current.label:
+            sets.replace(index, replace(current, label=name.strip()))
+
+    def _ask_name(self, current: str) -> str | None:
+        host = self.parent()
+        text, ok = QInputDialog.getText(host, "Name measurement", "Name:", text=current)
+        return text if ok else None
+
     def _on_changed(self, *_: object) -> None:
         sets = self.measurements
         self.undo_action.setEnabled(sets.can_undo)
         self.redo_action.setEnabled(sets.can_redo)
         self.delete_action.setEnabled(sets.selected is not None)
+        self.name_action.setEnabled(sets.selected is not None)
         self.clear_action.setEnabled(len(sets) > 0)
         if sets.study is not None and self.session_dir is not None:
             self._autosave.start()

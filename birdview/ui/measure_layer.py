@@ -167,7 +167,7 @@ class MeasureLayer(QObject):
         lines = self._lines(m, volume)
         area = QRectF(self.view.viewport().rect())
         if area.width() < _COMPACT_PX and not selected:  # a small view: the key value only
-            key = next((t for t in lines if t.startswith("Mean")), lines[0])
+            key = next((t for t in lines if t.startswith("Mean")), lines[1 if m.label else 0])
             lines = [key.split("  SD")[0]]
         metrics = QFontMetricsF(painter.font())
         rect = place_label(label_anchor(m.kind, points), lines, metrics, points, area, taken)
@@ -180,7 +180,8 @@ class MeasureLayer(QObject):
         if lines is None:
             if len(self._values) > _CACHE_SIZE:
                 self._values.clear()
-            lines = self._values[key] = measure(m, volume).lines()
+            lines = measure(m, volume).lines()
+            self._values[key] = lines = [m.label, *lines] if m.label else lines
         return lines
 
     # -- events --------------------------------------------------------------------------------

@@ -372,3 +372,28 @@ def test_labels_of_crowded_measurements_never_print_over_each_other(qtbot):
     for n, rect in enumerate(taken):
         assert rect.left() >= 4 and rect.width() > 0
         assert not any(rect.intersects(other) for other in taken[n + 1 :])
+
+
+def test_naming_a_measurement_is_shown_saved_and_undoable(qtbot, session, tools, tmp_path):
+    view, controller = tools
+    cx, cy = _centre_px(view)
+    view.tool = "ruler"
+    drag(
+        view.viewport(),
+        _screen(view, cx, cy),
+        _screen(view, cx + 50, cy),
+        Qt.MouseButton.LeftButton,
+    )
+    asked = []
+    controller.ask_name = lambda current: asked.append(current) or "  liver span "
+    controller.name_action.trigger()
+    (named,) = controller.measurements.items
+    assert asked == [""] and named.label == "liver span"
+    assert controller.layers[0]._lines(named, session.volume)[0] == "liver span"
+    controller.save_now()
+    assert load_measurements(session.volume.identity, tmp_path)[0].label == "liver span"
+    controller.ask_name = lambda current: None  # cancelled: nothing changes
+    controller.name_action.trigger()
+    assert controller.measurements.items == (named,)
+    controller.undo_action.trigger()
+    assert controller.measurements.items[0].label == ""
