@@ -42,6 +42,10 @@ class LabelOverlay:
     def close(self) -> None:
         self.open(None)
 
+    def set_hidden(self, values) -> None:
+        """Switch off exactly ``values`` (label values), every other label on."""
+        self.hidden = frozenset(int(v) for v in values)
+
     def set_shown(self, value: int, shown: bool) -> None:
         value = int(value)
         self.hidden = self.hidden - {value} if shown else self.hidden | {value}

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 
 import qtawesome as qta
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 from superqt.utils import create_worker
@@ -25,7 +25,12 @@ from birdview.core.assistant import Assistant
 from birdview.core.labels import LabelMap, LabelMismatchError
 from birdview.core.labels_io import LABEL_FILE_FILTER, bundled_labels_path, open_labels
 from birdview.core.labels_overlay import LabelOverlay
-from birdview.core.labels_store import forget_labels, load_labels_choice, save_labels_choice
+from birdview.core.labels_store import (
+    LabelsChoice,
+    forget_labels,
+    load_labels_choice,
+    save_labels_choice,
+)
 from birdview.core.session import Session
 from birdview.ui._observe import observe
 from birdview.ui.label_layer import attach_label_layers
@@ -62,6 +67,9 @@ class LabelControls(QObject):
         self._numbers = itertools.count(1)
         self._job: tuple[int, int] | None = None  # (job number, volume token) of the last open
         self._job_ended.connect(self._on_job_ended)
+        self._restore: LabelsChoice | None = None  # how the file being reopened was drawn
+        self._save_timer = QTimer(self, singleShot=True, interval=400)  # a slider drag: one write
+        self._save_timer.timeout.connect(self.save_now)
         self.overlay = LabelOverlay()
         self.layers = attach_label_layers(views, session, self.overlay)
         self.legend = LabelLegend(self.overlay, session, assistant)
@@ -75,6 +83,8 @@ class LabelControls(QObject):
         self.close_action = self._action("&Close segmentation", self.close, "mdi6.layers-off")
         observe(self, session.events.volume, self._on_volume_changed)
         observe(self, self.overlay.events.label_map, self._on_labels_changed)
+        for name in ("opacity", "outline", "visible", "hidden"):
+            observe(self, getattr(self.overlay.events, name), self._on_display_changed)
         self._on_volume_changed()
         self._on_labels_changed()
 
@@ -138,8 +148,17 @@ class LabelControls(QObject):
             self.finished.emit(None)
             return
         self.overlay.open(result)
+        restore, self._restore = self._restore, None
+        if restore is not None and restore.path == os.path.abspath(path):
+            self._apply(restore)
         self._remember(path)
         self.finished.emit(result)
+
+    def _apply(self, choice: LabelsChoice) -> None:
+        self.overlay.set_opacity(choice.opacity)
+        self.overlay.set_outline(choice.outline)
+        self.overlay.set_visible(choice.visible)
+        self.overlay.set_hidden(choice.hidden)
 
     def show(self, label_map: LabelMap) -> None:
         """Show a label map made in code (e.g. a segmentation engine's masks, through
@@ -165,9 +184,11 @@ class LabelControls(QObject):
 
     def _on_volume_changed(self, *_: object) -> None:
         volume = self._session.volume
+        self._save_timer.stop()  # what changed was saved with its own study already
         self.bundled_action.setEnabled(bundled_labels_path(volume) is not None)
         self.open_action.setEnabled(volume is not None)
         self._job = None  # a read still running was for the study before
+        self._restore = None
         if self.overlay.label_map is not None:
             self.overlay.open(None)  # labels belong to the study they were opened on
         if volume is not None:
@@ -191,12 +212,25 @@ class LabelControls(QObject):
         if self._session_dir is None or volume is None:
             return
         try:
-            path = load_labels_choice(volume.identity, self._session_dir)
+            choice = load_labels_choice(volume.identity, self._session_dir)
         except ValueError as exc:
             self._report("Unable to reopen the segmentation", str(exc))
             return
-        if path and os.path.isfile(path):
-            self.open_path(path)
+        if choice is not None and os.path.isfile(choice.path):
+            self.open_path(choice.path)
+            self._restore = choice
+
+    def _on_display_changed(self, *_: object) -> None:
+        label_map = self.overlay.label_map
+        if label_map is not None and label_map.path:
+            self._save_timer.start()
+
+    def save_now(self) -> None:
+        """Write how the open segmentation is drawn now (the window calls this on close)."""
+        self._save_timer.stop()
+        label_map = self.overlay.label_map
+        if label_map is not None and label_map.path:
+            self._remember(label_map.path)
 
     def _remember(self, path: str | None) -> None:
         volume = self._session.volume
@@ -205,8 +239,10 @@ class LabelControls(QObject):
         try:
             if path is None:
                 forget_labels(volume.identity, self._session_dir)
-            else:
-                save_labels_choice(volume.identity, path, self._session_dir)
+                return
+            o = self.overlay
+            choice = LabelsChoice(path, o.opacity, o.outline, o.visible, o.hidden)
+            save_labels_choice(volume.identity, choice, self._session_dir)
         except (OSError, ValueError) as exc:
             logger.warning("could not remember the segmentation: %s", type(exc).__name__)
 

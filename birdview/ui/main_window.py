@@ -329,6 +329,7 @@ class MainWindow(QMainWindow):
         self.loader.shutdown()
         self.pacs.close()
         self.controller.save_now()
+        self.labels.save_now()
         self.measure.save_now()
         self.bridge.shutdown()
         self.settings.set_geometry(self.saveGeometry())

@@ -16,7 +16,7 @@ from birdview.core.geometry import Plane, to_canonical
 from birdview.core.io import load, scan
 from birdview.core.labels import LabelMismatchError, agreement, box_iou, label_box, names_match
 from birdview.core.labels_io import bundled_labels_path, open_labels
-from birdview.core.labels_store import load_labels_choice, save_labels_choice
+from birdview.core.labels_store import LabelsChoice, load_labels_choice, save_labels_choice
 from birdview.core.resources import sample_ct_dir
 from tests.conftest import REPO, shared
 
@@ -125,8 +125,9 @@ def test_names_match_ignores_case_underscores_and_word_order():
 
 
 def test_the_open_segmentation_is_remembered_per_study(ct, tmp_path):
-    save_labels_choice(ct.identity, str(LABELS), tmp_path)
-    assert load_labels_choice(ct.identity, tmp_path) == str(LABELS)
+    choice = LabelsChoice(str(LABELS), 0.8, True, True, frozenset({5, 20}))
+    save_labels_choice(ct.identity, choice, tmp_path)
+    assert load_labels_choice(ct.identity, tmp_path) == choice
     other = "series-sha256:" + "0" * 64
     assert load_labels_choice(other, tmp_path) is None
     # A record copied over another study's file is refused.
@@ -135,3 +136,8 @@ def test_the_open_segmentation_is_remembered_per_study(ct, tmp_path):
     theirs.write_text(mine.read_text())
     with pytest.raises(ValueError, match="belongs to another study"):
         load_labels_choice(other, tmp_path)
+    # Display settings that make no sense are refused, naming the file.
+    record = json.loads(mine.read_text())
+    mine.write_text(json.dumps({**record, "opacity": 7}))
+    with pytest.raises(ValueError, match=r"'labels-[0-9a-f]{16}\.json' as its display settings"):
+        load_labels_choice(ct.identity, tmp_path)

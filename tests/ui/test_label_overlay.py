@@ -182,11 +182,18 @@ def test_the_segmentation_reopens_with_its_study(make_main_window, qtbot):
     open_and_wait(qtbot, first, CT)
     with qtbot.waitSignal(first.labels.finished, timeout=20000):
         first.labels.bundled_action.trigger()
+    liver = first.labels.overlay.label_map.find("liver").value
+    first.labels.legend.opacity.setValue(80)
+    first.labels.legend.style_box.setCurrentIndex(1)
+    first.labels.overlay.set_shown(liver, False)
+    first.close()  # saves how the labels were drawn
     second = make_main_window()
     with qtbot.waitSignal(second.labels.finished, timeout=30000):
         second.open_path(str(CT))
-    reopened = second.labels.overlay.label_map
-    assert reopened is not None and reopened.path == str(LABELS)
+    reopened = second.labels.overlay
+    assert reopened.label_map is not None and reopened.label_map.path == str(LABELS)
+    assert (reopened.opacity, reopened.outline, reopened.hidden) == (0.8, True, {liver})
+    assert second.labels.legend.style_box.currentText() == "Outline"
     second.labels.close_action.trigger()
     third = make_main_window()
     open_and_wait(qtbot, third, CT)
