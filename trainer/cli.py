@@ -1,7 +1,8 @@
 """``birdview-train``: the trainer's command line, one subcommand per job.
 
 birdview-train tiny --family FAMILY --out DIR [--seed N]
-birdview-train build-data SOURCE... --out DIR [--seed N] [--negative-rate R] ...
+birdview-train build-data SOURCE... --out DIR [--seed N] [--workers N] [--shard I/N] ...
+birdview-train merge-data SHARD... --out DIR
 birdview-train validate FILE --images DIR [--allow-modality NAME ...] [--data-card CARD]
 birdview-train predict --model DIR [--adapter DIR] --data TEST.json --images DIR --out PRED.jsonl
 birdview-train evaluate --task vg|roc|rc|mia PRED.jsonl [--json] [--plot OUT.png]
@@ -120,7 +121,38 @@ def _add_build_data(commands) -> None:
         metavar="N",
         help="use every N-th slice of a volume (default 1)",
     )
+    build.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: every core); the output is the same for any N",
+    )
+    build.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="build only shard I of N (0 <= I < N) into --out; join them with merge-data",
+    )
     build.set_defaults(run=_run_build_data)
+    merge = commands.add_parser(
+        "merge-data",
+        help="join the shards of a build-data --shard run into one dataset",
+        description="The result is byte for byte what one build-data run would write.",
+    )
+    merge.add_argument("shards", nargs="+", metavar="SHARD", help="a shard folder (all of them)")
+    merge.add_argument("--out", required=True, help="the folder to write (must be empty)")
+    merge.set_defaults(run=_run_merge_data)
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    """``I/N`` → (I, N); refused as one line (a ValueError), like every input of a command."""
+    if text is None:
+        return None
+    index, sep, count = text.partition("/")
+    if not (sep and index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise ValueError(f"Unable to build shard {text!r}; give I/N with 0 <= I < N (e.g. 0/4)")
+    return int(index), int(count)
 
 
 def _run_build_data(args: argparse.Namespace) -> int:
@@ -128,6 +160,7 @@ def _run_build_data(args: argparse.Namespace) -> int:
 
     from trainer.data.build import BuildSettings, build_dataset
 
+    shard = _shard(args.shard)
     settings = BuildSettings(
         seed=args.seed,
         negative_rate=args.negative_rate,
@@ -158,8 +191,27 @@ def _run_build_data(args: argparse.Namespace) -> int:
             str(settings.slice_step),
         ]
     )
-    result = build_dataset(args.sources, args.out, settings, command=command)
-    logger.info("wrote %d images and their JSON to %s", len(result.records), result.out)
+    result = build_dataset(
+        args.sources, args.out, settings, command=command, workers=args.workers, shard=shard
+    )
+    what = f"shard {args.shard}" if shard else "its JSON"
+    logger.info(
+        "wrote %s to %s in %.1f s (largest worker's peak memory %.0f MB)",
+        what,
+        result.out,
+        result.seconds,
+        result.peak_worker_rss_kb / 1024,
+    )
+    if not shard:
+        logger.info("%d images", result.images)
+    return 0
+
+
+def _run_merge_data(args: argparse.Namespace) -> int:
+    from trainer.data.shards import merge_shards
+
+    result = merge_shards(args.shards, args.out)
+    logger.info("wrote %d images and their JSON to %s", result.images, result.out)
     return 0
 
 

@@ -12,8 +12,17 @@ The steps, each deterministic under the seed:
    ``test_mia.json``, then ``data_card.json`` and ``DATA_CARD.md``.
 
 Everything is written into a hidden sibling of ``--out`` that takes its name only once the
-build is complete: a build that fails (no usable label, a broken source) leaves nothing
-behind, and the same command runs again as soon as its cause is fixed.
+build is complete (`trainer.data.journal`): a build that fails (no usable label, a broken
+source) leaves nothing behind, and the same command runs again as soon as its cause is fixed;
+a build that was killed resumes where it stopped.
+
+Scale: the sources are cut into units (`trainer.data.units`) that worker processes do in
+parallel, each writing its images and returning its records, journaled in plan order; the
+lists are then written from the journal one item at a time (`trainer.data.compose`). Memory
+stays bounded by a unit, not the dataset (the plan holds file names only), and the output's
+bytes do not depend on the number of workers. ``shard=(i, n)`` builds the i-th of n
+contiguous runs of units into a shard folder; `trainer.data.shards.merge_shards` joins the
+shards into the same files one build would write.
 
 Images without any object (slices of a volume where no label is present) are kept with
 probability ``negative_rate`` and then carry one not-present question; images with objects get
@@ -24,15 +33,15 @@ from __future__ import annotations
 
 import logging
 import os
-import random
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from trainer.data import card
-from trainer.data.boxes import regions_of
-from trainer.data.conversations import Facts, Turn, first_question, test_turns, train_turns
+from trainer.data.compose import MAX_TURNS_PER_ITEM, finish, split_groups
+from trainer.data.journal import JOURNAL, WorkFolder, check_out
 from trainer.data.result import (
     TEST_FILES,
     TRAIN_FILE,
@@ -40,40 +49,47 @@ from trainer.data.result import (
     BuildSettings,
     ImageRecord,
     group_of,
-    is_test,
 )
-from trainer.data.sources import (
-    SourceImage,
-    SourceReport,
-    SourceSpec,
-    masks2d_images,
-    parse_source,
-    read_licence,
-    sammed2d_images,
-)
+from trainer.data.sources import SourceReport, SourceSpec, parse_source, read_licence
+from trainer.data.units import Unit, plan_units, run_unit, start_worker
 
 __all__ = [
+    "MAX_TURNS_PER_ITEM",
+    "SHARD_FILE",
     "TEST_FILES",
     "TRAIN_FILE",
     "BuildResult",
     "BuildSettings",
     "ImageRecord",
     "build_dataset",
+    "default_workers",
     "group_of",
-    "is_test",
     "split_patients",
 ]
 
 logger = logging.getLogger(__name__)
 
-# Turns per training item: long enough for a real multi-turn mix, short enough for 2048 tokens.
-MAX_TURNS_PER_ITEM = 8
+SHARD_FILE = "shard.json"
+# Units sent ahead per worker: enough to keep every worker busy while the oldest finishes.
+_AHEAD_PER_WORKER = 4
+
+
+def default_workers() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def build_dataset(
-    sources: Sequence[str], out: str | os.PathLike, settings: BuildSettings, *, command: str = ""
+    sources: Sequence[str],
+    out: str | os.PathLike,
+    settings: BuildSettings,
+    *,
+    command: str = "",
+    workers: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> BuildResult:
-    """Build the dataset from ``sources`` (``[KIND:]PATH[?options]``) into ``out``.
+    """Build the dataset from ``sources`` (``[KIND:]PATH[?options]``) into ``out``, with
+    ``workers`` processes (default: every core); ``shard=(i, n)`` builds only shard i of n.
 
     Raises:
         ValueError: a source is unusable, ``out`` is a file or a folder that is not empty, two
@@ -81,202 +97,129 @@ def build_dataset(
     """
     specs = [parse_source(text) for text in sources]  # every source checked before writing
     target = Path(out)
-    _check_out(target)
-    result = BuildResult(_work_folder(target))
+    check_out(target)
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"Unable to build with {workers} workers; give 1 or more")
+    started = time.monotonic()
+    reports = [SourceReport(s.text, s.kind, s.dataset, read_licence(s)) for s in specs]
+    units = plan_units(specs, reports)
+    first, last = shard_range(len(units), shard)
+    state = build_state(sources, settings, len(units))
+    work = WorkFolder(target)
+    start = work.open({**state, "shard": list(shard or (0, 1))}, first)
+    result = BuildResult(target, sources=reports)
     try:
-        _build(result, specs, settings, command)
-    except BaseException:
-        shutil.rmtree(result.out, ignore_errors=True)
+        result.peak_worker_rss_kb = _run(units, start, last, work, specs, settings, workers)
+        if shard is None:
+            result.images = finish(work.path, [work.journal], reports, settings, command)
+            work.complete()
+        else:
+            _write_shard(work, state, shard, (first, last), reports, command)
+            work.complete(keep=(JOURNAL,))
+    except KeyboardInterrupt:
+        work.release()  # the journal stays: the same command resumes
         raise
-    _move_into_place(result.out, target)
-    result.out = target
+    except BaseException:
+        work.discard()
+        raise
+    result.seconds = time.monotonic() - started
     return result
 
 
-def _build(
-    result: BuildResult, specs: list[SourceSpec], settings: BuildSettings, command: str
-) -> None:
-    names: set[str] = set()
-    for index, spec in enumerate(specs):
-        report = SourceReport(spec.text, spec.kind, spec.dataset, read_licence(spec))
-        result.sources.append(report)
-        for image in _images(spec, settings, report):
-            record = _record(image, index, settings, result.out, names, report)
-            if record is not None:
-                report.images += 1
-                result.records.append(record)
-        logger.info("%s: %d images (%s)", spec.text, report.images, spec.kind)
-    if not result.records:
-        raise ValueError(_no_usable_labels(result.sources))
-    result.records.sort(key=lambda r: r.facts.name)
-    result.test_patients = split_patients(result.records, settings)
-    _compose(result, settings)
-    _write(result, settings, command)
+def shard_range(units: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """Units [first, last) of shard i of n: contiguous runs of (nearly) equal length."""
+    if shard is None:
+        return 0, units
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"Unable to build shard {index}/{count}; give i/N with 0 <= i < N")
+    return index * units // count, (index + 1) * units // count
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"Unable to build into '{out}' as it is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        raise ValueError(f"Unable to build into '{out}' as it is not empty")
+def build_state(sources: Sequence[str], settings: BuildSettings, units: int) -> dict[str, Any]:
+    """What makes two builds (or shards) the same build."""
+    settings_data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+    return {"version": 1, "sources": list(sources), "settings": settings_data, "units": units}
 
 
-def _work_folder(out: Path) -> Path:
-    """A new hidden folder beside ``out`` (same file system, so the final rename is atomic)."""
-    parent = out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-    (work / "images").mkdir()
-    return work
-
-
-def _move_into_place(work: Path, out: Path) -> None:
-    if out.is_dir():
-        out.rmdir()  # empty (checked before the build); a folder is not renamed over another
-    os.rename(work, out)
-
-
-def _no_usable_labels(sources: list[SourceReport]) -> str:
-    """Where no usable label was found, and why each source's images were left out."""
-    parts = []
-    for report in sources:
-        skipped = sorted(report.skipped.items(), key=lambda kv: -kv[1])
-        reasons = "; ".join(f"{reason} ({count})" for reason, count in skipped[:3])
-        more = f"; {len(skipped) - 3} more reasons" if len(skipped) > 3 else ""
-        parts.append(f"'{report.text}' ({report.kind}: {reasons or 'no images found'}{more})")
-    return (
-        f"Unable to build a dataset as no usable labels were found in {', '.join(parts)}; "
-        "nothing was written"
-    )
-
-
-def _images(
-    spec: SourceSpec, settings: BuildSettings, report: SourceReport
-) -> Iterator[SourceImage]:
-    if spec.kind == "sammed2d":
-        return sammed2d_images(spec, report)
-    if spec.kind == "masks2d":
-        return masks2d_images(spec, report)
-    if spec.kind in ("coco", "boxcsv"):
-        from trainer.data.box_sources import box_images
-
-        return box_images(spec, report)
-    from trainer.data import volumes
-
-    reader = volumes.nifti_images if spec.kind == "nifti" else volumes.dicomseg_images
-    return reader(spec, settings.planes, settings.slice_step, report)
-
-
-def _record(
-    image: SourceImage,
-    source: int,
+def _run(
+    units: list[Unit],
+    start: int,
+    last: int,
+    work: WorkFolder,
+    specs: list[SourceSpec],
     settings: BuildSettings,
-    out: Path,
-    names: set[str],
-    report: SourceReport,
-) -> ImageRecord | None:
-    """Boxes of the image's masks, the image written to disk; None for an image skipped."""
-    regions = regions_of(image.masks, settings.min_component_px)
-    reason = _skip_reason(image, bool(regions), settings)
-    if reason:
-        report.skip(reason)
-        return None
-    if image.name in names:
-        raise ValueError(f"Unable to build as two images are both named {image.name!r}")
-    names.add(image.name)
-    pixels = image.render()
-    _write_png(out / "images" / image.name, pixels)
-    height, width = pixels.shape[:2]
-    facts = Facts(
-        image.name,
-        image.modality,
-        image.plane,
-        image.body_part,
-        width,
-        height,
-        tuple(regions),
-        image.absent,
-    )
-    return ImageRecord(facts, image.dataset, image.case, image.patient, source)
+    workers: int,
+) -> int:
+    """Units [start, last) done and committed in order; the largest worker's peak RSS (kB)."""
+    jobs = ((index, units[index]) for index in range(start, last))
+    workers = max(1, min(workers, last - start))
+    peak = 0
+    if workers == 1:
+        start_worker(specs, settings, work.staging)
+        for job in jobs:
+            output = run_unit(job)
+            work.commit(output)
+            peak = max(peak, output.peak_rss_kb)
+        return peak
+    import multiprocessing
+
+    # forkserver: workers start from a clean process, not a copy of this one (which may hold
+    # threads, e.g. ITK's, that fork does not copy safely).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["trainer.data.units"])
+    with context.Pool(workers, start_worker, (specs, settings, work.staging)) as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.apply_async(run_unit, (job,)))
+            if len(pending) >= workers * _AHEAD_PER_WORKER:
+                peak = max(peak, _commit(work, pending.popleft().get()))
+        while pending:
+            peak = max(peak, _commit(work, pending.popleft().get()))
+    return peak
 
 
-def _skip_reason(image: SourceImage, has_regions: bool, settings: BuildSettings) -> str | None:
-    """Why an image is left out, or None to keep it. An image without objects is kept, as a
-    negative, with probability ``negative_rate`` (drawn from its name: deterministic)."""
-    if has_regions:
-        return None
-    if image.masks:
-        return f"every object under {settings.min_component_px} px"
-    if not image.absent:
-        return "no object"
-    if random.Random(f"{settings.seed}|keep|{image.name}").random() >= settings.negative_rate:
-        return "no object, not drawn as a negative"
-    return None
+def _commit(work: WorkFolder, output) -> int:
+    work.commit(output)
+    return output.peak_rss_kb
 
 
-def _write_png(path: Path, pixels) -> None:
-    from PIL import Image
+def _write_shard(
+    work: WorkFolder,
+    state: dict[str, Any],
+    shard: tuple[int, int],
+    units: tuple[int, int],
+    reports: list[SourceReport],
+    command: str,
+) -> None:
+    import json
 
-    # Pillow writes no time stamp, so the same pixels give the same bytes.
-    Image.fromarray(pixels).save(path, format="PNG", compress_level=3)
+    data = {
+        "state": state,
+        "shard": list(shard),
+        "units": list(units),
+        "command": command,
+        "reports": [_report_data(r) for r in reports],
+    }
+    (work.path / SHARD_FILE).write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def _report_data(report: SourceReport) -> dict[str, Any]:
+    return {
+        "text": report.text,
+        "kind": report.kind,
+        "dataset": report.dataset,
+        "licence": report.licence,
+        "skipped": dict(report.skipped),
+        "notes": list(report.notes),
+    }
 
 
 def split_patients(records: Sequence[ImageRecord], settings: BuildSettings) -> set[str]:
-    """The split groups (cases, or patients where known) that go to test.
-
-    Within each dataset: a seeded shuffle of its groups, the first ``round(test_fraction ×
-    n)`` of them, at least one and at most n − 1 when both are possible. Per dataset, so a
-    small dataset is not left out of the test files by chance; a dataset of one case stays in
-    train.
-    """
-    by_dataset: dict[str, set[str]] = {}
+    """The split groups (cases, or patients where known) of ``records`` that go to test
+    (`trainer.data.compose.split_groups`)."""
+    groups: dict[str, set[str]] = {}
     for record in records:
-        by_dataset.setdefault(record.dataset, set()).add(group_of(record))
-    test: set[str] = set()
-    for dataset, found in sorted(by_dataset.items()):
-        groups = sorted(found)
-        count = round(settings.test_fraction * len(groups))
-        if len(groups) > 1 and 0 < settings.test_fraction < 1:
-            count = min(max(count, 1), len(groups) - 1)
-        random.Random(f"{settings.seed}|split|{dataset}").shuffle(groups)
-        test.update(groups[:count])
-    return test
-
-
-def _compose(result: BuildResult, settings: BuildSettings) -> None:
-    items: dict[str, list[dict]] = {TRAIN_FILE: [], **{f: [] for f in TEST_FILES.values()}}
-    turns: dict[str, list[Turn]] = {name: [] for name in items}
-    for record in result.records:
-        facts = record.facts
-        rng = random.Random(f"{settings.seed}|text|{facts.name}")
-        if is_test(record, result):
-            for task, task_turns in test_turns(facts, rng, settings.negative_rate).items():
-                for turn in task_turns:
-                    items[TEST_FILES[task]].append(_item(facts.name, [turn]))
-                    turns[TEST_FILES[task]].append(turn)
-            continue
-        mixed = train_turns(facts, rng, settings.negative_rate)
-        for start in range(0, len(mixed), MAX_TURNS_PER_ITEM):
-            items[TRAIN_FILE].append(_item(facts.name, mixed[start : start + MAX_TURNS_PER_ITEM]))
-        turns[TRAIN_FILE].extend(mixed)
-    result.items, result.turns = items, turns
-
-
-def _item(image_name: str, turns: list[Turn]) -> dict:
-    conversations = [[t.question, t.answer] for t in turns]
-    conversations[0][0] = first_question(image_name, conversations[0][0])
-    return {"id": Path(image_name).stem, "conversations": conversations}
-
-
-def _write(result: BuildResult, settings: BuildSettings, command: str) -> None:
-    from trainer.medgrit import write_items
-
-    for name, items in result.items.items():
-        if not items:
-            logger.warning(
-                "%s has no items: no dataset has a case for it (a dataset of one case stays in "
-                "train); 'birdview-train validate' reports it as a problem",
-                name,
-            )
-        write_items(result.out / name, items)
-    card.write_card(result, settings, command)
+        groups.setdefault(record.dataset, set()).add(group_of(record))
+    return split_groups(groups, settings)

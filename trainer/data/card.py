@@ -12,15 +12,19 @@ source with its licence and what was skipped, the settings, the seed and the com
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter, defaultdict
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from trainer.data import conversations
 from trainer.data.names import readable
-from trainer.data.result import TRAIN_FILE, BuildResult, BuildSettings, group_of, is_test
+from trainer.data.result import TEST_FILES, TRAIN_FILE, BuildSettings, ImageRecord, group_of
 
-__all__ = ["card_data", "write_card"]
+__all__ = ["CardStats", "card_data", "warn_empty", "write_card"]
+
+logger = logging.getLogger(__name__)
 
 CONVENTIONS = {
     "format": "Med-GRIT-270k JSON (docs/MEDGRIT.md): [{id, conversations: [[q, a], ...]}], the "
@@ -61,7 +65,40 @@ WORDINGS = {
 }
 
 
-def card_data(result: BuildResult, settings: BuildSettings, command: str) -> dict[str, Any]:
+class CardStats:
+    """The card's numbers, counted one image at a time as the lists are written."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, dict[str, int]] = {
+            name: {"items": 0, "turns": 0} for name in (TRAIN_FILE, *TEST_FILES.values())
+        }
+        self.tasks: dict[str, Counter] = {"train": Counter(), "test": Counter()}
+        self.modalities: dict[str, Counter] = defaultdict(Counter)
+        self.label_images: Counter = Counter()
+        self.label_boxes: Counter = Counter()
+        self.groups: dict[str, set[str]] = {"train": set(), "test": set()}
+        self.images: Counter = Counter()
+
+    def add(self, record: ImageRecord, test: bool, composed: list) -> None:
+        """One image: its record, its side of the split and its (file, item, turns)."""
+        side = "test" if test else "train"
+        for file, item, turns in composed:
+            self.files[file]["items"] += 1
+            self.files[file]["turns"] += len(item["conversations"])
+            for turn in turns:
+                self.tasks[side][turn.task + ("-negative" if turn.negative else "")] += 1
+        self.modalities[record.facts.modality][f"{side}_images"] += 1
+        for label in {r.label for r in record.facts.regions}:
+            self.label_images[label] += 1
+        for region in record.facts.regions:
+            self.label_boxes[region.label] += len(region.components)
+        self.groups[side].add(group_of(record))
+        self.images[side] += 1
+
+
+def card_data(
+    stats: CardStats, sources: list, settings: BuildSettings, command: str
+) -> dict[str, Any]:
     """The card as a JSON-ready dict (keys sorted where order means nothing)."""
     from trainer.medgrit import MODALITIES
 
@@ -71,80 +108,48 @@ def card_data(result: BuildResult, settings: BuildSettings, command: str) -> dic
         "settings": {
             k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()
         },
-        "files": _files(result),
-        "tasks": _tasks(result),
-        "modalities": _modalities(result, MODALITIES),
-        "extra_modalities": sorted({r.facts.modality for r in result.records} - set(MODALITIES)),
-        "labels": _labels(result),
-        "split": _split(result),
-        "sources": [_source(report) for report in result.sources],
+        "files": stats.files,
+        "tasks": {side: dict(sorted(c.items())) for side, c in stats.tasks.items()},
+        "modalities": _modalities(stats, MODALITIES),
+        "extra_modalities": sorted(set(stats.modalities) - set(MODALITIES)),
+        "labels": {
+            label: {
+                "name": readable(label),
+                "images": stats.label_images[label],
+                "boxes": stats.label_boxes[label],
+            }
+            for label in sorted(stats.label_images)
+        },
+        "split": {
+            side: {
+                "cases": len(stats.groups[side]),
+                "images": stats.images[side],
+                "case_list": sorted(stats.groups[side]),
+            }
+            for side in ("train", "test")
+        },
+        "sources": [_source(report) for report in sources],
         "conventions": CONVENTIONS,
     }
 
 
-def _files(result: BuildResult) -> dict[str, dict[str, int]]:
-    return {
-        name: {"items": len(items), "turns": sum(len(i["conversations"]) for i in items)}
-        for name, items in result.items.items()
-    }
-
-
-def _tasks(result: BuildResult) -> dict[str, dict[str, int]]:
-    counts: dict[str, Counter] = {"train": Counter(), "test": Counter()}
-    for file, turns in result.turns.items():
-        side = "train" if file == TRAIN_FILE else "test"
-        for turn in turns:
-            counts[side][turn.task + ("-negative" if turn.negative else "")] += 1
-    return {side: dict(sorted(c.items())) for side, c in counts.items()}
-
-
-def _modalities(result: BuildResult, medgrit: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    table: dict[str, Counter] = defaultdict(Counter)
-    for record in result.records:
-        table[record.facts.modality][
-            "test_images" if is_test(record, result) else "train_images"
-        ] += 1
+def _modalities(stats: CardStats, medgrit: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return {
         key: {
             "train_images": c["train_images"],
             "test_images": c["test_images"],
             "in_medgrit": key in medgrit,
         }
-        for key, c in sorted(table.items())
+        for key, c in sorted(stats.modalities.items())
     }
 
 
-def _labels(result: BuildResult) -> dict[str, dict[str, Any]]:
-    images: Counter = Counter()
-    boxes: Counter = Counter()
-    for record in result.records:
-        for label in {r.label for r in record.facts.regions}:
-            images[label] += 1
-        for region in record.facts.regions:
-            boxes[region.label] += len(region.components)
-    return {
-        label: {"name": readable(label), "images": images[label], "boxes": boxes[label]}
-        for label in sorted(images)
-    }
-
-
-def _split(result: BuildResult) -> dict[str, Any]:
-    sides: dict[str, dict[str, set | int]] = {
-        "train": {"groups": set(), "images": 0},
-        "test": {"groups": set(), "images": 0},
-    }
-    for record in result.records:
-        side = sides["test" if is_test(record, result) else "train"]
-        side["groups"].add(group_of(record))
-        side["images"] += 1
-    return {
-        name: {
-            "cases": len(side["groups"]),
-            "images": side["images"],
-            "case_list": sorted(side["groups"]),
-        }
-        for name, side in sides.items()
-    }
+def warn_empty(name: str) -> None:
+    logger.warning(
+        "%s has no items: no dataset has a case for it (a dataset of one case stays in "
+        "train); 'birdview-train validate' reports it as a problem",
+        name,
+    )
 
 
 def _source(report) -> dict[str, Any]:
@@ -159,12 +164,11 @@ def _source(report) -> dict[str, Any]:
     }
 
 
-def write_card(result: BuildResult, settings: BuildSettings, command: str) -> None:
-    """``data_card.json`` and ``DATA_CARD.md`` in the build's folder."""
-    data = card_data(result, settings, command)
+def write_card(out: Path, data: dict[str, Any]) -> None:
+    """``data_card.json`` and ``DATA_CARD.md`` (of `card_data`) in the build's folder."""
     text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-    (result.out / "data_card.json").write_text(text, encoding="utf-8")
-    (result.out / "DATA_CARD.md").write_text(markdown(data), encoding="utf-8")
+    (out / "data_card.json").write_text(text, encoding="utf-8")
+    (out / "DATA_CARD.md").write_text(markdown(data), encoding="utf-8")
 
 
 def markdown(data: dict[str, Any]) -> str:

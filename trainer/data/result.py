@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainer.data.conversations import Facts, Turn
+from trainer.data.conversations import Facts
 from trainer.data.sources import SourceReport
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "BuildSettings",
     "ImageRecord",
     "group_of",
-    "is_test",
 ]
 
 TEST_FILES = {
@@ -75,21 +74,15 @@ class ImageRecord:
 
 @dataclass
 class BuildResult:
-    """What a build wrote, and the numbers the card reports."""
+    """Where a build wrote, how many images, what each source gave, and what it cost."""
 
     out: Path
-    records: list[ImageRecord] = field(default_factory=list)
+    images: int = 0
     sources: list[SourceReport] = field(default_factory=list)
-    test_patients: set[str] = field(default_factory=set)
-    items: dict[str, list[dict]] = field(default_factory=dict)
-    turns: dict[str, list[Turn]] = field(default_factory=dict)
+    peak_worker_rss_kb: int = 0
+    seconds: float = 0.0
 
 
 def group_of(record: ImageRecord) -> str:
     """The split unit of an image: its dataset and patient (or case)."""
     return f"{record.dataset}/{record.patient}"
-
-
-def is_test(record: ImageRecord, result: BuildResult) -> bool:
-    """Whether the image belongs to the test split."""
-    return group_of(record) in result.test_patients

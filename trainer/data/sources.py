@@ -50,6 +50,7 @@ from trainer.data.names import file_prefix, modality_from_words
 __all__ = [
     "KINDS",
     "OPTIONS",
+    "ImageFiles",
     "LabelMask",
     "SourceImage",
     "SourceReport",
@@ -139,6 +140,36 @@ class SourceReport:
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] += count
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """A 2D image and its mask files, nothing read yet: small, and sent as is to the worker
+    process that reads it (`load`). ``masks`` holds (label, instance, file) triples."""
+
+    name: str
+    dataset: str
+    case: str
+    modality: str
+    body_part: str | None
+    absent: tuple[str, ...]
+    image: Path
+    masks: tuple[tuple[str, int, Path], ...]
+
+    def load(self) -> SourceImage:
+        """The image with its masks read (the pixels are rendered only when asked for)."""
+        return SourceImage(
+            name=self.name,
+            dataset=self.dataset,
+            case=self.case,
+            patient=self.case,
+            modality=self.modality,
+            plane=None,
+            body_part=self.body_part,
+            masks=tuple(LabelMask(label, n, read_mask(path)) for label, n, path in self.masks),
+            absent=self.absent,
+            render=_rgb_loader(self.image),
+        )
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -328,10 +359,19 @@ def _sammed2d_root_here(path: Path) -> bool:
 
 def sammed2d_images(spec: SourceSpec, report: SourceReport) -> Iterator[SourceImage]:
     """SA-Med2D images with their instance masks."""
+    return (files.load() for files in sammed2d_files(spec, report))
+
+
+def sammed2d_files(spec: SourceSpec, report: SourceReport) -> Iterator[ImageFiles]:
+    """SA-Med2D images with their mask files, unread (the layout alone)."""
     # Resolved, because the JSON indexes' paths are resolved before they are compared.
     root = _sammed2d_root(spec.path.resolve())
     if root is None:
-        raise ValueError(f"Unable to read '{spec.path}' as SA-Med2D: no images/ and masks/")
+        from trainer.data.layouts import looked_at
+
+        raise ValueError(
+            f"Unable to read '{spec.path}' as SA-Med2D: no images/ and masks/; {looked_at(spec)}"
+        )
     images = _image_files(root / "images")
     pairs = _sammed2d_pairs(root, images, report)
     masks_by_case: dict[str, set[str]] = defaultdict(set)
@@ -350,21 +390,19 @@ def sammed2d_images(spec: SourceSpec, report: SourceReport) -> Iterator[SourceIm
         if modality is None:
             report.skip("modality unknown (give ?modality=)")
             continue
-        masks = tuple(_sammed2d_mask(m, image.stem) for m in mask_files)
-        present = {m.label for m in masks}
-        yield SourceImage(
+        masks = tuple((*_mask_label(m.stem, image.stem), m) for m in mask_files)
+        present = {label for label, _, _ in masks}
+        yield ImageFiles(
             name=_name_2d(image.stem, modality, spec.dataset),
             dataset=spec.dataset,
             case=case,
-            patient=case,
             modality=modality,
-            plane=None,
             body_part=None,
-            masks=masks,
             # Only the case's other slices tell what is annotated: SA-Med2D drops small masks,
             # so a label missing from one image may still be visible in it.
             absent=tuple(sorted(masks_by_case[case] - present)),
-            render=_rgb_loader(image),
+            image=image,
+            masks=masks,
         )
 
 
@@ -448,11 +486,6 @@ def _mask_label(mask_stem: str, image_stem: str) -> tuple[str, int]:
     return (match.group(1), int(match.group(2))) if match else (rest, 0)
 
 
-def _sammed2d_mask(path: Path, image_stem: str) -> LabelMask:
-    label, instance = _mask_label(path.stem, image_stem)
-    return LabelMask(label, instance, read_mask(path))
-
-
 def _name_2d(stem: str, modality: str, dataset: str) -> str:
     """A file name whose first "_"-piece is the modality key; SA-Med2D-20M names are kept."""
     if _SAMMED2D_NAME.match(stem) or _SAMMED2D_RAY.match(stem):
@@ -474,6 +507,11 @@ def _mask_folder_pairs(path: Path) -> list[tuple[Path, Path]]:
 
 def masks2d_images(spec: SourceSpec, report: SourceReport) -> Iterator[SourceImage]:
     """Images whose masks are named ``<image stem>_<target>.png`` (BiomedParse)."""
+    return (files.load() for files in masks2d_files(spec, report))
+
+
+def masks2d_files(spec: SourceSpec, report: SourceReport) -> Iterator[ImageFiles]:
+    """BiomedParse images with their mask files, unread (the layout alone)."""
     for image_dir, mask_dir in _mask_folder_pairs(spec.path):
         images = _image_files(image_dir)
         owned = _masks_by_image(images, _image_files(mask_dir), report)
@@ -496,7 +534,7 @@ def _masks_by_image(images: list[Path], masks: list[Path], report: SourceReport)
 
 def _masks2d_image(
     image: Path, masks: list[Path], spec: SourceSpec, report: SourceReport
-) -> Iterator[SourceImage]:
+) -> Iterator[ImageFiles]:
     if not masks:
         report.skip("no masks")
         return
@@ -504,22 +542,17 @@ def _masks2d_image(
     if modality is None:
         report.skip("modality unknown (give ?modality=)")
         return
-    case = clean_part(image.stem)
-    yield SourceImage(
+    yield ImageFiles(
         name=_name_2d(image.stem, modality, spec.dataset),
         dataset=spec.dataset,
-        case=case,
-        patient=case,
+        case=clean_part(image.stem),
         modality=modality,
-        plane=None,
         body_part=_body_part(image.stem),
-        masks=tuple(
-            LabelMask(m.stem[len(image.stem) + 1 :], 0, read_mask(m)) for m in sorted(masks)
-        ),
         # The masks are the targets of a task, not a complete annotation: nothing is known
         # to be absent.
         absent=(),
-        render=_rgb_loader(image),
+        image=image,
+        masks=tuple((m.stem[len(image.stem) + 1 :], 0, m) for m in sorted(masks)),
     )
 
 

@@ -38,7 +38,15 @@ from trainer.data.sources import (
     clean_part,
 )
 
-__all__ = ["AXIS", "LabelledVolume", "dicomseg_images", "nifti_images", "volume_slices"]
+__all__ = [
+    "AXIS",
+    "LabelledVolume",
+    "dicomseg_images",
+    "nifti_images",
+    "nifti_pair_images",
+    "nifti_pairs",
+    "volume_slices",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -167,10 +175,27 @@ def nifti_images(
     spec: SourceSpec, planes: Sequence[str], step: int, report: SourceReport
 ) -> Iterator[SourceImage]:
     """Slices of every (image, label map) pair found under the source folder."""
-    for image_path, label_path, names in _nifti_pairs(spec, report):
-        volume = _read_nifti_pair(spec, image_path, label_path, names, report)
-        if volume is not None:
-            yield from volume_slices(volume, planes, step, report)
+    for pair in _nifti_pairs(spec, report):
+        yield from nifti_pair_images(spec, pair, planes, step, report)
+
+
+def nifti_pairs(spec: SourceSpec, report: SourceReport) -> list[tuple[Path, Path, dict]]:
+    """(image, label map, value → name) of every usable pair, in build order: the units a
+    parallel build hands to its worker processes, one volume each."""
+    return _nifti_pairs(spec, report)
+
+
+def nifti_pair_images(
+    spec: SourceSpec,
+    pair: tuple[Path, Path, dict],
+    planes: Sequence[str],
+    step: int,
+    report: SourceReport,
+) -> Iterator[SourceImage]:
+    """Slices of one (image, label map, names) pair of `nifti_pairs`."""
+    volume = _read_nifti_pair(spec, *pair, report)
+    if volume is not None:
+        yield from volume_slices(volume, planes, step, report)
 
 
 def _read_nifti_pair(
@@ -336,7 +361,11 @@ def dicomseg_images(
     segs = [e for e in catalog.entries if e.modality == "SEG"]
     series = [e for e in catalog.entries if e.modality != "SEG"]
     if not segs:
-        raise ValueError(f"Unable to read '{spec.path}' as DICOM + SEG: no SEG object found")
+        from trainer.data.layouts import looked_at
+
+        raise ValueError(
+            f"Unable to read '{spec.path}' as DICOM + SEG: no SEG object found; {looked_at(spec)}"
+        )
     volumes = [load(entry) for entry in series]
     for entry in segs:
         for seg_path in entry.paths:

@@ -1,0 +1,102 @@
+"""Throughput of ``build-data`` with one worker process against one per core, on real images.
+
+Data: the SA-Med2D demo's five images with their masks, linked under ``--copies`` case names
+each (real pixels; new names so the build has many units, as a large dataset has), given as
+one SA-Med2D source with ``?modality=ct``. Each run is a fresh process doing the whole build
+(plan, masks → boxes, PNGs, journal, lists, card), so start-up costs count. Prints images/s,
+images/s per core and the peak memory (RSS) of the largest worker process and of the main
+process for each, and the ratio all cores / one worker (target: ≥ 0.8 × cores).
+
+    .venv/bin/python bench/build_data.py [--copies 24] [--workers N]
+
+The machine's other load counts too: on a shared machine run it when it is quiet, and read
+one run as noisy (a core taken by another process shows as a lower ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("BIRDVIEW_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+_ONE_RUN = """
+import json, resource, sys
+from trainer.data.build import BuildSettings, build_dataset
+result = build_dataset([sys.argv[1]], sys.argv[2], BuildSettings(), command="bench",
+                       workers=int(sys.argv[3]))
+print(json.dumps({"images": result.images, "seconds": result.seconds,
+                  "worker_kb": result.peak_worker_rss_kb,
+                  "main_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def make_source(root: Path, copies: int) -> Path:
+    """An SA-Med2D folder of the demo's images and masks under ``copies`` case names each."""
+    demo = SHARED / "sammed2d_demo" / "data_demo"
+    images, masks = root / "images", root / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir()
+    for n in range(copies):
+        for image in sorted((demo / "images").glob("*.png")):
+            stem = f"s{n:04d}{image.stem.replace('_', '')}_1"
+            os.link(image, images / f"{stem}.png")
+            for mask in sorted((demo / "masks").glob(f"{image.stem}_*.png")):
+                os.link(mask, masks / f"{stem}{mask.name[len(image.stem) :]}")
+    return root
+
+
+def run(source: Path, out: Path, workers: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", _ONE_RUN, f"sammed2d:{source}?modality=ct", str(out), str(workers)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=24, help="case names per demo image")
+    cores = len(os.sched_getaffinity(0))
+    parser.add_argument("--workers", type=int, default=cores, help="the 'all cores' run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="build-data-bench-") as temp:
+        source = make_source(Path(temp) / "source", args.copies)
+        one = run(source, Path(temp) / "one", 1)
+        many = run(source, Path(temp) / "many", args.workers)
+        same = _same_lists(Path(temp) / "one", Path(temp) / "many")
+    print(f"{one['images']} images (SA-Med2D demo x {args.copies}), {cores} cores here")
+    for name, workers, stats in (
+        ("1 worker", 1, one),
+        (f"{args.workers} workers", args.workers, many),
+    ):
+        rate = stats["images"] / stats["seconds"]
+        print(
+            f"{name:>10}: {stats['seconds']:6.1f} s  {rate:6.1f} images/s  "
+            f"{rate / workers:6.1f} images/s per worker  peak RSS: largest worker "
+            f"{stats['worker_kb'] / 1024:5.0f} MB, main {stats['main_kb'] / 1024:5.0f} MB"
+        )
+    ratio = one["seconds"] / many["seconds"]
+    target = 0.8 * args.workers
+    verdict = "meets" if ratio >= target else "misses"
+    print(f"ratio {args.workers} workers / 1: {ratio:.2f}x ({verdict} the target {target:.2f}x)")
+    print(f"outputs byte-identical: {same}")
+
+
+def _same_lists(a: Path, b: Path) -> bool:
+    names = [p.name for p in sorted(a.iterdir()) if p.is_file()]
+    return all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
+
+
+if __name__ == "__main__":
+    main()
