@@ -36,7 +36,14 @@ from birdview.pacs.client import StudyQuery
 from birdview.pacs.connection import connect
 from birdview.pacs.credentials import save_secret
 from birdview.pacs.errors import PacsError, RetrieveCancelled
-from birdview.pacs.settings import AUTH_KINDS, DEFAULT_AE, PacsServer, load_servers, parse_url
+from birdview.pacs.settings import (
+    AUTH_KINDS,
+    DEFAULT_AE,
+    PacsServer,
+    load_servers,
+    parse_url,
+    with_name,
+)
 from birdview.pacs.settings import save_servers as write_servers
 from birdview.ui.pacs_tasks import PacsRunner
 
@@ -192,7 +199,7 @@ class PacsBrowser(QWidget):
             return
         name = server.name or server.url
         servers = [s for s in self._saved() if s.url != server.url]
-        servers.append(PacsServer(**{**server.__dict__, "name": name}))
+        servers.append(with_name(server, name))
         write_servers(self.servers_path, servers)
         self._reload_servers(select=name)
         self.status.setText(f"Saved {name}")

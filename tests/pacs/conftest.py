@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pydicom
@@ -66,13 +65,15 @@ def secure_orthanc(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def test_keyring(tmp_path, monkeypatch):
-    """Secrets go to a file-backed keyring, visible to CLI subprocesses too."""
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.pacs.file_keyring.FileKeyring")
-    monkeypatch.setenv("BIRDVIEW_TEST_KEYRING", str(tmp_path / "keyring.json"))
+    """Secrets go to a file-backed keyring (no OS keyring runs here), visible to CLI
+    subprocesses too; the previous keyring comes back afterwards."""
     import keyring
 
     from tests.pacs.file_keyring import FileKeyring
 
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.pacs.file_keyring.FileKeyring")
+    monkeypatch.setenv("BIRDVIEW_TEST_KEYRING", str(tmp_path / "keyring.json"))
+    before = keyring.get_keyring()
     keyring.set_keyring(FileKeyring())
     yield
-    os.environ.pop("BIRDVIEW_TEST_KEYRING", None)
+    keyring.set_keyring(before)
