@@ -140,7 +140,8 @@ def _looked_at(text: str) -> str:
     from trainer.data.layouts import looked_at
     from trainer.data.sources import parse_source
 
-    return looked_at(parse_source(text))
+    spec = parse_source(text)
+    return looked_at(spec.kind, spec.path)
 
 
 def _compose(

@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from trainer.data.sources import SourceSpec
-
 __all__ = ["EXPECTED", "looked_at"]
 
 EXPECTED = {
@@ -33,18 +31,18 @@ _SHOWN = 3
 _COUNTED = 10_000  # enough to say how much is there without walking 20 M files
 
 
-def looked_at(spec: SourceSpec) -> str:
-    """ "looked at N files under 'PATH' (a, b, c); KIND expects ..."."""
-    expected = f"{spec.kind} expects {EXPECTED.get(spec.kind, 'its own layout')}"
-    if spec.path.is_file():
-        return f"looked at '{spec.path}'; {expected}"
-    files = (p for p in sorted_walk(spec.path) if p.is_file())
+def looked_at(kind: str, path: Path) -> str:
+    """What a source of ``kind`` at ``path`` held and what the kind expects, in one clause."""
+    expected = f"{kind} expects {EXPECTED.get(kind, 'its own layout')}"
+    if path.is_file():
+        return f"looked at '{path}'; {expected}"
+    files = (p for p in sorted_walk(path) if p.is_file())
     found = list(itertools.islice(files, _COUNTED))
     count = f"{len(found)}+" if len(found) == _COUNTED else str(len(found))
-    shown = ", ".join(p.relative_to(spec.path).as_posix() for p in _examples(found))
+    shown = ", ".join(p.relative_to(path).as_posix() for p in _examples(found))
     more = ", ..." if len(found) > _SHOWN else ""
     listing = f" ({shown}{more})" if found else ""
-    return f"looked at {count} files under '{spec.path}'{listing}; {expected}"
+    return f"looked at {count} files under '{path}'{listing}; {expected}"
 
 
 def _examples(found: list[Path]) -> list[Path]:

@@ -370,7 +370,8 @@ def sammed2d_files(spec: SourceSpec, report: SourceReport) -> Iterator[ImageFile
         from trainer.data.layouts import looked_at
 
         raise ValueError(
-            f"Unable to read '{spec.path}' as SA-Med2D: no images/ and masks/; {looked_at(spec)}"
+            f"Unable to read '{spec.path}' as SA-Med2D: no images/ and masks/; "
+            f"{looked_at(spec.kind, spec.path)}"
         )
     images = _image_files(root / "images")
     pairs = _sammed2d_pairs(root, images, report)

@@ -364,7 +364,8 @@ def dicomseg_images(
         from trainer.data.layouts import looked_at
 
         raise ValueError(
-            f"Unable to read '{spec.path}' as DICOM + SEG: no SEG object found; {looked_at(spec)}"
+            f"Unable to read '{spec.path}' as DICOM + SEG: no SEG object found; "
+            f"{looked_at(spec.kind, spec.path)}"
         )
     volumes = [load(entry) for entry in series]
     for entry in segs:
