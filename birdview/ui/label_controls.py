@@ -110,6 +110,16 @@ class LabelControls(QObject):
         if path:
             self.open_path(path)
 
+    def open_entry(self, entry: object) -> bool:
+        """A DICOM SEG series picked in the series browser goes over the open study, as
+        PACS viewers do; True when it was taken here (anything else loads as images)."""
+        modality = getattr(entry, "modality", "")
+        paths = getattr(entry, "paths", ())
+        if modality != "SEG" or len(paths) != 1 or self._session.volume is None:
+            return False
+        self.open_path(paths[0])
+        return True
+
     def open_bundled(self) -> None:
         path = bundled_labels_path(self._session.volume)
         if path is not None:

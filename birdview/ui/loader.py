@@ -105,7 +105,9 @@ class StudyLoader(QObject):
             self._job_scanned.emit(job.number, catalog)
             if not catalog.entries:
                 return None
-            entry = catalog.entries[0]
+            # A segmentation beside its images is opened over them, not as the study.
+            images = [e for e in catalog.entries if e.modality not in ("SEG", "RTSTRUCT")]
+            entry = (images or catalog.entries)[0]
         check_cancel(cancel)
         preview = io.read_preview(entry)
         if preview is not None:

@@ -285,6 +285,8 @@ class MainWindow(QMainWindow):
             self.reporter.report("Nothing to open", f"No images were found in {catalog.root!r}.")
 
     def _on_series_requested(self, entry: object) -> None:
+        if self.labels.open_entry(entry):  # a SEG: over the open study, not as images
+            return
         self.status.showMessage("Loading series…")
         self.loader.load_entry(entry)
 

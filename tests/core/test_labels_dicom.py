@@ -18,12 +18,11 @@ from birdview.core.labels_dicom import FRAME_OF_REFERENCE_KEY, fill_polygon
 from birdview.core.labels_io import open_labels
 from birdview.core.labels_overlay import LabelOverlay, render_rgba
 from birdview.core.volume import Volume
-from tests.conftest import REPO
+from tests.core.seg_files import write_sample_seg
 
 SITE = Path(pydicom.__file__).resolve().parents[1]
 LIVER_SEG = SITE / "data_store" / "data" / "liver.dcm"  # pydicom-data
 RTSTRUCT = Path(pydicom.__file__).parent / "data" / "test_files" / "rtstruct.dcm"
-BUNDLED_LABELS = REPO / "resources" / "samples" / "totalseg_ct_labels" / "example_seg_dicom.nii.gz"
 
 pytestmark = pytest.mark.skipif(
     not (LIVER_SEG.is_file() and RTSTRUCT.is_file()), reason="pydicom test files not installed"
@@ -156,59 +155,15 @@ def test_render_draws_fill_outline_opacity_and_hides_labels():
 def test_a_seg_made_on_the_sample_ct_lands_on_its_label_map(tmp_path):
     """highdicom writes the bundled label map as a SEG on the sample CT's own files; read back
     over that CT, every segment is on the voxels of its label in the NIfTI file."""
-    from pydicom.sr.codedict import codes
-
     from birdview.core.geometry import to_canonical
     from birdview.core.io import load, scan
     from birdview.core.resources import sample_ct_dir
 
     ct = to_canonical(load(scan(sample_ct_dir()).entries[0]))
-    nifti = open_labels(BUNDLED_LABELS, ct)
-    labels = np.asarray(nifti.volume.voxels)
-    values = [c.value for c in nifti.classes]
-    numbers = np.zeros(labels.max() + 1, dtype=np.uint8)
-    numbers[values] = np.arange(1, len(values) + 1)
-    sources = []
-    for source in ct.sources:  # canonical order: slice k of the label map
-        dataset = pydicom.dcmread(source.path)
-        # The sample's UIDs are blank (see its ATTRIBUTION.md); highdicom needs them.
-        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
-        dataset.SOPClassUID = dataset.file_meta.MediaStorageSOPClassUID
-        dataset.StudyInstanceUID = dataset.StudyInstanceUID or "1.2.826.0.1.3680043.8.498.1"
-        dataset.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.2"
-        sources.append(dataset)
-    algorithm = hd.AlgorithmIdentificationSequence(
-        name="TotalSegmentator", version="1", family=codes.cid7162.ArtificialIntelligence
-    )
-    descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=n,
-            segment_label=item.name,
-            segmented_property_category=codes.SCT.Tissue,
-            segmented_property_type=codes.SCT.Tissue,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-            algorithm_identification=algorithm,
-        )
-        for n, item in enumerate(nifti.classes, start=1)
-    ]
-    path = tmp_path / "seg.dcm"
-    hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=numbers[labels],
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(),
-        series_number=100,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="BirdView tests",
-        manufacturer_model_name="test",
-        software_versions="0",
-        device_serial_number="0",
-    ).save_as(path)
-    seg = open_labels(path, ct)
-    assert [c.name for c in seg.classes] == [c.name for c in nifti.classes]
-    assert np.array_equal(np.asarray(seg.volume.voxels), numbers[labels])
+    names, expected = write_sample_seg(tmp_path / "seg.dcm", ct)
+    seg = open_labels(tmp_path / "seg.dcm", ct)
+    assert [c.name for c in seg.classes] == names
+    assert np.array_equal(np.asarray(seg.volume.voxels), expected)
 
 
 def test_a_damaged_seg_is_one_message_naming_the_file(tmp_path):

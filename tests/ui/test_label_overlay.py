@@ -259,3 +259,25 @@ def test_the_legend_names_the_label_under_the_mouse(window, qtbot):
     assert window.labels.legend.hovered.text() == "Under the mouse: <b>spleen</b>"
     mouse(view.viewport(), QEvent.Type.MouseMove, QPoint(2, 2), Qt.MouseButton.NoButton)
     assert window.labels.legend.hovered.text() == ""
+
+
+def test_a_seg_series_picked_in_the_browser_goes_over_the_study(window, qtbot, tmp_path):
+    """A folder holding the CT and a SEG of it (written by highdicom from the CT's files):
+    picking the SEG in the series browser overlays it instead of opening it as images."""
+    import shutil
+
+    from tests.core.seg_files import write_sample_seg
+
+    shutil.copytree(CT, tmp_path / "study" / "ct")
+    names, expected = write_sample_seg(tmp_path / "study" / "seg.dcm", window.session.volume)
+    open_and_wait(qtbot, window, tmp_path / "study")
+    entries = {e.modality: e for e in window.session.catalog.entries}
+    assert [e.modality for e in window.session.catalog.entries] == ["SEG", "CT"]
+    ct = window.session.volume  # the CT opens, though the SEG is listed first
+    assert ct.modality == "CT" and ct.shape == (20, 512, 512)
+    with qtbot.waitSignal(window.labels.finished, timeout=20000):
+        window.series_browser.series_requested.emit(entries["SEG"])
+    assert window.session.volume is ct  # still the CT, now with labels
+    label_map = window.labels.overlay.label_map
+    assert label_map.kind == "seg" and [c.name for c in label_map.classes] == names
+    assert np.array_equal(np.asarray(label_map.volume.voxels), expected)
