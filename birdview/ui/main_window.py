@@ -29,6 +29,7 @@ from birdview.ui.measure_layer import MEASURE_TOOLS
 from birdview.ui.menu_bar import MenuBar
 from birdview.ui.model_panel import ModelPanel
 from birdview.ui.pacs_controls import PacsControls
+from birdview.ui.review_tools import ReviewTools
 from birdview.ui.series_browser import SeriesBrowser
 from birdview.ui.settings import Settings
 from birdview.ui.status_bar import StatusBar
@@ -131,6 +132,11 @@ class MainWindow(QMainWindow):
         self.action_registry = self._build_actions()
         self.tool_bar = ToolBar(self.action_registry, self)
         self.addToolBar(self.tool_bar)
+        presenter_action = self.action_registry.presenter_action
+        self.review = ReviewTools(
+            self, self.session, self.view_layout, self.series_browser, presenter_action
+        )
+        self.addToolBar(self.review.tool_bar)
         self.setMenuBar(MenuBar(self.action_registry, self))
         self.labels.add_to_menu(self.menuBar().file_menu, self.menuBar().recent_menu.menuAction())
         self.pacs = PacsControls(
@@ -246,6 +252,7 @@ class MainWindow(QMainWindow):
         chrome = (
             self.menuBar(),
             self.tool_bar,
+            self.review.tool_bar,
             self.status,
             self.series_dock,
             self.tag_dock,

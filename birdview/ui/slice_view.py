@@ -35,6 +35,7 @@ from birdview.core.assistant import Assistant
 from birdview.core.display import Window, apply_window, auto_window
 from birdview.core.geometry import Plane
 from birdview.core.session import Session
+from birdview.core.slab import Slab, slab_image
 from birdview.ui._observe import observe
 from birdview.ui.box_layer import BoxLayer
 from birdview.ui.overlays import (
@@ -45,6 +46,7 @@ from birdview.ui.overlays import (
     paint_hint,
     paint_overlay,
 )
+from birdview.ui.slab_controls import with_slab_line
 
 __all__ = ["SliceView", "to_qimage"]
 
@@ -99,6 +101,7 @@ class SliceView(QGraphicsView):
         self.tool = "window"  # or "box": what a left drag does
         self.presenter = False
         self.show_crosshair = False
+        self.slab = Slab()  # a thick-slab projection instead of the slice (SlabControls sets it)
         self._rendered_key: tuple | None = None
         self._buffer: np.ndarray | None = None
         self._pixel_mm = (1.0, 1.0)
@@ -160,13 +163,10 @@ class SliceView(QGraphicsView):
     def overlay(self) -> Overlay:
         if self._preview:
             return Overlay(bottom_left=["Loading…"])
-        return overlay_for(
-            self._session,
-            self._plane,
-            self.zoom(),
-            compact=self._compact,
-            anonymise=self.presenter,
+        overlay = overlay_for(
+            self._session, self._plane, self.zoom(), compact=self._compact, anonymise=self.presenter
         )
+        return with_slab_line(overlay, self.slab)
 
     def set_presenter(self, on: bool) -> None:
         """Presenter mode: no patient identity, larger text, thicker boxes."""
@@ -266,10 +266,10 @@ class SliceView(QGraphicsView):
             self._rendered_key = None  # render when shown
             return
         index = self._session.slice_index(self._plane)
-        key = (volume.token, self._plane, index, self._session.window)
+        key = (volume.token, self._plane, index, self._session.window, self.slab)
         if key == self._rendered_key:
             return
-        image = geometry.extract_slice(volume, self._plane, index)
+        image = slab_image(volume, self._plane, index, self.slab)
         self._set_image(
             apply_window(image, self._session.window), geometry.pixel_size_mm(volume, self._plane)
         )

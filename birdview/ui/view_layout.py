@@ -5,7 +5,7 @@ in one moves the others; double-clicking a small view makes its plane the main o
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from birdview.core.assistant import Assistant
@@ -27,6 +27,7 @@ class ViewLayout(QWidget):
     ) -> None:
         super().__init__(parent)
         self._session = session
+        self._beside: QWidget | None = None  # a second series, between main view and column
         self.main_view = SliceView(session, session.main_plane, assistant=assistant)
         self.small_views = {
             plane: SliceView(session, plane, compact=True, assistant=assistant) for plane in Plane
@@ -63,6 +64,23 @@ class ViewLayout(QWidget):
         return [self.main_view] + [
             v for v in self.small_views.values() if self._column.isVisibleTo(self)
         ]
+
+    def all_views(self) -> list[SliceView]:
+        """Every view of the layout, shown or not."""
+        return [self.main_view, *self.small_views.values()]
+
+    def add_beside(self, widget: QWidget) -> None:
+        """Place ``widget`` (a second series) right of the main view. While it shows, the main
+        view draws the crosshair: the reference position both series are linked at."""
+        self._beside = widget
+        self._splitter.insertWidget(1, widget)
+        self._splitter.setStretchFactor(1, 3)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        if watched is self._beside and event.type() in (QEvent.Type.Show, QEvent.Type.Hide):
+            self._apply_layout()
+        return super().eventFilter(watched, event)
 
     def fit(self) -> None:
         for view in self.views():
@@ -114,6 +132,7 @@ class ViewLayout(QWidget):
         is_3d = volume is None or min(volume.shape) > 1
         multi = self._session.layout == "1+3" and is_3d
         self._column.setVisible(multi)
+        beside = self._beside is not None and not self._beside.isHidden()
         for view in (self.main_view, *self.small_views.values()):
-            view.show_crosshair = multi
+            view.show_crosshair = multi or beside
             view.viewport().update()
