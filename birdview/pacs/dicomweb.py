@@ -143,9 +143,9 @@ class DicomWebClient(PacsClient):
 def make_session(server: PacsServer) -> requests.Session:
     """A session with the login and the TLS trust (system store, or ``ca_file``)."""
     session = requests.Session()
-    if server.ca_file:
-        # Not session.verify: requests lets REQUESTS_CA_BUNDLE in the environment override it.
-        session.mount("https://", _TrustAdapter(server.ca_file))
+    adapter = _Adapter(server.ca_file)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     if server.auth == "basic":
         session.auth = (server.username, load_secret(server))
     elif server.auth == "bearer":
@@ -153,15 +153,25 @@ def make_session(server: PacsServer) -> requests.Session:
     return session
 
 
-class _TrustAdapter(HTTPAdapter):
-    """Checks every HTTPS certificate against one CA file, whatever the environment says."""
+class _Adapter(HTTPAdapter):
+    """Sends QIDO wildcards as themselves, and checks HTTPS against ``ca_file`` when given.
 
-    def __init__(self, ca_file: str) -> None:
+    dicomweb-client percent-encodes ``*`` and ``?`` in query values; some servers (Orthanc
+    1.10's DICOMweb plugin) then match them literally. Both may stand unencoded in a query
+    (RFC 3986). The CA file is given per request because requests lets REQUESTS_CA_BUNDLE in
+    the environment override ``session.verify``.
+    """
+
+    def __init__(self, ca_file: str = "") -> None:
         super().__init__()
         self.ca_file = ca_file
 
     def send(self, request, **kwargs):
-        kwargs["verify"] = self.ca_file
+        if "?" in request.url:
+            path, query = request.url.split("?", 1)
+            request.url = f"{path}?{query.replace('%2A', '*').replace('%3F', '?')}"
+        if self.ca_file:
+            kwargs["verify"] = self.ca_file
         return super().send(request, **kwargs)
 
 

@@ -28,6 +28,8 @@ def sample_study() -> dict:
         "patient_id": str(first.PatientID),
         "sop_uids": {str(h.SOPInstanceUID) for h in headers},
         "modality": str(first.Modality),
+        "study_date": str(first.StudyDate),
+        "accession": str(first.AccessionNumber),
     }
 
 

@@ -31,6 +31,24 @@ def test_find_by_patient_id_and_modality(client, sample_study):
     assert client.find_studies(StudyQuery(modality="CT")) == []
 
 
+def test_find_by_date_range_accession_and_name(client, sample_study):
+    date = sample_study["study_date"]
+    year = date[:4]
+    for query in (
+        StudyQuery(date=f"{year}0101-{year}1231"),
+        StudyQuery(date=date),
+        StudyQuery(accession=sample_study["accession"]),
+        # a wildcard: Orthanc 1.10's DICOMweb plugin does not decode "%5E" ("^") in a query
+        StudyQuery(patient_name=sample_study["patient_name"].split("^")[0] + "*"),
+    ):
+        found = client.find_studies(query)
+        assert [s["StudyInstanceUID"] for s in found] == [sample_study["study_uid"]], query
+        assert found[0]["StudyDate"] == date
+    before = f"{int(year) - 1}0101-{int(year) - 1}1231"
+    assert client.find_studies(StudyQuery(date=before)) == []
+    assert client.find_studies(StudyQuery(accession="NO-SUCH-ACC")) == []
+
+
 def test_find_series(client, sample_study):
     series = client.find_series(sample_study["study_uid"])
     assert len(series) == 1
