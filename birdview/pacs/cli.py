@@ -68,14 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             ca_file=args.ca_file,
             storage_port=args.storage_port,
             move_ae=args.move_ae,
+            tls=args.tls,
         )
     except ValueError as exc:
         print(f"birdview pacs: {exc}", file=sys.stderr)
         return 2
-    if args.tls and server.kind == "dimse":
-        from dataclasses import replace
-
-        server = replace(server, tls=True)
     from birdview._logging import configure_logging
 
     configure_logging(verbose=args.verbose, to_file=False)

@@ -88,6 +88,7 @@ def parse_url(url: str, *, calling_ae: str = DEFAULT_AE, **extra) -> PacsServer:
             raise ValueError(f"{url}: a dicom:// URL needs a port: dicom://AE@host:port")
         return PacsServer("dimse", parts.hostname, port, called, calling_ae, **extra)
     default = 443 if scheme == "https" else 80
+    extra["tls"] = scheme == "https"  # over HTTP the scheme says it, whatever else was asked
     return PacsServer(
         "dicomweb",
         parts.hostname,
@@ -95,7 +96,6 @@ def parse_url(url: str, *, calling_ae: str = DEFAULT_AE, **extra) -> PacsServer:
         calling_ae=calling_ae,
         root=parts.path.rstrip("/"),
         scheme=scheme,
-        tls=scheme == "https",
         **extra,
     )
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGridLayout,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -104,6 +106,13 @@ class PacsBrowser(QWidget):
         self.auth_box = QComboBox()
         self.auth_box.addItems(AUTH_KINDS)
         self.user_edit = QLineEdit()
+        self.tls_box = QCheckBox("DICOM TLS")
+        self.ca_edit = QLineEdit()
+        self.ca_edit.setPlaceholderText("CA file (empty: the system's trust store)")
+        self.timeout_box = QSpinBox()
+        self.timeout_box.setRange(1, 600)
+        self.timeout_box.setValue(30)
+        self.timeout_box.setSuffix(" s")
         self.save_button = QPushButton("Save server")
         self.password_button = QPushButton("Password…")
         self.echo_button = QPushButton("Test")
@@ -117,6 +126,10 @@ class PacsBrowser(QWidget):
         for col, (label, widget) in enumerate([("Login", self.auth_box), ("User", self.user_edit)]):
             server.addWidget(QLabel(label), 1, 2 * col)
             server.addWidget(widget, 1, 2 * col + 1)
+        server.addWidget(QLabel("Timeout"), 2, 0)
+        server.addWidget(self.timeout_box, 2, 1)
+        server.addWidget(self.tls_box, 2, 2)
+        server.addWidget(self.ca_edit, 2, 3, 1, 3)
         buttons = QHBoxLayout()
         for button in (self.password_button, self.save_button, self.echo_button):
             buttons.addWidget(button)
@@ -189,6 +202,9 @@ class PacsBrowser(QWidget):
             calling_ae=self.ae_edit.text().strip() or DEFAULT_AE,
             auth=self.auth_box.currentText(),
             username=self.user_edit.text().strip(),
+            timeout=float(self.timeout_box.value()),
+            tls=self.tls_box.isChecked(),
+            ca_file=self.ca_edit.text().strip(),
             name=self.server_box.currentText() if self.server_box.currentIndex() >= 0 else "",
         )
 
@@ -230,6 +246,9 @@ class PacsBrowser(QWidget):
         self.ae_edit.setText(server.calling_ae)
         self.auth_box.setCurrentText(server.auth)
         self.user_edit.setText(server.username)
+        self.timeout_box.setValue(round(server.timeout))
+        self.tls_box.setChecked(server.tls and server.kind == "dimse")
+        self.ca_edit.setText(server.ca_file)
 
     def _ask_password(self) -> None:
         server = self._server_or_say()

@@ -98,3 +98,10 @@ def test_without_orthanc_the_server_fixture_fails_with_the_install_line(tmp_path
     monkeypatch.setattr(orthanc_server, "BINARY_CANDIDATES", (str(tmp_path / "Orthanc"),))
     with pytest.raises(RuntimeError, match="apt-get install -y orthanc orthanc-dicomweb"):
         orthanc_server.start(tmp_path)
+
+
+def test_tls_follows_the_scheme_over_http_and_the_setting_over_dicom():
+    assert parse_url("http://pacs:8042/dicom-web", tls=True).tls is False
+    assert parse_url("https://pacs/dicom-web", tls=False).tls is True
+    assert parse_url("dicom://AE@pacs:2762", tls=True).tls is True
+    assert parse_url("dicom://AE@pacs:104").tls is False

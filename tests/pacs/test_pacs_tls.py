@@ -79,3 +79,25 @@ def test_cli_login_and_find_with_a_bearer_token(secure_orthanc, sample_study, ca
     assert main(["pacs", "find", url, "--bearer", "--ca-file", ca, "--json"]) == 0
     found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert _uids(found) == [sample_study["study_uid"]]
+
+
+def test_the_browser_form_carries_tls_ca_file_and_timeout(qapp, tmp_path, secure_orthanc):
+    from birdview.pacs.cache import StudyCache
+    from birdview.ui.pacs_browser import PacsBrowser
+
+    browser = PacsBrowser(str(tmp_path / "servers.json"), StudyCache(tmp_path, 10**9),
+                          lambda folder: None, lambda: None)  # fmt: skip
+    browser.url_edit.setText(secure_orthanc.dicom_url)
+    browser.tls_box.setChecked(True)
+    browser.ca_edit.setText(secure_orthanc.ca_file)
+    browser.timeout_box.setValue(12)
+    browser.save_server()
+    server = browser.server()
+    assert (server.tls, server.ca_file, server.timeout) == (True, secure_orthanc.ca_file, 12.0)
+    connect(server).echo()  # the form's settings reach a DICOM TLS server
+    reopened = PacsBrowser(str(tmp_path / "servers.json"), StudyCache(tmp_path, 10**9),
+                           lambda folder: None, lambda: None)  # fmt: skip
+    assert reopened.tls_box.isChecked() and reopened.ca_edit.text() == secure_orthanc.ca_file
+    assert reopened.timeout_box.value() == 12
+    browser.close()
+    reopened.close()
