@@ -65,6 +65,7 @@ _CONCEPTS = {
     "study": ("STUDYIDENTITY", "BirdView study identity"),
     "measured": ("USERMEASUREMENT", "Measurement by the user"),
     "calibration": ("CALIBRATION", "Length calibration"),
+    "annotation": ("USERANNOTATION", "Annotation by the user"),
 }
 
 

@@ -30,11 +30,22 @@ from birdview.core.geometry import Plane
 from birdview.core.measure_calibration import Calibration, calibration_of
 from birdview.core.volume import Volume
 
-__all__ = ["KINDS", "ROI_KINDS", "Measured", "Measurement", "measure", "roi_mask"]
+__all__ = [
+    "ANNOTATION_KINDS",
+    "KINDS",
+    "ROI_KINDS",
+    "Measured",
+    "Measurement",
+    "measure",
+    "roi_mask",
+]
 
-KINDS = ("ruler", "angle", "ellipse", "rectangle")
+# Arrows and text notes measure nothing; they share the set, its undo, its file and its
+# editing so that everything the user draws has one history (see birdview.core.annotations).
+ANNOTATION_KINDS = ("arrow", "text")
+KINDS = ("ruler", "angle", "ellipse", "rectangle", *ANNOTATION_KINDS)
 ROI_KINDS = ("ellipse", "rectangle")
-_POINT_COUNTS = {"ruler": 2, "angle": 3, "ellipse": 2, "rectangle": 2}
+_POINT_COUNTS = {"ruler": 2, "angle": 3, "ellipse": 2, "rectangle": 2, "arrow": 2, "text": 1}
 
 Point = tuple[float, float]
 
@@ -46,8 +57,9 @@ class Measurement:
     Attributes:
         kind: one of `KINDS`.
         points_px: image pixel-edge (x, y) points: 2 for a ruler and the ROIs (opposite
-            corners), 3 for an angle (arm end, vertex, arm end).
-        label: a name the user gave it ("" when none).
+            corners), 3 for an angle (arm end, vertex, arm end), 2 for an arrow (tail, tip),
+            1 for a text note (where its text starts).
+        label: a name the user gave it ("" when none); a text note's text.
     """
 
     kind: str
@@ -157,6 +169,8 @@ def measure(measurement: Measurement, volume: Volume) -> Measured:
         IndexError: the measurement's slice is not in the volume.
     """
     calibration = calibration_of(volume)
+    if measurement.kind in ANNOTATION_KINDS:
+        return Measured(calibration)
     w_mm, h_mm = (s * calibration.factor for s in _pixel_size(volume, measurement.plane))
     points = np.asarray(measurement.points_px) * (w_mm, h_mm)
     if measurement.kind == "ruler":

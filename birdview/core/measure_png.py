@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from birdview.core.annotations import arrow_head_points
 from birdview.core.geometry import Plane
-from birdview.core.measure import Measurement, measure
+from birdview.core.measure import ANNOTATION_KINDS, Measurement, measure
 from birdview.core.volume import Volume
 
 __all__ = ["draw_measurements"]
@@ -36,11 +37,23 @@ def draw_measurements(
             _shape(draw, m.kind, points, colour, width)
         right = max(p[0] for p in points) + 6
         top = min(p[1] for p in points) if m.kind != "angle" else points[1][1] + 4
-        for n, line in enumerate(measure(m, volume).lines()):
+        lines = measure(m, volume).lines()
+        if m.kind in ANNOTATION_KINDS:  # an arrow's note, a text note's text
+            lines = [m.label] if m.label else []
+            top -= 6 if m.kind == "text" else 0
+        for n, line in enumerate(lines):
             _text(draw, (right, top + n * _LINE_HEIGHT), line.replace("²", "2"), font)
 
 
 def _shape(draw, kind: str, points, colour, width: int) -> None:
+    if kind == "text":
+        (x, y), r = points[0], width
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
+        return
+    if kind == "arrow":
+        draw.line(points, fill=colour, width=width)
+        draw.polygon(arrow_head_points(points[0], points[1], 10 + width), fill=colour)
+        return
     if kind in ("ruler", "angle"):
         draw.line(points, fill=colour, width=width, joint="curve")
         return

@@ -7,7 +7,9 @@ measurement's region and its values as TID 300 numeric measurements with UCUM un
 - angle: a 3-point POLYLINE (vertex in the middle) and its Angle (SCT 1483009, deg);
 - rectangle / ellipse ROI: a closed POLYLINE / an ELLIPSE (major axis ends, then minor axis
   ends), its Area (SCT 42798000, mm2) and Mean, Standard Deviation, Minimum and Maximum of
-  the pixels inside (Hounsfield units on CT, else the data's own unit or "no units").
+  the pixels inside (Hounsfield units on CT, else the data's own unit or "no units");
+- the user's arrow / text note (`birdview.core.annotations`): a 2-point POLYLINE (tail, tip) /
+  a POINT, no values, and the note's text as a TEXT item ("Annotation by the user").
 
 On the acquisition plane the region is in the source image's pixels (SCOORD); on a
 reformatted plane it is in patient mm (SCOORD3D) where the study has a Frame of Reference,
@@ -27,7 +29,7 @@ from pydicom.uid import generate_uid
 
 from birdview.core._sr_sources import NO_FRAME_OF_REFERENCE, SourceImages
 from birdview.core.geometry import pixel_size_mm
-from birdview.core.measure import Measured, Measurement, measure
+from birdview.core.measure import ANNOTATION_KINDS, Measured, Measurement, measure
 from birdview.core.measure_store import points_lps_mm
 from birdview.core.volume import Volume
 
@@ -48,13 +50,16 @@ def measurement_groups(
             skipped.append(f"measurement {n} ({measurement.kind}): {reason}")
             continue
         values = measure(measurement, volume)
-        name = f"Measurement {n}: {measurement.label or measurement.kind}"
+        noun = "Annotation" if measurement.kind in ANNOTATION_KINDS else "Measurement"
+        name = f"{noun} {n}: {measurement.label or measurement.kind}"
         group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=name),
             referenced_region=region,
-            measurements=_numbers(values),
+            measurements=_numbers(values) or None,
         )
         notes = [text("measured", f"{measurement.kind} drawn by the user")]
+        if measurement.kind in ANNOTATION_KINDS and measurement.label:
+            notes.append(text("annotation", measurement.label))
         if values.length is not None or values.area is not None:
             notes.append(text("calibration", values.calibration.source))
         group[0].ContentSequence.extend(notes)
@@ -111,12 +116,16 @@ _GRAPHIC_2D = {
     "angle": hd.sr.GraphicTypeValues.POLYLINE,
     "rectangle": hd.sr.GraphicTypeValues.POLYLINE,
     "ellipse": hd.sr.GraphicTypeValues.ELLIPSE,
+    "arrow": hd.sr.GraphicTypeValues.POLYLINE,  # tail, then tip
+    "text": hd.sr.GraphicTypeValues.POINT,
 }
 _GRAPHIC_3D = {
     "ruler": hd.sr.GraphicTypeValues3D.POLYLINE,
     "angle": hd.sr.GraphicTypeValues3D.POLYLINE,
     "rectangle": hd.sr.GraphicTypeValues3D.POLYGON,
     "ellipse": hd.sr.GraphicTypeValues3D.ELLIPSE,
+    "arrow": hd.sr.GraphicTypeValues3D.POLYLINE,
+    "text": hd.sr.GraphicTypeValues3D.POINT,
 }
 
 

@@ -7,6 +7,9 @@ import itertools
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen
 
+from birdview.core.measure import ANNOTATION_KINDS
+from birdview.ui.annotation_drawing import TEXT_REACH, draw_annotation
+
 REACH_PX = 7.0  # screen pixels: how near a handle or a line a press must be
 SHADOW = QColor(0, 0, 0, 200)
 
@@ -23,7 +26,9 @@ def bounding_rect(points) -> QRectF:
 
 
 def draw_shape(painter: QPainter, kind: str, points) -> None:
-    if kind == "rectangle":
+    if kind in ANNOTATION_KINDS:
+        draw_annotation(painter, kind, points)
+    elif kind == "rectangle":
         painter.drawRect(bounding_rect(points))
     elif kind == "ellipse":
         painter.drawEllipse(bounding_rect(points))
@@ -35,14 +40,16 @@ def draw_shape(painter: QPainter, kind: str, points) -> None:
 
 def handles(kind: str, points) -> list[QPointF]:
     """Ruler and angle: their points; ROIs: the four corners (tl, tr, br, bl)."""
-    if kind in ("ruler", "angle"):
+    if kind in ("ruler", "angle", *ANNOTATION_KINDS):
         return list(points)
     rect = bounding_rect(points)
     return [rect.topLeft(), rect.topRight(), rect.bottomRight(), rect.bottomLeft()]
 
 
 def on_shape(kind: str, points, pos: QPointF) -> bool:
-    if kind in ("ruler", "angle"):
+    if kind == "text":
+        return TEXT_REACH.translated(points[0]).contains(pos)
+    if kind in ("ruler", "angle", "arrow"):
         return any(segment_distance(a, b, pos) <= REACH_PX for a, b in itertools.pairwise(points))
     rect = bounding_rect(points).adjusted(-REACH_PX, -REACH_PX, REACH_PX, REACH_PX)
     return rect.contains(pos)
@@ -61,7 +68,10 @@ def segment_distance(a: QPointF, b: QPointF, p: QPointF) -> float:
 
 
 def label_anchor(kind: str, points) -> QPointF:
-    """Where the label starts: right of the shape, level with its top."""
+    """Where the label starts: right of the shape, level with its top; a text note's text
+    where it was placed."""
+    if kind == "text":
+        return points[0] + QPointF(6, 5)
     if kind == "angle":
         return points[1] + QPointF(10, 4)
     right = max(p.x() for p in points)

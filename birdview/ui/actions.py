@@ -44,6 +44,8 @@ _TOOLS = (
     ("angle", "Angle", "mdi6.angle-acute", "Shift+A", "Draw one arm, click the other (Shift+A)"),
     ("ellipse", "Ellipse ROI", "mdi6.ellipse-outline", "E", "Mean/SD/min/max in an ellipse (E)"),
     ("rectangle", "Rectangle ROI", "mdi6.rectangle-outline", "Shift+E", "ROI statistics (Shift+E)"),
+    ("arrow", "Arrow", "mdi6.arrow-top-right-thin", "A", "Left drag draws an arrow to its tip (A)"),
+    ("text", "Text note", "mdi6.format-text", "T", "Click where a text note goes (T)"),
 )
 # Dock toggles come from the docks themselves; these get a shortcut and an icon as well.
 _DOCK_EXTRAS = {"tag_dock": ("Ctrl+T", "mdi6.tag-text-outline")}

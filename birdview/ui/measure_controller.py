@@ -39,6 +39,8 @@ _NAMES = {
     "angle": "Angle",
     "ellipse": "Ellipse ROI",
     "rectangle": "Rectangle ROI",
+    "arrow": "Arrow",
+    "text": "Text note",
 }
 
 
@@ -65,6 +67,7 @@ class MeasureController(QObject):
         self.layers = [MeasureLayer(view, session, self.measurements) for view in views]
         for layer in self.layers:
             layer.committed.connect(self._on_committed)
+            layer.text_requested.connect(self.add_text_note)
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(_AUTOSAVE_MS)
@@ -72,6 +75,7 @@ class MeasureController(QObject):
         # The name dialog; replaceable in tests (it gets the current name, returns the new one
         # or None when cancelled).
         self.ask_name: Callable[[str], str | None] = self._ask_name
+        self.ask_text: Callable[[str], str | None] = self._ask_text
         self._build_actions(host)
         self.measurements.changed.connect(self._on_changed)
         self.measurements.selection_changed.connect(self._on_changed)
@@ -128,9 +132,19 @@ class MeasureController(QObject):
         if name is not None and name.strip() != current.label:
             sets.replace(index, replace(current, label=name.strip()))
 
+    def add_text_note(self, note) -> None:
+        """Ask for the text of a note placed with the text tool; an empty text adds nothing."""
+        text = self.ask_text(note.label)
+        if text is not None and text.strip():
+            self.measurements.add(replace(note, label=text.strip()))
+
     def _ask_name(self, current: str) -> str | None:
         host = self.parent()
         text, ok = QInputDialog.getText(host, "Name measurement", "Name:", text=current)
+        return text if ok else None
+
+    def _ask_text(self, current: str) -> str | None:
+        text, ok = QInputDialog.getText(self.parent(), "Text note", "Text:", text=current)
         return text if ok else None
 
     def _on_changed(self, *_: object) -> None:

@@ -22,7 +22,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QMouseEvent, QPainter, Q
 from PySide6.QtWidgets import QGraphicsItem
 
 from birdview.core import geometry
-from birdview.core.measure import KINDS, Measurement, measure
+from birdview.core.measure import ANNOTATION_KINDS, KINDS, Measurement, measure
 from birdview.core.measure_set import MeasurementSet
 from birdview.core.session import Session
 from birdview.ui._measure_drawing import (
@@ -96,9 +96,11 @@ class MeasureLayer(QObject):
 
     Signals:
         committed(index): a measurement was drawn or edited (its index in the set).
+        text_requested(measurement): the text tool placed a note; its text is to be asked.
     """
 
     committed = Signal(int)
+    text_requested = Signal(object)  # a text note placed: the Measurement, its text not yet given
 
     def __init__(self, view, session: Session, measurements: MeasurementSet) -> None:
         super().__init__(view)
@@ -165,8 +167,11 @@ class MeasureLayer(QObject):
             for p in handles(m.kind, points):
                 painter.drawRect(QRectF(p.x() - 3.5, p.y() - 3.5, 7, 7))
         lines = self._lines(m, volume)
+        if not lines:  # an arrow without a note
+            return
         area = QRectF(self.view.viewport().rect())
-        if area.width() < _COMPACT_PX and not selected:  # a small view: the key value only
+        compact = area.width() < _COMPACT_PX and not selected
+        if compact and m.kind not in ANNOTATION_KINDS:  # a small view: the key value only
             key = next((t for t in lines if t.startswith("Mean")), lines[1 if m.label else 0])
             lines = [key.split("  SD")[0]]
         metrics = QFontMetricsF(painter.font())
@@ -230,6 +235,9 @@ class MeasureLayer(QObject):
             n, handle = hit
             self.measurements.select(n)
             self.edit = _Edit(n, handle, point, self.measurements.items[n])
+        elif self.view.tool == "text":
+            self.measurements.select(None)
+            self.text_requested.emit(Measurement("text", self.view.plane, index, (point,)))
         elif self.view.tool in MEASURE_TOOLS:
             self.measurements.select(None)
             self._start(point, index)
