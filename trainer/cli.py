@@ -142,6 +142,9 @@ def _add_build_data(commands) -> None:
     )
     merge.add_argument("shards", nargs="+", metavar="SHARD", help="a shard folder (all of them)")
     merge.add_argument("--out", required=True, help="the folder to write (must be empty)")
+    merge.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="worker processes (default: all)"
+    )
     merge.set_defaults(run=_run_merge_data)
 
 
@@ -210,7 +213,7 @@ def _run_build_data(args: argparse.Namespace) -> int:
 def _run_merge_data(args: argparse.Namespace) -> int:
     from trainer.data.shards import merge_shards
 
-    result = merge_shards(args.shards, args.out)
+    result = merge_shards(args.shards, args.out, workers=args.workers)
     logger.info("wrote %d images and their JSON to %s", result.images, result.out)
     return 0
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -50,8 +49,8 @@ from trainer.data.result import (
     ImageRecord,
     group_of,
 )
-from trainer.data.sources import SourceReport, SourceSpec, parse_source, read_licence
-from trainer.data.units import Unit, plan_units, run_unit, start_worker
+from trainer.data.sources import SourceReport, parse_source, read_licence
+from trainer.data.units import Unit, WorkerPool, plan_units, run_unit
 
 __all__ = [
     "MAX_TURNS_PER_ITEM",
@@ -70,8 +69,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SHARD_FILE = "shard.json"
-# Units sent ahead per worker: enough to keep every worker busy while the oldest finishes.
-_AHEAD_PER_WORKER = 4
 
 
 def default_workers() -> int:
@@ -109,10 +106,14 @@ def build_dataset(
     work = WorkFolder(target)
     start = work.open({**state, "shard": list(shard or (0, 1))}, first)
     result = BuildResult(target, sources=reports)
+    workers = max(1, min(workers, last - start))
     try:
-        result.peak_worker_rss_kb = _run(units, start, last, work, specs, settings, workers)
+        with WorkerPool(workers, specs, settings, work.staging) as pool:
+            result.peak_worker_rss_kb = _run(units, start, last, work, pool)
+            if shard is None:
+                journals = [work.journal]
+                result.images = finish(work.path, journals, reports, settings, command, pool)
         if shard is None:
-            result.images = finish(work.path, [work.journal], reports, settings, command)
             work.complete()
         else:
             _write_shard(work, state, shard, (first, last), reports, command)
@@ -143,46 +144,13 @@ def build_state(sources: Sequence[str], settings: BuildSettings, units: int) -> 
     return {"version": 1, "sources": list(sources), "settings": settings_data, "units": units}
 
 
-def _run(
-    units: list[Unit],
-    start: int,
-    last: int,
-    work: WorkFolder,
-    specs: list[SourceSpec],
-    settings: BuildSettings,
-    workers: int,
-) -> int:
+def _run(units: list[Unit], start: int, last: int, work: WorkFolder, pool: WorkerPool) -> int:
     """Units [start, last) done and committed in order; the largest worker's peak RSS (kB)."""
-    jobs = ((index, units[index]) for index in range(start, last))
-    workers = max(1, min(workers, last - start))
     peak = 0
-    if workers == 1:
-        start_worker(specs, settings, work.staging)
-        for job in jobs:
-            output = run_unit(job)
-            work.commit(output)
-            peak = max(peak, output.peak_rss_kb)
-        return peak
-    import multiprocessing
-
-    # forkserver: workers start from a clean process, not a copy of this one (which may hold
-    # threads, e.g. ITK's, that fork does not copy safely).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["trainer.data.units"])
-    with context.Pool(workers, start_worker, (specs, settings, work.staging)) as pool:
-        pending: deque = deque()
-        for job in jobs:
-            pending.append(pool.apply_async(run_unit, (job,)))
-            if len(pending) >= workers * _AHEAD_PER_WORKER:
-                peak = max(peak, _commit(work, pending.popleft().get()))
-        while pending:
-            peak = max(peak, _commit(work, pending.popleft().get()))
+    for output in pool.map(run_unit, ((index, units[index]) for index in range(start, last))):
+        work.commit(output)
+        peak = max(peak, output.peak_rss_kb)
     return peak
-
-
-def _commit(work: WorkFolder, output) -> int:
-    work.commit(output)
-    return output.peak_rss_kb
 
 
 def _write_shard(

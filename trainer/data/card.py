@@ -79,14 +79,14 @@ class CardStats:
         self.groups: dict[str, set[str]] = {"train": set(), "test": set()}
         self.images: Counter = Counter()
 
-    def add(self, record: ImageRecord, test: bool, composed: list) -> None:
-        """One image: its record, its side of the split and its (file, item, turns)."""
+    def add(self, record: ImageRecord, test: bool, items: list[tuple]) -> None:
+        """One image: its record, its side of the split and its items, each as (file, text,
+        conversations, turn kinds such as "VG" or "VG-negative")."""
         side = "test" if test else "train"
-        for file, item, turns in composed:
+        for file, _, count, kinds in items:
             self.files[file]["items"] += 1
-            self.files[file]["turns"] += len(item["conversations"])
-            for turn in turns:
-                self.tasks[side][turn.task + ("-negative" if turn.negative else "")] += 1
+            self.files[file]["turns"] += count
+            self.tasks[side].update(kinds)
         self.modalities[record.facts.modality][f"{side}_images"] += 1
         for label in {r.label for r in record.facts.regions}:
             self.label_images[label] += 1

@@ -26,14 +26,14 @@ from trainer.data.result import (
     TRAIN_FILE,
     BuildSettings,
     ImageRecord,
-    group_of,
 )
 from trainer.data.sources import SourceReport
-from trainer.data.units import record_from_dict
+from trainer.data.units import WorkerPool, record_from_dict
 
 __all__ = [
     "JSONL_SUFFIX",
     "MAX_TURNS_PER_ITEM",
+    "compose_unit",
     "finish",
     "journal_lines",
     "split_groups",
@@ -78,10 +78,12 @@ def finish(
     reports: list[SourceReport],
     settings: BuildSettings,
     command: str,
+    pool: WorkerPool,
 ) -> int:
     """Write the lists and the card into ``out`` from the journals; the number of images.
 
     ``reports`` hold what planning counted; the journal's per-unit counts are added here.
+    The conversations are composed by ``pool``'s workers, a unit at a time, in order.
 
     Raises:
         ValueError: no source gave an image with a usable label.
@@ -89,18 +91,45 @@ def finish(
     test_groups = _first_pass(journals, reports, settings)
     if not any(report.images for report in reports):
         raise ValueError(_no_usable_labels(reports))
+    jobs = (
+        (unit["records"], [_group(d) in test_groups for d in unit["records"]], settings)
+        for unit in journal_lines(journals)
+    )
     stats = card.CardStats()
     with _Lists(out) as lists:
-        for unit in journal_lines(journals):
-            for data in unit["records"]:
+        # Two readers of the journal in step: the jobs run a few units ahead of this one.
+        for unit, composed in zip(
+            journal_lines(journals), pool.map(compose_unit, jobs), strict=True
+        ):
+            for data, entries in zip(unit["records"], composed, strict=True):
                 record = record_from_dict(data)
-                test = group_of(record) in test_groups
-                composed = _compose(record, test, settings)
-                for file, item, _ in composed:
-                    lists.write(file, item)
-                stats.add(record, test, composed)
+                for file, text, _, _ in entries:
+                    lists.write(file, text)
+                stats.add(record, _group(data) in test_groups, entries)
     card.write_card(out, card.card_data(stats, reports, settings, command))
     return sum(report.images for report in reports)
+
+
+def _group(data: dict[str, Any]) -> str:
+    return f"{data['dataset']}/{data['patient']}"
+
+
+def compose_unit(job: tuple[list[dict], list[bool], BuildSettings]) -> list[list[tuple]]:
+    """Per record of a unit: (file, item as JSON text, conversations, turn kinds) of each of
+    its items (run in a worker process)."""
+    records, tests, settings = job
+    return [
+        [
+            (
+                file,
+                json.dumps(item, ensure_ascii=False),
+                len(item["conversations"]),
+                [t.task + ("-negative" if t.negative else "") for t in turns],
+            )
+            for file, item, turns in _compose(record_from_dict(data), test, settings)
+        ]
+        for data, test in zip(records, tests, strict=True)
+    ]
 
 
 def _first_pass(
@@ -114,7 +143,7 @@ def _first_pass(
             report.skip(reason, count)
         report.notes.extend(unit["notes"])
         for data in unit["records"]:
-            groups.setdefault(data["dataset"], set()).add(f"{data['dataset']}/{data['patient']}")
+            groups.setdefault(data["dataset"], set()).add(_group(data))
     return split_groups(groups, settings)
 
 
@@ -191,8 +220,8 @@ class _Lists:
     def _open(self, name: str) -> IO[str]:
         return self.stack.enter_context(open(self.out / name, "w", encoding="utf-8"))
 
-    def write(self, name: str, item: dict) -> None:
-        text = json.dumps(item, ensure_ascii=False)
+    def write(self, name: str, text: str) -> None:
+        """One item, given as its JSON text."""
         self.json[name].write((",\n" if self.count[name] else "\n") + text)
         self.jsonl[name].write(text + "\n")
         self.count[name] += 1

@@ -18,22 +18,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trainer.data.build import SHARD_FILE
+from trainer.data.build import SHARD_FILE, default_workers
 from trainer.data.compose import finish
 from trainer.data.journal import JOURNAL, WorkFolder, check_out
 from trainer.data.result import BuildResult, BuildSettings
 from trainer.data.sources import SourceReport
+from trainer.data.units import WorkerPool
 
 __all__ = ["merge_shards", "with_out"]
 
 
-def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike) -> BuildResult:
-    """The dataset of the complete set of ``shards`` (any order), written into ``out``.
+def merge_shards(
+    shards: Sequence[str | os.PathLike], out: str | os.PathLike, *, workers: int | None = None
+) -> BuildResult:
+    """The dataset of the complete set of ``shards`` (any order), written into ``out`` with
+    ``workers`` processes composing the conversations (default: every core).
 
     Raises:
         ValueError: a folder is not a finished shard, the shards are of different builds, one
             is missing or given twice, ``out`` is not empty, or two images share a name.
     """
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"Unable to merge with {workers} workers; give 1 or more")
     found = sorted((_read_shard(Path(s)) for s in shards), key=lambda d: d["shard"][0])
     _check_complete(found)
     target = Path(out)
@@ -50,7 +57,8 @@ def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike) ->
             _link_images(data["folder"] / "images", work.images)
         journals = [data["folder"] / JOURNAL for data in found]
         command = with_out(first["command"], target)
-        images = finish(work.path, journals, reports, settings, command)
+        with WorkerPool(workers, [], settings, None) as pool:
+            images = finish(work.path, journals, reports, settings, command, pool)
         work.complete()
     except BaseException:
         work.discard()

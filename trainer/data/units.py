@@ -17,7 +17,8 @@ from __future__ import annotations
 import random
 import resource
 import shutil
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "CHUNK_2D",
     "Unit",
     "UnitOutput",
+    "WorkerPool",
     "plan_units",
     "record_from_dict",
     "record_to_dict",
@@ -48,6 +50,8 @@ __all__ = [
 # 2D images per unit: enough to hide the cost of sending a unit to a worker, few enough that
 # a killed build redoes little and the last unit does not keep one core busy alone for long.
 CHUNK_2D = 16
+# Jobs sent ahead per worker: enough to keep every worker busy while the oldest finishes.
+_AHEAD_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,57 @@ def _runs(files: Iterator[ImageFiles]) -> Iterator[tuple[ImageFiles, ...]]:
 _WORKER: dict[str, Any] = {}
 
 
-def start_worker(specs: Sequence[SourceSpec], settings: BuildSettings, staging: Path) -> None:
+def start_worker(
+    specs: Sequence[SourceSpec], settings: BuildSettings, staging: Path | None
+) -> None:
     """What every unit of this build needs, given once per worker process."""
-    _WORKER.update(specs=list(specs), settings=settings, staging=Path(staging))
+    _WORKER.update(specs=list(specs), settings=settings, staging=staging)
+    import SimpleITK as sitk
+
+    # The worker processes are the parallelism: ITK's own threads (connected components)
+    # would only compete with the other workers for the same cores.
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
+class WorkerPool:
+    """``workers`` processes (or this one, for 1) that map jobs in order, a few at a time, so
+    neither the jobs nor the results of a whole build ever wait in memory."""
+
+    def __init__(self, workers: int, *start: Any) -> None:
+        self.workers = workers
+        self.start = start
+        self.pool = None
+
+    def __enter__(self) -> WorkerPool:
+        if self.workers == 1:
+            start_worker(*self.start)
+            return self
+        import multiprocessing
+
+        # forkserver: workers start from a clean process, not a copy of this one (which may
+        # hold threads, ITK's for one, that fork does not copy safely).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["trainer.data.units", "trainer.data.compose"])
+        self.pool = context.Pool(self.workers, start_worker, self.start)
+        return self
+
+    def map(self, function: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        """``function(job)`` for each job, in the jobs' order."""
+        if self.pool is None:
+            yield from map(function, jobs)
+            return
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(self.pool.apply_async(function, (job,)))
+            if len(pending) >= self.workers * _AHEAD_PER_WORKER:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
 
 
 def run_unit(job: tuple[int, Unit]) -> UnitOutput:
@@ -118,7 +170,7 @@ def run_unit(job: tuple[int, Unit]) -> UnitOutput:
     index, unit = job
     spec: SourceSpec = _WORKER["specs"][unit.source]
     settings: BuildSettings = _WORKER["settings"]
-    folder = _WORKER["staging"] / str(index)
+    folder = Path(_WORKER["staging"]) / str(index)
     if folder.exists():  # left by a build that was killed while doing this unit
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
