@@ -23,6 +23,7 @@ from psygnal import evented
 
 from birdview.core import families
 from birdview.core.box import Box
+from birdview.core.conversation_edits import BoxVisibility
 from birdview.core.extent import Extent, extent_of
 from birdview.core.geometry import Plane, slice_count
 from birdview.core.model_card import ModelCard
@@ -152,6 +153,7 @@ class Assistant:
         user_box: the box the user drew (the region of the next question), or None.
         selected: (turn_id, box index) the user picked, or None.
         model: the model's state.
+        visibility: which answer boxes are drawn (`birdview.core.conversation_edits`).
         revision: bumped on every change of a turn's content (streaming pieces included), so a
             view can observe one signal.
     """
@@ -162,6 +164,7 @@ class Assistant:
     selected: tuple[int, int] | None = None
     model: ModelState = field(default_factory=ModelState)
     revision: int = 0
+    visibility: BoxVisibility = field(default_factory=BoxVisibility)
 
     # -- asking --------------------------------------------------------------------------------
 
@@ -301,11 +304,14 @@ class Assistant:
         return placed
 
     def boxes_on(self, plane: Plane, slice_index: int) -> list[PlacedBox]:
+        """The answer boxes drawn on a slice (those hidden left out)."""
         plane = Plane(plane)
         return [
             p
             for p in self.placed_boxes()
-            if p.box.plane is plane and p.box.slice_index == slice_index
+            if p.box.plane is plane
+            and p.box.slice_index == slice_index
+            and self.visibility.shows(p.turn_id, p.index)
         ]
 
     def selected_box(self) -> PlacedBox | None:
@@ -340,6 +346,7 @@ class Assistant:
         self.turns = ()
         self.user_box = None
         self.selected = None
+        self.visibility = BoxVisibility()
         self.revision += 1
 
     # -- sessions ------------------------------------------------------------------------------
@@ -420,6 +427,7 @@ class Assistant:
         self.turns = tuple(turns)
         self.user_box = record.user_boxes[0] if record.user_boxes else None
         self.selected = None
+        self.visibility = BoxVisibility()
         self.revision += 1
 
     # -- internals -----------------------------------------------------------------------------

@@ -125,6 +125,8 @@ class BoxLayer:
         for turn in self.assistant.turns:
             if turn.extent is None or turn.plane is plane:
                 continue
+            if not self.assistant.visibility.shows_turn(turn.turn_id):
+                continue
             box = projection_on(volume, turn.extent, plane, slice_index)
             if box is None:
                 continue
