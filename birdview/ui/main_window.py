@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self._normal_geometry = self.saveGeometry()
 
         self.view_layout = ViewLayout(self.session, self.assistant)
+        self.view_layout.set_mouse_map(self.settings.mouse_map())
         self.setCentralWidget(self.view_layout)
         self.series_browser = SeriesBrowser(self.session)
         self.series_dock = self._dock(

@@ -223,7 +223,7 @@ class MeasureLayer(QObject):
         return True
 
     def _on_press(self, event: QMouseEvent) -> bool:
-        if event.button() != Qt.MouseButton.LeftButton or self.view.tool not in _EDIT_TOOLS:
+        if not self.view.gestures.is_tool_press(event) or self.view.tool not in _EDIT_TOOLS:
             return False
         _, index = self._slice()
         pos = event.position()
@@ -273,7 +273,7 @@ class MeasureLayer(QObject):
         return True
 
     def _on_release(self, event: QMouseEvent) -> bool:
-        if event.button() != Qt.MouseButton.LeftButton:
+        if not self.view.gestures.is_tool_press(event):  # the mouse map's tool gesture
             return False
         point = self._clamped(self.view.viewport_to_image(event.position()))
         if self._angle:

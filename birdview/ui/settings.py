@@ -11,6 +11,8 @@ import logging
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from birdview.core.mouse_map import MouseMap, MouseMapError
+
 __all__ = ["MAX_RECENT", "SETTINGS_VERSION", "Settings"]
 
 logger = logging.getLogger(__name__)
@@ -28,8 +30,10 @@ _KEY_MODEL = "model/model_dir"
 _KEY_ADAPTER = "model/adapter_dir"
 _KEY_PRECISION = "model/precision"
 _KEY_DEVICE = "model/device"
+_KEY_SEGMENTER = "segmentation/model_dir"
 _KEY_ANONYMISE = "export/anonymise"
 _KEY_EXPORT_DIR = "export/last_directory"
+_KEY_MOUSE = "view/mouse_map"
 
 
 class Settings:
@@ -75,6 +79,20 @@ class Settings:
     def set_layout(self, layout: str) -> None:
         self._qs.setValue(_KEY_LAYOUT, layout)
 
+    def mouse_map(self) -> MouseMap:
+        """The saved mouse mapping; the default when none is saved or the saved one is wrong."""
+        text = str(self._qs.value(_KEY_MOUSE, "") or "")
+        if not text:
+            return MouseMap.default()
+        try:
+            return MouseMap.from_text(text)
+        except MouseMapError as exc:
+            logger.warning("settings %s: %s; using the default mouse mapping", _KEY_MOUSE, exc)
+            return MouseMap.default()
+
+    def set_mouse_map(self, mouse_map: MouseMap) -> None:
+        self._qs.setValue(_KEY_MOUSE, mouse_map.to_text())
+
     # -- files -------------------------------------------------------------------------------
 
     def recent_paths(self) -> list[str]:
@@ -116,6 +134,13 @@ class Settings:
         self._qs.setValue(_KEY_ADAPTER, adapter_dir)
         self._qs.setValue(_KEY_PRECISION, precision)
         self._qs.setValue(_KEY_DEVICE, device)
+
+    def segmenter_dir(self) -> str:
+        """The segmentation checkpoint *Segment box* uses ("" until one is chosen)."""
+        return str(self._qs.value(_KEY_SEGMENTER, "") or "")
+
+    def set_segmenter_dir(self, path: str) -> None:
+        self._qs.setValue(_KEY_SEGMENTER, path)
 
     # -- exports -----------------------------------------------------------------------------
 

@@ -1,12 +1,13 @@
 """`SliceView`: one plane of the session in a QGraphicsView.
 
-Mouse: left-drag window/level (horizontal = width, vertical = level) — or, with the box tool,
-draws and edits the user's box —, left click moves the cursor (and picks the answer box under
-it), middle-drag pans, right-drag and Ctrl+wheel zoom, wheel scrolls, double-click asks to
-become the main view. Keys: arrows ±1, PgUp/PgDn ±10, Home/End, F fit, R reset, Delete
-removes the drawn box. Paging follows radiology's reading order, as in every PACS: Home shows
-the first slice (axial: the most cranial; coronal: the most anterior; sagittal: the patient's
-rightmost), and wheel towards the user, ↓, → and PgDn go on (axial: towards the feet). The
+Mouse (the defaults of `birdview.core.mouse_map`, routed by `MouseGestures`): left-drag
+the active tool (window/level: horizontal = width, vertical = level; the box tool draws the
+user's box), left click moves the cursor (and picks the answer box under it), middle-drag pans,
+right-drag and Ctrl+wheel zoom, wheel scrolls, double-click asks to become the main view.
+Keys: arrows ±1, PgUp/PgDn ±10, Home/End, F fit, R reset, Delete removes the drawn box.
+Paging follows radiology's reading order, as in every PACS: Home shows the first slice
+(axial: the most cranial; coronal: the most anterior; sagittal: the patient's rightmost),
+and wheel towards the user, ↓, → and PgDn go on (axial: towards the feet). The
 session's slice indices keep their own order; only the paging maps onto it.
 The view reports the voxel under the mouse (``hovered``) for the status bar.
 Scene units are millimetres, so anisotropic pixels are drawn with the right aspect.
@@ -34,10 +35,12 @@ from birdview.core import geometry
 from birdview.core.assistant import Assistant
 from birdview.core.display import Window, apply_window, auto_window
 from birdview.core.geometry import Plane
+from birdview.core.mouse_map import MouseMap
 from birdview.core.session import Session
 from birdview.core.slab import Slab, slab_image
 from birdview.ui._observe import observe
 from birdview.ui.box_layer import BoxLayer
+from birdview.ui.mouse_gestures import MouseGestures
 from birdview.ui.overlays import (
     Overlay,
     overlay_for,
@@ -50,8 +53,6 @@ from birdview.ui.slab_controls import with_slab_line
 
 __all__ = ["SliceView", "to_qimage"]
 
-_DRAG_THRESHOLD_PX = 4
-_WHEEL_STEP = 120
 _ZOOM_LIMITS = (0.05, 64.0)  # screen px per image px
 _KEY_STEPS = {
     Qt.Key.Key_Up: -1,
@@ -107,9 +108,7 @@ class SliceView(QGraphicsView):
         self._pixel_mm = (1.0, 1.0)
         self._preview = False
         self._fitted = True
-        self._press: tuple[Qt.MouseButton, QPoint, Window | None] | None = None
-        self._dragging = False
-        self._wheel_rest = 0
+        self.gestures = MouseGestures(self)
         self._hover_pos: QPoint | None = None  # where the mouse rests over the viewport
         self._font = QFont(self.font())
         self._font.setPixelSize(12 if compact else 14)
@@ -149,6 +148,14 @@ class SliceView(QGraphicsView):
     @property
     def plane(self) -> Plane:
         return self._plane
+
+    @property
+    def mouse_map(self) -> MouseMap:
+        return self.gestures.mouse_map
+
+    @mouse_map.setter
+    def mouse_map(self, mouse_map: MouseMap) -> None:
+        self.gestures.mouse_map = mouse_map
 
     def set_plane(self, plane: Plane) -> None:
         plane = Plane(plane)
@@ -302,7 +309,7 @@ class SliceView(QGraphicsView):
         scene = QPointF((col + 0.5) * self._pixel_mm[0], (row + 0.5) * self._pixel_mm[1])
         return QPointF(self.mapFromScene(scene))
 
-    def _zoom_by(self, factor: float, anchor: QPoint) -> None:
+    def zoom_by(self, factor: float, anchor: QPoint) -> None:
         low, high = _ZOOM_LIMITS
         factor = min(max(self.zoom() * factor, low), high) / max(self.zoom(), 1e-9)
         before = self.mapToScene(anchor)
@@ -312,7 +319,7 @@ class SliceView(QGraphicsView):
         self._fitted = False
         self.viewport().update()
 
-    def _pan_by(self, delta: QPoint) -> None:
+    def pan_by(self, delta: QPoint) -> None:
         self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
         self._fitted = False
@@ -359,21 +366,13 @@ class SliceView(QGraphicsView):
         self.viewport().update()
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
-        delta = event.angleDelta().y()
-        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self._zoom_by(1.0015**delta, event.position().toPoint())
-        else:
-            self._wheel_rest += delta
-            steps = int(self._wheel_rest / _WHEEL_STEP)
-            self._wheel_rest -= steps * _WHEEL_STEP
-            if steps:
-                self._page(-steps)  # wheel towards the user (negative delta): next slice
+        self.gestures.wheel(event)
         event.accept()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key = event.key()
         if key in _KEY_STEPS and not event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self._page(_KEY_STEPS[key])
+            self.page(_KEY_STEPS[key])
         elif key == Qt.Key.Key_Home:
             self._page_to(0)
         elif key == Qt.Key.Key_End:
@@ -391,56 +390,17 @@ class SliceView(QGraphicsView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.setFocus(Qt.FocusReason.MouseFocusReason)
-        self._press = (event.button(), event.position().toPoint(), self._session.window)
-        self._dragging = False
-        if self._box_tool_active(event.button()):
-            reach = 7 / max(self.zoom(), 1e-6)
-            self._layer.press(self._image_point(event), self._plane, self._slice(), reach)
+        self.gestures.press(event)
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self._hover_pos = event.position().toPoint()
         self._report_hover(self._hover_pos)
-        if self._press is None:
-            return
-        button, start, window = self._press
-        pos = event.position().toPoint()
-        delta = pos - start
-        if not self._dragging and delta.manhattanLength() < _DRAG_THRESHOLD_PX:
-            return
-        self._dragging = True
-        if self._box_tool_active(button):
-            self._layer.move(self._image_point(event), self._image_size())
-            self.viewport().update()
-        elif button == Qt.MouseButton.LeftButton and window is not None:
-            self._set_window_throttled(self._dragged_window(window, delta))
-        elif button == Qt.MouseButton.RightButton:
-            self._zoom_by(1.01 ** (start.y() - pos.y()), start)
-            self._press = (button, QPoint(start.x(), pos.y()), window)
-        elif button == Qt.MouseButton.MiddleButton:
-            self._pan_by(delta)
-            self._press = (button, pos, window)
+        self.gestures.move(event)
         event.accept()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        if self._press is None:
-            return
-        button = self._press[0]
-        if self._box_tool_active(button) and self._dragging:
-            self._layer.release(
-                self._image_point(event), self._image_size(), self._plane, self._slice()
-            )
-            self.viewport().update()
-        elif self._box_tool_active(button):
-            self._layer.drag = None
-        if button == Qt.MouseButton.LeftButton and not self._dragging:
-            self._pick_box(event)
-            ijk = self._view_to_index(event.position().toPoint())
-            if ijk is not None:
-                self._session.move_cursor(ijk)
-        self._set_window_throttled.flush()
-        self._press = None
-        self._dragging = False
+        self.gestures.release(event)
         event.accept()
 
     def leaveEvent(self, event) -> None:  # noqa: N802
@@ -453,7 +413,7 @@ class SliceView(QGraphicsView):
             self.main_requested.emit(self._plane)
         event.accept()
 
-    def _page(self, steps: int) -> None:
+    def page(self, steps: int) -> None:
         """Go ``steps`` slices on in reading order (negative: back), clamped at the ends."""
         volume = self._session.volume
         if volume is None:
@@ -481,14 +441,48 @@ class SliceView(QGraphicsView):
         inside = all(0 <= v < n for v, n in zip(voxel, (n_i, n_j, n_k), strict=True))
         self.hovered.emit(voxel if inside else None)
 
-    def _box_tool_active(self, button: Qt.MouseButton) -> bool:
+    # -- what `MouseGestures` drives -----------------------------------------------------------
+
+    def session_window(self) -> Window | None:
+        return self._session.window
+
+    def set_window_soon(self, window: Window) -> None:
+        self._set_window_throttled(window)
+
+    def flush_window(self) -> None:
+        self._set_window_throttled.flush()
+
+    def box_tool_on(self) -> bool:
         return (
             self.tool == "box"
-            and button == Qt.MouseButton.LeftButton
             and self._layer is not None
             and self._session.volume is not None
             and not self._preview
         )
+
+    def box_press(self, event: QMouseEvent) -> None:
+        reach = 7 / max(self.zoom(), 1e-6)
+        self._layer.press(self._image_point(event), self._plane, self._slice(), reach)
+
+    def box_move(self, event: QMouseEvent) -> None:
+        self._layer.move(self._image_point(event), self._image_size())
+        self.viewport().update()
+
+    def box_release(self, event: QMouseEvent, moved: bool) -> None:
+        if moved:
+            self._layer.release(
+                self._image_point(event), self._image_size(), self._plane, self._slice()
+            )
+            self.viewport().update()
+        else:
+            self._layer.drag = None
+
+    def click_at(self, event: QMouseEvent) -> None:
+        """A click without a drag: pick the answer box there and move the cursor there."""
+        self._pick_box(event)
+        ijk = self._view_to_index(event.position().toPoint())
+        if ijk is not None:
+            self._session.move_cursor(ijk)
 
     def _image_point(self, event: QMouseEvent) -> tuple[float, float]:
         return self.viewport_to_image(event.position())
@@ -508,9 +502,3 @@ class SliceView(QGraphicsView):
         hit = self._layer.hit(self._image_point(event), self._plane, self._slice())
         if hit is not None:
             self._layer.assistant.select(*hit)
-
-    def _dragged_window(self, start: Window, delta: QPoint) -> Window:
-        """Right widens, left narrows; down raises the level, up lowers it."""
-        step = max(start.width, 1.0) / 256.0
-        width = max(start.width + delta.x() * step, 1.0)
-        return Window(start.center + delta.y() * step, width)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QSplitter, QVBoxLayout, QWidget
 
 from birdview.core.assistant import Assistant
 from birdview.core.geometry import Plane
+from birdview.core.mouse_map import MouseMap
 from birdview.core.session import Session
 from birdview.ui._observe import observe
 from birdview.ui.slice_view import SliceView
@@ -99,6 +100,11 @@ class ViewLayout(QWidget):
                 Qt.CursorShape.ArrowCursor if tool == "window" else Qt.CursorShape.CrossCursor
             )
 
+    def set_mouse_map(self, mouse_map: MouseMap) -> None:
+        """What each mouse gesture does, in every view."""
+        for view in self.all_views():
+            view.mouse_map = mouse_map
+
     def set_presenter(self, on: bool) -> None:
         for view in (self.main_view, *self.small_views.values()):
             view.set_presenter(on)
@@ -126,12 +132,18 @@ class ViewLayout(QWidget):
 
     def _on_main_requested(self, plane: Plane) -> None:
         self._session.set_main_plane(plane)
+        # The promoted plane now shows large: its keys go there, not to the small copy (which
+        # a 1×1 layout would hide while it kept the focus).
+        self.main_view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _apply_layout(self) -> None:
         volume = self._session.volume
         is_3d = volume is None or min(volume.shape) > 1
         multi = self._session.layout == "1+3" and is_3d
+        hidden_focus = not multi and self._column.isAncestorOf(QApplication.focusWidget())
         self._column.setVisible(multi)
+        if hidden_focus:  # keys go to the view the user sees
+            self.main_view.setFocus(Qt.FocusReason.OtherFocusReason)
         beside = self._beside is not None and not self._beside.isHidden()
         for view in (self.main_view, *self.small_views.values()):
             view.show_crosshair = multi or beside
