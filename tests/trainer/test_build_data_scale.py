@@ -170,6 +170,17 @@ def test_a_build_killed_mid_way_resumes_to_the_uninterrupted_output(tmp_path):
     assert sorted(p.name for p in killed.iterdir()) == ["data"]  # the partial became data
 
 
+def test_a_partial_build_of_other_settings_is_not_resumed(reference, tmp_path):
+    out = tmp_path / "data"
+    stale = WorkFolder(out)
+    stale.open({"sources": ["elsewhere"], "settings": {"seed": 7}}, 0)
+    (stale.images / "stale.png").write_bytes(b"not a png")
+    stale.journal.write_text('{"unit": 0, "source": 0, "records": [], "skipped": {}}\n')
+    stale.release()  # as a build killed after one unit leaves it
+    build_dataset(sources(), out, SETTINGS, command="the command", workers=1)
+    assert_same_tree(reference, out)
+
+
 def test_a_second_build_into_the_same_folder_is_refused_while_one_runs(tmp_path):
     out = tmp_path / "data"
     running = WorkFolder(out)

@@ -114,3 +114,22 @@ def test_fit_without_its_training_file(tmp_path):
     )
     assert "data.train 'none.json' is not a file" in line
     assert_nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["predict", "--model", "m", "--data", "d.json", "--images", "no", "--out", "p.jsonl"],
+            "images folder 'no' does not exist",
+        ),
+        (["evaluate", "--task", "vg", "none.jsonl"], "'none.jsonl' as it does not exist"),
+        (["validate", "none.json", "--images", "no"], "images folder 'no' does not exist"),
+        (["merge", "--base", "no", "--adapter", "no", "--out", "m"], "has no config.json"),
+        (["fit", "--config", "none.yaml"], "neither a file nor one of the shipped recipes"),
+        (["fit", "--config", "tiny-cpu", "--override", "train.lr=abc"], "not a number"),
+    ],
+)
+def test_the_other_commands_refuse_alike(tmp_path, args, says):
+    assert says in refuse(tmp_path, *args)
+    assert_nothing_written(tmp_path)
