@@ -54,8 +54,9 @@ CONVENTIONS = {
     "rendered per volume 0.5-99.5 % -> 0-255 (birdview.core.model_input), resized to square "
     "pixels",
     "order": "items follow the sources in the order given, each source's files in sorted order "
-    "(volumes: plane by plane, slice by slice); the bytes do not depend on --workers, and the "
-    "shards of --shard I/N joined by merge-data give the same files",
+    "(a volume's images by name: sagittal, coronal, then axial slices); the bytes do not "
+    "depend on --workers, and the shards of --shard I/N joined by merge-data give the same "
+    "files",
     "jsonl": "every list X.json also as X.jsonl, one item a line, the same items in the same "
     "order (Hugging Face datasets: load_dataset('json', data_files=..., streaming=True))",
 }

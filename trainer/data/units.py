@@ -181,6 +181,9 @@ def run_unit(job: tuple[int, Unit]) -> UnitOutput:
         record = _record(image, unit.source, settings, folder, names, report)
         if record is not None:
             records.append(record_to_dict(record))
+    # By name within a unit, as builds before units sorted all their images (a volume's
+    # sagittal, coronal, then axial slices), so a one-volume build keeps its old order.
+    records.sort(key=lambda r: r["facts"]["name"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return UnitOutput(index, unit.source, records, dict(report.skipped), report.notes, peak)
 
