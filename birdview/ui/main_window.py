@@ -21,6 +21,7 @@ from birdview.ui.assistant_controller import AssistantController
 from birdview.ui.chat_panel import ChatPanel
 from birdview.ui.errors import ErrorReporter
 from birdview.ui.export_actions import Exporter
+from birdview.ui.help_overlay import HelpOverlay
 from birdview.ui.inference_bridge import InferenceBridge
 from birdview.ui.label_controls import LabelControls
 from birdview.ui.loader import StudyLoader
@@ -139,6 +140,10 @@ class MainWindow(QMainWindow):
         )
         self.addToolBar(self.review.tool_bar)
         self.setMenuBar(MenuBar(self.action_registry, self))
+        self.help_overlay = HelpOverlay(self, lambda: self.view_layout.main_view.mouse_map)
+        self.menuBar().help_menu.insertAction(
+            self.action_registry.about_action, self.help_overlay.action
+        )
         self.labels.add_to_menu(self.menuBar().file_menu, self.menuBar().recent_menu.menuAction())
         self.pacs = PacsControls(
             self,

@@ -23,7 +23,8 @@ class MenuBar(QMenuBar):
         self._build_file_menu()
         self._build_view_menu()
         self._build_window_menu()
-        self.addMenu("&Help").addAction(actions.about_action)
+        self.help_menu = self.addMenu("&Help")
+        self.help_menu.addAction(actions.about_action)
 
     def _build_file_menu(self) -> None:
         actions = self._actions

@@ -192,6 +192,8 @@ def test_keys_go_to_the_view_the_user_sees_after_promote_and_ctrl_1(
 ) -> None:
     window = make_main_window("1+3")
     open_and_wait(qtbot, window, sample_ct_dir())
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
     layout = window.view_layout
     small = layout.small_views[Plane.SAGITTAL]
     qtbot.mouseDClick(small.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(60, 60))
@@ -209,3 +211,35 @@ def test_keys_go_to_the_view_the_user_sees_after_promote_and_ctrl_1(
     before = window.session.slice_index(Plane.SAGITTAL)
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_PageDown)
     assert window.session.slice_index(Plane.SAGITTAL) != before
+
+
+def test_f1_lists_the_mouse_map_and_every_shortcut_and_esc_closes_it(
+    qtbot, make_main_window
+) -> None:
+    from PySide6.QtGui import QAction, QKeySequence
+
+    window = make_main_window()
+    window.view_layout.set_mouse_map(MouseMap.default().with_binding("right", "alt", "scroll"))
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    view = window.view_layout.main_view
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_F1)
+    overlay = window.help_overlay
+    assert overlay.isVisible() and overlay.geometry() == window.rect()
+    text = overlay.label.text()
+    assert "Alt+right drag" in text and "scroll through slices" in text  # the map in use
+    assert "Middle drag" in text and "pan" in text
+    # Every action of the window that has a shortcut is listed with its keys.
+    native = QKeySequence.SequenceFormat.NativeText
+    for action in window.findChildren(QAction):
+        keys = action.shortcut().toString(native)
+        if keys:
+            assert f"<b>{keys}</b>" in text, f"{keys} ({action.text()}) missing"
+    # Esc closes the sheet only; it does not also drop the chosen tool (the window's Esc does).
+    window.action_registry.tool_actions["ruler"].setChecked(True)
+    qtbot.keyClick(overlay, Qt.Key.Key_Escape)
+    assert not overlay.isVisible()
+    assert window.action_registry.tool_actions["ruler"].isChecked()
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert window.action_registry.tool_actions["window"].isChecked()
