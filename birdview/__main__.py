@@ -10,7 +10,8 @@ from birdview import __version__
 from birdview._logging import configure_logging
 
 USAGE = """\
-birdview [view] [PATH]        open the viewer, optionally on PATH
+birdview [view] [PATH]        open the viewer, optionally on PATH (a running BirdView
+                              opens it instead; --new-window starts another)
                               (DICOM file/folder/DICOMDIR/.zip, NIfTI, PNG/JPEG/TIFF)
 birdview info PATH [--json]   print the series BirdView finds in PATH, without a window
 birdview ask --model DIR --image PATH [--json] QUESTION   ask a local model about a slice
@@ -44,12 +45,17 @@ def _view(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="birdview", usage=USAGE)
     parser.add_argument("path", nargs="?", help="a study to open")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument(
+        "--new-window",
+        action="store_true",
+        help="start a window of its own instead of handing PATH to a running BirdView",
+    )
     parser.add_argument("--version", action="version", version=f"BirdView {__version__}")
     args = parser.parse_args(argv)
     configure_logging(verbose=args.verbose)
     from birdview.ui.app import run
 
-    return run(args.path)
+    return run(args.path, single_instance=not args.new_window)
 
 
 def _info(argv: list[str]) -> int:
