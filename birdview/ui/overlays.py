@@ -167,10 +167,16 @@ def paint_frame(painter: QPainter, rect: QRectF, plane: Plane, active: bool) -> 
     """A thin border in the plane's colour (brighter on the focused view)."""
     color = QColor(PLANE_COLORS[plane])
     color.setAlpha(255 if active else 110)
-    pen = QPen(color, 2 if active else 1)
-    painter.setPen(pen)
-    painter.setBrush(Qt.BrushStyle.NoBrush)
-    painter.drawRect(rect.adjusted(0.5, 0.5, -1, -1))
+    # Four filled strips, not a stroked rectangle: stroking the whole view's outline cost
+    # ~2 ms a paint, most of a cine frame's drawing time.
+    width = 2.0 if active else 1.0
+    for strip in (
+        QRectF(rect.left(), rect.top(), rect.width(), width),
+        QRectF(rect.left(), rect.bottom() - width, rect.width(), width),
+        QRectF(rect.left(), rect.top(), width, rect.height()),
+        QRectF(rect.right() - width, rect.top(), width, rect.height()),
+    ):
+        painter.fillRect(strip, color)
 
 
 def _outlined_text(
