@@ -50,7 +50,7 @@ from trainer.data.result import (
     group_of,
 )
 from trainer.data.sources import SourceReport, parse_source, read_licence
-from trainer.data.units import Unit, WorkerPool, plan_units, run_unit
+from trainer.data.units import Unit, WorkerPool, plan_digest, plan_units, run_unit
 
 __all__ = [
     "MAX_TURNS_PER_ITEM",
@@ -102,7 +102,7 @@ def build_dataset(
     reports = [SourceReport(s.text, s.kind, s.dataset, read_licence(s)) for s in specs]
     units = plan_units(specs, reports)
     first, last = shard_range(len(units), shard)
-    state = build_state(sources, settings, len(units))
+    state = build_state(sources, settings, units)
     work = WorkFolder(target)
     start = work.open({**state, "shard": list(shard or (0, 1))}, first)
     result = BuildResult(target, sources=reports)
@@ -138,10 +138,18 @@ def shard_range(units: int, shard: tuple[int, int] | None) -> tuple[int, int]:
     return index * units // count, (index + 1) * units // count
 
 
-def build_state(sources: Sequence[str], settings: BuildSettings, units: int) -> dict[str, Any]:
-    """What makes two builds (or shards) the same build."""
+def build_state(
+    sources: Sequence[str], settings: BuildSettings, units: Sequence[Unit]
+) -> dict[str, Any]:
+    """What makes two builds (or shards) the same build: sources, settings and the plan."""
     settings_data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
-    return {"version": 1, "sources": list(sources), "settings": settings_data, "units": units}
+    return {
+        "version": 1,
+        "sources": list(sources),
+        "settings": settings_data,
+        "units": len(units),
+        "plan": plan_digest(units),
+    }
 
 
 def _run(units: list[Unit], start: int, last: int, work: WorkFolder, pool: WorkerPool) -> int:

@@ -14,6 +14,7 @@ returns the records as plain JSON-ready dicts, which the builder journals in pla
 
 from __future__ import annotations
 
+import hashlib
 import random
 import resource
 import shutil
@@ -40,6 +41,7 @@ __all__ = [
     "Unit",
     "UnitOutput",
     "WorkerPool",
+    "plan_digest",
     "plan_units",
     "record_from_dict",
     "record_to_dict",
@@ -94,6 +96,25 @@ def plan_units(specs: Sequence[SourceSpec], reports: Sequence[SourceReport]) -> 
         else:
             units.append(Unit(index))
     return units
+
+
+def plan_digest(units: Sequence[Unit]) -> str:
+    """A hash of the plan's file names (not their folders, which may differ between the
+    machines that build shards): a resumed build or a shard of another plan is not taken for
+    this one."""
+    digest = hashlib.sha256()
+    for unit in units:
+        names: list = [unit.source]
+        for files in unit.files:
+            names += [
+                files.name,
+                files.image.name,
+                *(f"{m[0]}|{m[1]}|{m[2].name}" for m in files.masks),
+            ]
+        if unit.pair is not None:
+            names += [unit.pair[0].name, unit.pair[1].name, sorted(unit.pair[2].items())]
+        digest.update(repr(names).encode())
+    return digest.hexdigest()
 
 
 def _runs(files: Iterator[ImageFiles]) -> Iterator[tuple[ImageFiles, ...]]:
