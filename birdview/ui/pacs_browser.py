@@ -13,13 +13,11 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -27,8 +25,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -47,29 +43,12 @@ from birdview.pacs.settings import (
     with_name,
 )
 from birdview.pacs.settings import save_servers as write_servers
+from birdview.ui.pacs_tables import PHI_COLUMNS, SERIES_COLUMNS, STUDY_COLUMNS, fill, make_table
 from birdview.ui.pacs_tasks import PacsRunner
 
 __all__ = ["PacsBrowser"]
 
 logger = logging.getLogger(__name__)
-
-STUDY_COLUMNS = (
-    ("Patient", "PatientName"),
-    ("Patient ID", "PatientID"),
-    ("Date", "StudyDate"),
-    ("Modalities", "ModalitiesInStudy"),
-    ("Accession", "AccessionNumber"),
-    ("Description", "StudyDescription"),
-    ("Series", "NumberOfStudyRelatedSeries"),
-    ("Images", "NumberOfStudyRelatedInstances"),
-)
-PHI_COLUMNS = (0, 1)
-SERIES_COLUMNS = (
-    ("No.", "SeriesNumber"),
-    ("Modality", "Modality"),
-    ("Description", "SeriesDescription"),
-    ("Images", "NumberOfSeriesRelatedInstances"),
-)
 
 
 class PacsBrowser(QWidget):
@@ -148,8 +127,8 @@ class PacsBrowser(QWidget):
         row.addWidget(self.search_button)
         search.addRow(row)
 
-        self.study_table = _table([c[0] for c in STUDY_COLUMNS])
-        self.series_table = _table([c[0] for c in SERIES_COLUMNS])
+        self.study_table = make_table([c[0] for c in STUDY_COLUMNS])
+        self.series_table = make_table([c[0] for c in SERIES_COLUMNS])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.study_table)
         split.addWidget(self.series_table)
@@ -366,13 +345,13 @@ class PacsBrowser(QWidget):
 
     def _show_studies(self, studies: list[dict[str, str]]) -> None:
         self.studies = list(studies)
-        _fill(self.study_table, self.studies, STUDY_COLUMNS)
+        fill(self.study_table, self.studies, STUDY_COLUMNS)
         self.set_presenter(self.presenter)
         self.status.setText(f"{len(self.studies)} studies found")
 
     def _show_series(self, series: list[dict[str, str]]) -> None:
         self.series = list(series)
-        _fill(self.series_table, self.series, SERIES_COLUMNS)
+        fill(self.series_table, self.series, SERIES_COLUMNS)
 
     def set_presenter(self, on: bool) -> None:
         """Presenter mode: no patient name or ID on screen."""
@@ -393,22 +372,3 @@ class PacsBrowser(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802
         self.runner.cancel()
         super().closeEvent(event)
-
-
-def _table(headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
-    return table
-
-
-def _fill(table: QTableWidget, rows: list[dict[str, str]], columns) -> None:
-    table.setRowCount(len(rows))
-    for r, row in enumerate(rows):
-        for c, (_, key) in enumerate(columns):
-            table.setItem(r, c, QTableWidgetItem(row.get(key, "").replace("^", " ")))

@@ -28,7 +28,7 @@ def test_wrong_called_ae_is_rejected(orthanc):
     server = parse_url(orthanc.dicom_url.replace("ORTHANC@", "NOT-ORTHANC@"))
     with pytest.raises(PacsError, match="rejected the association") as caught:
         connect(server).echo()
-    assert "Called AE title not recognised" in str(caught.value)
+    assert "Called AE title not recognised" in str(caught.value), caught.value
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
