@@ -44,7 +44,7 @@ class ComparePane(QWidget):
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.link_label = QLabel()
         self.link_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.link_label.setStyleSheet("color: #d8c070;")
+        self.link_label.setContentsMargins(4, 0, 4, 2)
         close = QToolButton()
         close.setIcon(qta.icon("mdi6.close"))
         close.setToolTip("Close the side-by-side series")

@@ -81,6 +81,10 @@ class ViewLayout(QWidget):
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
         if watched is self._beside and event.type() in (QEvent.Type.Show, QEvent.Type.Hide):
             self._apply_layout()
+            if event.type() == QEvent.Type.Show:  # the two series get equal room
+                main, beside, column = self._splitter.sizes()
+                half = (main + beside) // 2
+                self._splitter.setSizes([half, main + beside - half, column])
         return super().eventFilter(watched, event)
 
     def fit(self) -> None:
