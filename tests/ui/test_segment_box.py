@@ -1,0 +1,83 @@
+"""*Segment box* in the real window: the drawn box goes to a tiny random SAM checkpoint in the
+real worker, the mask lands on the box's slice in the Labels layer, and the status bar gives its
+volume in mL."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from birdview.core.box import Box
+from birdview.core.geometry import Plane
+from birdview.core.model_input import render_for_model, volume_intensity_range
+from birdview.ui.settings import Settings
+from tests.conftest import REPO
+from tests.inference.tiny_sam import build_tiny_sam
+
+SAMPLE_CT = REPO / "resources" / "samples" / "totalseg_ct"
+DEMO = REPO / "resources" / "demo_model"
+SLICE = 8
+EDGES = (150.0, 160.0, 330.0, 300.0)
+
+
+def wait_for(condition, timeout_s: float = 60.0) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for the window")
+        QApplication.processEvents()
+        time.sleep(0.005)
+
+
+@pytest.fixture(scope="module")
+def window(qapp, tmp_path_factory):
+    from birdview.ui.main_window import MainWindow
+
+    folder = tmp_path_factory.mktemp("segment_box")
+    settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
+    settings.set_segmenter_dir(str(build_tiny_sam("sam", folder / "sam", seed=0)))
+    window = MainWindow(settings, session_dir=str(folder / "sessions"), autoload_model=False)
+    window.resize(1400, 900)
+    window.show()
+    window.open_path(str(SAMPLE_CT))
+    wait_for(lambda: window.session.volume is not None)
+    window.model_panel.model_edit.setText(str(DEMO))
+    window.model_panel.precision_box.setCurrentText("fp32")
+    window.model_panel.load()
+    wait_for(lambda: window.assistant.model.state in ("ready", "error"), 120)
+    assert window.assistant.model.ready, window.assistant.model.message
+    yield window
+    window.close()
+
+
+def test_segment_box_without_a_box_says_what_to_do(window):
+    window.assistant.set_user_box(None)
+    assert not window.segment.segment_box()
+    assert "draw a box on a slice first" in window.status.currentMessage()
+
+
+def test_segment_box_shows_the_mask_on_its_slice_and_its_volume(window):
+    volume = window.session.volume
+    box = Box(Plane.AXIAL, SLICE, *EDGES, label="drawn")
+    window.assistant.set_user_box(box)
+    window.segment.segment_action.trigger()
+    wait_for(lambda: window.segment.last_measures is not None, 120)
+    label_map = window.labels.overlay.label_map
+    assert label_map is not None and [c.name for c in label_map.classes] == ["segmented"]
+    shown = np.asarray(label_map.volume.voxels) > 0
+    assert shown[SLICE].any() and not np.delete(shown, SLICE, axis=0).any()
+    # The same request straight through the client gives the same mask.
+    image = render_for_model(
+        volume, Plane.AXIAL, SLICE, intensity_range=volume_intensity_range(volume)
+    )
+    direct = window.bridge.client.segment(image, box).result(60).mask.unpack()
+    np.testing.assert_array_equal(shown[SLICE], direct)
+    message = window.status.currentMessage()
+    expected_ml = direct.sum() * np.prod(volume.spacing_mm) / 1000
+    assert f"Segmented on axial slice {SLICE}: {expected_ml:.2f} mL" in message
+    assert "axial long axis" in message and "HU" in message
