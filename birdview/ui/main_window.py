@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
 from birdview.core.assistant import Assistant
 from birdview.core.errors import LoadCancelled
@@ -17,7 +17,6 @@ from birdview.core.session import Session
 from birdview.core.session_store import default_session_dir
 from birdview.inference.client import InferenceClient
 from birdview.ui.actions import ActionRegistry, ActionSlots
-from birdview.ui.annotation_keys import KeyImageControls
 from birdview.ui.assistant_controller import AssistantController
 from birdview.ui.chat_panel import ChatPanel
 from birdview.ui.errors import ErrorReporter
@@ -31,7 +30,6 @@ from birdview.ui.measure_layer import MEASURE_TOOLS
 from birdview.ui.menu_bar import MenuBar
 from birdview.ui.model_panel import ModelPanel
 from birdview.ui.pacs_controls import PacsControls
-from birdview.ui.presenter_mode import PresenterMode
 from birdview.ui.review_tools import ReviewTools
 from birdview.ui.segment_controls import SegmentControls
 from birdview.ui.series_browser import SeriesBrowser
@@ -134,20 +132,6 @@ class MainWindow(QMainWindow):
         self.labels_dock = self._dock(
             "Labels", "labels_dock", self.labels.legend, Qt.DockWidgetArea.LeftDockWidgetArea
         )
-        self.key_images = KeyImageControls(
-            self,
-            self.session,
-            self.assistant,
-            [self.view_layout.main_view, *self.view_layout.small_views.values()],
-            self.controller.session_dir,
-            main_view=self.view_layout.main_view,
-            measurements=lambda: self.measure.measurements.items,
-            anonymise=self.exporter.anonymised,
-            report_error=self.reporter.report,
-        )
-        self.presenter_mode = PresenterMode(
-            self, self.session, self.assistant, self.chat_panel.edits, self.view_layout.main_view
-        )
         self.action_registry = self._build_actions()
         self.tool_bar = ToolBar(self.action_registry, self)
         self.addToolBar(self.tool_bar)
@@ -157,7 +141,6 @@ class MainWindow(QMainWindow):
         )
         self.addToolBar(self.review.tool_bar)
         self.setMenuBar(MenuBar(self.action_registry, self))
-        self.review.add_to_menu(self.menuBar())
         self.help_overlay = HelpOverlay(self, lambda: self.view_layout.main_view.mouse_map)
         self.menuBar().help_menu.insertAction(
             self.action_registry.about_action, self.help_overlay.action
@@ -265,26 +248,7 @@ class MainWindow(QMainWindow):
         self.chat_panel.box_clicked.connect(self.show_box)
         self.controller.message.connect(lambda text: self.status.showMessage(text, 8000))
         self.measure.message.connect(lambda text: self.status.showMessage(text, 8000))
-        self.key_images.message.connect(lambda text: self.status.showMessage(text, 8000))
-        self._add_annotate_menu()
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_escape)
-
-    def _add_annotate_menu(self) -> None:
-        """Key images, the conversation's undoable edits and presenter mode's teaching keys."""
-        views = [self.view_layout.main_view, *self.view_layout.small_views.values()]
-        chat = self.chat_panel.conversation
-        measuring = self.measure.measurements
-        chat.watch_views(views, self.session, lambda: measuring.selected is not None)
-        self.key_images.add_to_menus(self.menuBar().export_menu, None)
-        bar = self.menuBar()
-        menu = QMenu("&Annotate", bar)
-        menu.addAction(self.key_images.mark_action)
-        menu.addSeparator()
-        menu.addActions([chat.clear_action, chat.hide_all_action, chat.delete_box_action])
-        menu.addActions([chat.undo_action, chat.redo_action])
-        menu.addSeparator()
-        menu.addActions([self.presenter_mode.phi_action, *self.presenter_mode.actions])
-        bar.insertMenu(bar.actions()[-1], menu)
 
     # -- model results -----------------------------------------------------------------------
 
@@ -305,6 +269,7 @@ class MainWindow(QMainWindow):
         self.presenter = bool(on)
         chrome = (
             self.menuBar(),
+            self.tool_bar,
             self.review.tool_bar,
             self.status,
             self.series_dock,
@@ -326,7 +291,6 @@ class MainWindow(QMainWindow):
         self.view_layout.set_presenter(self.presenter)
         self.chat_panel.set_presenter(self.presenter)
         self.pacs.set_presenter(self.presenter)
-        self.presenter_mode.set_on(self.presenter)
         self.action_registry.presenter_action.setChecked(self.presenter)
 
     def _on_escape(self) -> None:
