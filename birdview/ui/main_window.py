@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         )
         self.addToolBar(self.review.tool_bar)
         self.setMenuBar(MenuBar(self.action_registry, self))
+        self.review.add_to_menu(self.menuBar())
         self.help_overlay = HelpOverlay(self, lambda: self.view_layout.main_view.mouse_map)
         self.menuBar().help_menu.insertAction(
             self.action_registry.about_action, self.help_overlay.action

@@ -10,7 +10,7 @@ from __future__ import annotations
 import qtawesome as qta
 from PySide6.QtCore import QObject, QPoint, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel, QMenu, QToolBar, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import QLabel, QMenu, QMenuBar, QToolBar, QTreeWidgetItem, QWidget
 
 from birdview.core.io.catalog import SeriesEntry
 from birdview.core.session import Session
@@ -58,6 +58,13 @@ class ReviewTools(QObject):
         bar.addWidget(self.slab.mode_box)
         bar.addWidget(self.slab.thickness_box)
         return bar
+
+    def add_to_menu(self, menu_bar: QMenuBar) -> None:
+        """Cine and closing the side-by-side series at the end of the View menu."""
+        view = next((a.menu() for a in menu_bar.actions() if a.text() == "&View"), None)
+        if view is not None:
+            view.addSeparator()
+            view.addActions([self.cine.play_action, self.close_compare_action])
 
     def menu_for(self, item: QTreeWidgetItem | None) -> QMenu | None:
         """The series browser's context menu for ``item`` (None where it is not a series)."""

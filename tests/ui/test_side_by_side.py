@@ -143,3 +143,13 @@ def test_closing_and_another_study(window, qtbot) -> None:
     open_and_wait(qtbot, window, resources_dir() / "samples" / "dcm4che_mr")
     assert not compare.isVisible() and compare.session.volume is None
     assert not window.view_layout.main_view.show_crosshair  # 1×1 without a second series
+
+
+def test_view_menu_closes_the_second_series(window, qtbot) -> None:
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    texts = [a.text() for a in view_menu.actions()]
+    assert "Play cine" in texts
+    (close,) = [a for a in view_menu.actions() if a.text() == "Close side-by-side"]
+    close.trigger()
+    assert not window.review.compare.isVisible()
+    assert window.review.compare.session.volume is None
