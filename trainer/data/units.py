@@ -15,6 +15,7 @@ returns the records as plain JSON-ready dicts, which the builder journals in pla
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import resource
 import shutil
@@ -108,8 +109,8 @@ def plan_digest(units: Sequence[Unit]) -> str:
         for files in unit.files:
             names += [
                 files.name,
-                files.image.name,
-                *(f"{m[0]}|{m[1]}|{m[2].name}" for m in files.masks),
+                os.path.basename(files.image),
+                *(f"{m[0]}|{m[1]}|{os.path.basename(m[2])}" for m in files.masks),
             ]
         if unit.pair is not None:
             names += [unit.pair[0].name, unit.pair[1].name, sorted(unit.pair[2].items())]
