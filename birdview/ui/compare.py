@@ -11,6 +11,7 @@ far the matched slice lies from the other series' slice, or that it lies beyond 
 from __future__ import annotations
 
 import logging
+import os
 
 import qtawesome as qta
 from PySide6.QtCore import Qt
@@ -61,6 +62,7 @@ class ComparePane(QWidget):
         layout.addWidget(self.link_label)
         layout.addWidget(self.view, 1)
         self.loader.loaded.connect(self._on_loaded)
+        self.loader.scanned.connect(self._on_scanned)
         self.loader.failed.connect(self._on_failed)
         observe(self, session.events.cursor_ijk, self._on_main_cursor)
         observe(self, session.events.volume, self._on_main_cursor)
@@ -77,6 +79,15 @@ class ComparePane(QWidget):
         self.link_label.setText("")
         self.show()
         self.loader.load_entry(entry)
+
+    def open_path(self, path: str) -> None:
+        """Scan ``path`` (a prior's folder, file or .zip) and load its first series beside the
+        first series; the main window's catalog stays as it is."""
+        name = os.path.basename(os.path.normpath(path)) or path
+        self.title.setText(f"Beside: {name} — loading…")
+        self.link_label.setText("")
+        self.show()
+        self.loader.open_path(path)
 
     def close_series(self) -> None:
         self.loader.cancel()
@@ -96,6 +107,10 @@ class ComparePane(QWidget):
         self.title.setText(f"Beside: {description or '(no description)'}")
         logger.info("side by side: %s beside %s", volume.short_id, _short(self._main))
         self._on_main_cursor()
+
+    def _on_scanned(self, catalog: object) -> None:
+        if not getattr(catalog, "entries", None):
+            self.title.setText("Beside: no images found there")
 
     def _on_failed(self, exc: BaseException) -> None:
         self.title.setText(f"Beside: could not open the series ({exc})")
@@ -145,6 +160,8 @@ class ComparePane(QWidget):
         plane = self.view.plane
         match = match_slice(a, plane, self._main.slice_index(plane), b)
         note = frame_note(a, b)
+        if _patient(a) and _patient(b) and _patient(a) != _patient(b):
+            note = "another patient" + (f"; {note}" if note else "")
         if match is None:
             text = note or f"{plane.value} slices are not parallel: not linked"
         elif not match.inside:
@@ -156,3 +173,7 @@ class ComparePane(QWidget):
 
 def _short(session: Session) -> str:
     return session.volume.short_id if session.volume is not None else "-"
+
+
+def _patient(volume) -> str:
+    return str(volume.metadata.get("patient_id") or "").strip()

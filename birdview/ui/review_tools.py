@@ -10,7 +10,15 @@ from __future__ import annotations
 import qtawesome as qta
 from PySide6.QtCore import QObject, QPoint, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel, QMenu, QMenuBar, QToolBar, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMenu,
+    QMenuBar,
+    QToolBar,
+    QTreeWidgetItem,
+    QWidget,
+)
 
 from birdview.core.io.catalog import SeriesEntry
 from birdview.core.session import Session
@@ -40,6 +48,11 @@ class ReviewTools(QObject):
         view_layout.add_beside(self.compare)
         self.slab = SlabControls([*view_layout.all_views(), self.compare.view], self)
         presenter_action.toggled.connect(self.compare.set_presenter)
+        self.open_beside_action = QAction(
+            qta.icon("mdi6.book-open-page-variant-outline"), "Open a study beside…", self
+        )
+        self.open_beside_action.setToolTip("Open a prior or another series next to this one")
+        self.open_beside_action.triggered.connect(self._on_open_beside)
         self.close_compare_action = QAction(
             qta.icon("mdi6.book-open-outline"), "Close side-by-side", self
         )
@@ -64,7 +77,9 @@ class ReviewTools(QObject):
         view = next((a.menu() for a in menu_bar.actions() if a.text() == "&View"), None)
         if view is not None:
             view.addSeparator()
-            view.addActions([self.cine.play_action, self.close_compare_action])
+            view.addActions(
+                [self.cine.play_action, self.open_beside_action, self.close_compare_action]
+            )
 
     def menu_for(self, item: QTreeWidgetItem | None) -> QMenu | None:
         """The series browser's context menu for ``item`` (None where it is not a series)."""
@@ -79,6 +94,11 @@ class ReviewTools(QObject):
         if self.compare.isVisible():
             menu.addAction(self.close_compare_action)
         return menu
+
+    def _on_open_beside(self) -> None:
+        path = QFileDialog.getExistingDirectory(self._browser, "Open a study beside this one")
+        if path:
+            self.compare.open_path(path)
 
     def _on_tree_menu(self, pos: QPoint) -> None:
         tree = self._browser.tree

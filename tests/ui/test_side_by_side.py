@@ -153,3 +153,21 @@ def test_view_menu_closes_the_second_series(window, qtbot) -> None:
     close.trigger()
     assert not window.review.compare.isVisible()
     assert window.review.compare.session.volume is None
+
+
+def test_a_prior_from_another_folder(make_main_window, qtbot, study) -> None:
+    window = make_main_window()
+    open_and_wait(qtbot, window, study / "a")  # the catalog holds only the first series
+    compare = window.review.compare
+    with qtbot.waitSignal(compare.loader.loaded, timeout=20000):
+        compare.open_path(str(study / "b"))
+    assert compare.session.volume.shape[0] == 4
+    assert len(window.session.catalog.entries) == 1  # the main window's study is unchanged
+    window.session.set_slice(Plane.AXIAL, 14)
+    assert _z_mm(compare.session) == pytest.approx(_z_mm(window.session), abs=1e-3)
+    # Another scan (the wrist MR): matched by scanner position, and said so.
+    with qtbot.waitSignal(compare.loader.loaded, timeout=20000):
+        compare.open_path(str(resources_dir() / "samples" / "dcm4che_mr"))
+    text = compare.link_label.text()
+    assert "other frame of reference" in text or "another patient" in text, text
+    assert "Outside this series" in text or "not parallel" in text, text
