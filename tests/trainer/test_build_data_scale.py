@@ -87,6 +87,11 @@ def test_shards_merged_give_one_builds_bytes(reference, tmp_path):
     counts = [len(list((s / "images").iterdir())) for s in shards]
     assert all(counts) and sum(counts) == len(list((reference / "images").iterdir()))
     merged = tmp_path / "merged"
+    killed = WorkFolder(merged)  # a merge killed half-way, its first image linked
+    killed.open({"merge": [str(s.resolve()) for s in sorted(shards)]}, 0)
+    first = next((shards[1] / "images").iterdir())
+    (killed.images / first.name).write_bytes(first.read_bytes())
+    killed.release()
     result = merge_shards(shards, merged)
     assert_same_tree(reference, merged)
     assert result.images == sum(counts)

@@ -57,14 +57,15 @@ class WorkFolder:
         self.staging = self.path / _STAGING
         self._lock_fd: int | None = None
 
-    def open(self, state: dict[str, Any], first_unit: int) -> int:
+    def open(self, state: dict[str, Any], first_unit: int, *, resume: bool = True) -> int:
         """Lock the folder and make it hold ``state``; the first unit still to do (after
-        those a killed build of the same state finished)."""
+        those a killed build of the same state finished, unless ``resume`` is False)."""
         state = json.loads(json.dumps(state, sort_keys=True))  # as it reads back
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock()
         state_file = self.path / _STATE
-        if state_file.is_file() and _read_state(state_file) == state and self.journal.is_file():
+        same = state_file.is_file() and _read_state(state_file) == state
+        if resume and same and self.journal.is_file():
             done = self._resume(first_unit)
             if done > first_unit:
                 logger.info("resuming the build in %s after %d units", self.path, done - first_unit)

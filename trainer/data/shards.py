@@ -51,7 +51,8 @@ def merge_shards(
     settings = BuildSettings(**settings_data)
     reports = [_report(data) for data in first["reports"]]
     work = WorkFolder(target)
-    work.open({"merge": [str(d["folder"].resolve()) for d in found]}, 0)
+    # A merge killed half-way is simply done again (it only links files).
+    work.open({"merge": [str(d["folder"].resolve()) for d in found]}, 0, resume=False)
     try:
         for data in found:
             _link_images(data["folder"] / "images", work.images)
