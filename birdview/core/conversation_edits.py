@@ -186,20 +186,19 @@ class ConversationEdits:
     def _restore(self, snapshot: tuple) -> None:
         turns, visibility, selected = snapshot
         a = self.assistant
+        self._revision = a.revision + 1  # before the observers of the revision run
         a.visibility = visibility
         a.selected = selected
         a.turns = turns
-        a.revision += 1
-        self._revision = a.revision
+        a.revision = self._revision
         self.changed.emit()
 
     def _show(self, visibility: BoxVisibility) -> None:
         a = self.assistant
-        stale = self._revision != a.revision
+        if self._revision == a.revision:  # a reveal is no edit: it keeps the history usable
+            self._revision = a.revision + 1
         a.visibility = visibility
         a.revision += 1
-        if not stale:  # a reveal is no edit: it keeps the history usable
-            self._revision = a.revision
         self.changed.emit()
 
     def _forget(self, *_: object) -> None:

@@ -50,6 +50,8 @@ class Session:
             its plane through it.
         main_plane: the plane of the large view (the acquisition plane when a volume opens).
         layout: "1x1" (one view) or "1+3" (main view plus axial, coronal and sagittal).
+        phi_hidden: patient identity is kept off the screen (presenter mode, or asked for):
+            every widget that shows names, IDs, birth dates or study dates observes it.
     """
 
     catalog: Catalog | None = None
@@ -59,6 +61,7 @@ class Session:
     cursor_ijk: IJK = (0, 0, 0)
     main_plane: Plane = Plane.AXIAL
     layout: str = "1x1"
+    phi_hidden: bool = False
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -189,6 +192,10 @@ class Session:
     def set_main_plane(self, plane: Plane) -> None:
         """Raises: ValueError: ``plane`` is not a `Plane` value."""
         self._commit(main_plane=Plane(plane))
+
+    def set_phi_hidden(self, hidden: bool) -> None:
+        """Keep patient identity off the screen (True) or show it again."""
+        self._commit(phi_hidden=bool(hidden))
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -32,13 +32,16 @@ from superqt.utils import qthrottled
 
 from birdview.core import families, geometry
 from birdview.core.assistant import Assistant, ChatTurn, PlacedBox, readable_answer
+from birdview.core.conversation_edits import ConversationEdits
 from birdview.core.exports import NOTICE, box_colour
 from birdview.core.geometry import Plane
 from birdview.core.prompts import Task
 from birdview.core.reasoning import Reply, split_reasoning
 from birdview.core.volume import Volume
 from birdview.ui._observe import observe
+from birdview.ui.annotation_chat import ConversationControls, turn_controls_html
 from birdview.ui.assistant_controller import AssistantController
+from birdview.ui.presenter_words import plain_chat
 
 __all__ = ["ChatPanel", "chat_html"]
 
@@ -64,6 +67,7 @@ class ChatPanel(QWidget):
         self._assistant = assistant
         self._controller = controller
         self._font_scale = 1.0
+        self.presenter = False
         self._open_reasoning: frozenset[int] = frozenset()
 
         self.transcript = QTextBrowser()
@@ -110,11 +114,8 @@ class ChatPanel(QWidget):
         input_row = QHBoxLayout()
         input_row.addWidget(self.input, 1)
         input_row.addWidget(self.ask_button)
-        actions = QGridLayout()
-        actions.addWidget(self.find_button, 0, 0)
-        actions.addWidget(self.sweep_button, 0, 1)
-        actions.addWidget(self.analyse_button, 0, 2)
-        actions.addWidget(self.cancel_button, 0, 3)
+        self._actions = actions = QGridLayout()
+        self._place_actions(columns=4)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.hint)
@@ -123,8 +124,17 @@ class ChatPanel(QWidget):
         layout.addLayout(input_row)
         layout.addLayout(actions)
         notice = QLabel(NOTICE)
+        notice.setWordWrap(True)  # large in presenter mode: it must not widen the chat
         notice.setStyleSheet("color: #c08000; font-size: small;")
         layout.addWidget(notice)
+
+        self.edits = ConversationEdits(assistant)
+        self.conversation = ConversationControls(self, assistant, self.edits)
+        edit_row = QHBoxLayout()
+        for button in self.conversation.buttons():
+            edit_row.addWidget(button)
+        edit_row.addStretch(1)
+        layout.insertLayout(2, edit_row)  # under the transcript
 
         self._render_throttled = qthrottled(self._render, timeout=40, parent=self)
         observe(self, assistant.events.revision, self._on_changed)
@@ -168,6 +178,8 @@ class ChatPanel(QWidget):
 
     def set_presenter(self, on: bool) -> None:
         """Larger text for a projector."""
+        self.presenter = bool(on)  # plain words instead of jargon
+        self._place_actions(columns=2 if on else 4)
         self._font_scale = 1.5 if on else 1.0
         font = QFont(QApplication.font())
         font.setPointSizeF(QApplication.font().pointSizeF() * self._font_scale)
@@ -176,6 +188,13 @@ class ChatPanel(QWidget):
         self._render()
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _place_actions(self, columns: int) -> None:
+        """The action buttons in rows of ``columns`` (two in presenter mode: larger buttons
+        in one row would take the image's width)."""
+        buttons = (self.find_button, self.sweep_button, self.analyse_button, self.cancel_button)
+        for n, button in enumerate(buttons):
+            self._actions.addWidget(button, n // columns, n % columns)
 
     def _button(self, text: str, icon: str, slot, tip: str) -> QPushButton:
         button = QPushButton(qta.icon(icon), text)
@@ -196,7 +215,8 @@ class ChatPanel(QWidget):
         bar = self.transcript.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 4
         volume = self._controller.session.volume
-        self.transcript.setHtml(chat_html(assistant, volume, self._open_reasoning))
+        text = chat_html(assistant, volume, self._open_reasoning)
+        self.transcript.setHtml(plain_chat(text) if self.presenter else text)
         if at_bottom:
             self.transcript.moveCursor(QTextCursor.MoveOperation.End)
             bar.setValue(bar.maximum())
@@ -219,6 +239,8 @@ class ChatPanel(QWidget):
 
     def _on_anchor(self, url: QUrl) -> None:
         parts = url.toString().split(":")
+        if self.conversation.handle_anchor(url.toString()):
+            return
         if len(parts) == 3 and parts[0] == "box":
             self.box_clicked.emit(int(parts[1]), int(parts[2]))
         elif len(parts) == 2 and parts[0] == "reasoning" and parts[1].isdigit():
@@ -258,6 +280,7 @@ def chat_html(
         _turn_html(
             t, by_turn.get(t.turn_id, []), family, assistant.selected, volume, open_reasoning
         )
+        + turn_controls_html(t, by_turn.get(t.turn_id, []), assistant.visibility)
         for t in assistant.turns
     ]
     if not parts:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QWidget
 
 from birdview.core.assistant import Assistant
 from birdview.core.errors import LoadCancelled
@@ -17,6 +17,7 @@ from birdview.core.session import Session
 from birdview.core.session_store import default_session_dir
 from birdview.inference.client import InferenceClient
 from birdview.ui.actions import ActionRegistry, ActionSlots
+from birdview.ui.annotation_keys import KeyImageControls
 from birdview.ui.assistant_controller import AssistantController
 from birdview.ui.chat_panel import ChatPanel
 from birdview.ui.errors import ErrorReporter
@@ -30,6 +31,7 @@ from birdview.ui.measure_layer import MEASURE_TOOLS
 from birdview.ui.menu_bar import MenuBar
 from birdview.ui.model_panel import ModelPanel
 from birdview.ui.pacs_controls import PacsControls
+from birdview.ui.presenter_mode import PresenterMode
 from birdview.ui.review_tools import ReviewTools
 from birdview.ui.segment_controls import SegmentControls
 from birdview.ui.series_browser import SeriesBrowser
@@ -131,6 +133,20 @@ class MainWindow(QMainWindow):
         )
         self.labels_dock = self._dock(
             "Labels", "labels_dock", self.labels.legend, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.key_images = KeyImageControls(
+            self,
+            self.session,
+            self.assistant,
+            [self.view_layout.main_view, *self.view_layout.small_views.values()],
+            self.controller.session_dir,
+            main_view=self.view_layout.main_view,
+            measurements=lambda: self.measure.measurements.items,
+            anonymise=self.exporter.anonymised,
+            report_error=self.reporter.report,
+        )
+        self.presenter_mode = PresenterMode(
+            self, self.session, self.assistant, self.chat_panel.edits, self.view_layout.main_view
         )
         self.action_registry = self._build_actions()
         self.tool_bar = ToolBar(self.action_registry, self)
@@ -249,7 +265,26 @@ class MainWindow(QMainWindow):
         self.chat_panel.box_clicked.connect(self.show_box)
         self.controller.message.connect(lambda text: self.status.showMessage(text, 8000))
         self.measure.message.connect(lambda text: self.status.showMessage(text, 8000))
+        self.key_images.message.connect(lambda text: self.status.showMessage(text, 8000))
+        self._add_annotate_menu()
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_escape)
+
+    def _add_annotate_menu(self) -> None:
+        """Key images, the conversation's undoable edits and presenter mode's teaching keys."""
+        views = [self.view_layout.main_view, *self.view_layout.small_views.values()]
+        chat = self.chat_panel.conversation
+        measuring = self.measure.measurements
+        chat.watch_views(views, self.session, lambda: measuring.selected is not None)
+        self.key_images.add_to_menus(self.menuBar().export_menu, None)
+        bar = self.menuBar()
+        menu = QMenu("&Annotate", bar)
+        menu.addAction(self.key_images.mark_action)
+        menu.addSeparator()
+        menu.addActions([chat.clear_action, chat.hide_all_action, chat.delete_box_action])
+        menu.addActions([chat.undo_action, chat.redo_action])
+        menu.addSeparator()
+        menu.addActions([self.presenter_mode.phi_action, *self.presenter_mode.actions])
+        bar.insertMenu(bar.actions()[-2], menu)  # before Measure, which stays next to Help
 
     # -- model results -----------------------------------------------------------------------
 
@@ -270,7 +305,6 @@ class MainWindow(QMainWindow):
         self.presenter = bool(on)
         chrome = (
             self.menuBar(),
-            self.tool_bar,
             self.review.tool_bar,
             self.status,
             self.series_dock,
@@ -292,6 +326,7 @@ class MainWindow(QMainWindow):
         self.view_layout.set_presenter(self.presenter)
         self.chat_panel.set_presenter(self.presenter)
         self.pacs.set_presenter(self.presenter)
+        self.presenter_mode.set_on(self.presenter)
         self.action_registry.presenter_action.setChecked(self.presenter)
 
     def _on_escape(self) -> None:

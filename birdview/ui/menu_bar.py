@@ -40,6 +40,7 @@ class MenuBar(QMenuBar):
 
     def _build_export_menu(self, menu: QMenu) -> None:
         actions = self._actions
+        self.export_menu = menu
         menu.addActions(
             [actions.export_png_action, actions.export_json_action, actions.export_sr_action]
         )

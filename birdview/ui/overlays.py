@@ -81,6 +81,7 @@ def overlay_for(
     name = _person_name(meta.get("patient_name"))
     if not name and entry is not None and entry.kind == "dicom":
         name = "(no patient name)"  # say so: identity on every view is a safety requirement
+    anonymise = anonymise or session.phi_hidden
     identity = [] if anonymise else _nonempty(name, _text(meta.get("patient_id")))
     return Overlay(
         top_left=identity,

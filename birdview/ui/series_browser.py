@@ -59,6 +59,7 @@ class SeriesBrowser(QWidget):
         observe(self, session.events.catalog, self._on_catalog_changed)
         observe(self, session.events.entry, self._on_entry_changed)
         observe(self, session.events.volume, self._on_volume_changed)
+        observe(self, session.events.phi_hidden, self._on_catalog_changed)
         self._on_catalog_changed()
 
     def sizeHint(self) -> QSize:  # noqa: N802
@@ -122,7 +123,10 @@ class SeriesBrowser(QWidget):
         for entry in sorted(catalog.entries, key=_sort_key):
             patient = patients.get(entry.patient)
             if patient is None:
-                patient = QTreeWidgetItem([entry.patient or _no_patient(entry), "", ""])
+                name = entry.patient or _no_patient(entry)
+                if self._session.phi_hidden:  # presenter mode: patients numbered, not named
+                    name = f"Patient {len(patients) + 1}"
+                patient = QTreeWidgetItem([name, "", ""])
                 patient.setIcon(0, qta.icon("mdi6.account"))
                 _bold(patient)
                 self.tree.addTopLevelItem(patient)
@@ -130,6 +134,7 @@ class SeriesBrowser(QWidget):
             study = studies.get((entry.patient, entry.study))
             if study is None:
                 label = entry.study or ("(no study)" if entry.kind == "dicom" else "Images")
+                label = f"Study {len(studies) + 1}" if self._session.phi_hidden else label
                 study = QTreeWidgetItem(patient, [label, "", ""])
                 study.setIcon(0, qta.icon("mdi6.folder-outline"))
                 studies[(entry.patient, entry.study)] = study

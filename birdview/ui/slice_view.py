@@ -49,6 +49,7 @@ from birdview.ui.overlays import (
     paint_hint,
     paint_overlay,
 )
+from birdview.ui.presenter_words import plain_overlay
 from birdview.ui.slab_controls import with_slab_line
 
 __all__ = ["SliceView", "to_qimage"]
@@ -173,7 +174,7 @@ class SliceView(QGraphicsView):
         overlay = overlay_for(
             self._session, self._plane, self.zoom(), compact=self._compact, anonymise=self.presenter
         )
-        return with_slab_line(overlay, self.slab)
+        return with_slab_line(plain_overlay(overlay) if self.presenter else overlay, self.slab)
 
     def set_presenter(self, on: bool) -> None:
         """Presenter mode: no patient identity, larger text, thicker boxes."""

@@ -22,6 +22,7 @@ from superqt.utils import qdebounced
 
 from birdview.core import geometry
 from birdview.core.geometry import Plane
+from birdview.core.phi import is_identifying_tag
 from birdview.core.session import Session
 from birdview.core.volume import SliceSource
 from birdview.ui._observe import observe
@@ -107,6 +108,7 @@ class TagBrowser(QWidget):
         self._follow_later = qdebounced(self.follow, timeout=60, parent=self)
         observe(self, session.events.cursor_ijk, self._on_slice_changed)
         observe(self, session.events.volume, self._on_slice_changed)
+        observe(self, session.events.phi_hidden, self._on_phi_changed)
 
     def current_source(self) -> tuple[SliceSource | None, str]:
         """The file of the current slice, and a note when it is only an approximation."""
@@ -134,7 +136,10 @@ class TagBrowser(QWidget):
         if source == self._shown:
             return
         self._shown = source
-        self.model.set_rows([] if source is None else self._rows_of(source))
+        rows = [] if source is None else self._rows_of(source)
+        if self._session.phi_hidden:  # presenter mode: no names, IDs or dates on screen
+            rows = [r for r in rows if not is_identifying_tag(str(r.tag), str(r.vr))]
+        self.model.set_rows(rows)
         if source is not None and self.model.rowCount() == 0:
             self.note.setText(f"{note} · no DICOM header")
 
@@ -147,6 +152,10 @@ class TagBrowser(QWidget):
 
     def _on_slice_changed(self, *_: object) -> None:
         self._follow_later()
+
+    def _on_phi_changed(self, *_: object) -> None:
+        self._shown = None  # the same file's rows again, filtered or not
+        self.follow()
 
     def _on_search_changed(self, text: str) -> None:
         self.proxy.setFilterFixedString(text)
