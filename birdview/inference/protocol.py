@@ -312,6 +312,7 @@ class Status:
     precision: str = ""
     device: str = ""
     queued: int = 0
+    segmenter: str = ""  # the segmentation engine loaded beside the model ("" when none)
 
 
 FailureKind = Literal["load", "oom", "bad_request", "internal", "crashed", "timeout", "cancelled"]

@@ -186,6 +186,7 @@ class _Worker:
                 precision=str(getattr(loaded, "precision", "")),
                 device=str(getattr(loaded, "device", "")),
                 queued=max(self._queued, 0),
+                segmenter=str(getattr(self._segmenter.loaded, "key", "")),
             )
 
     # -- requests ------------------------------------------------------------------------------

@@ -350,6 +350,7 @@ def test_a_killed_worker_fails_the_propagation_then_comes_back_with_its_segmente
     np.testing.assert_array_equal(again.mask.unpack(), before)  # the same model again
     assert client.pid != old_pid and client.restarts == restarts + 1
     assert client.segmenter_loaded.engine == "sam2_video"
+    assert client.status().segmenter == "sam2_video"
 
 
 def test_a_cancelled_propagation_ends_early_with_what_it_had(client, tiny_sams, ct, intensity):
