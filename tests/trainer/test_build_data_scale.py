@@ -112,7 +112,7 @@ def test_shards_merged_give_one_builds_bytes(reference, tmp_path):
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # nothing half-done
 
 
-def _build_command(out: str) -> list[str]:
+def _build_command(out: str, workers: int = 1) -> list[str]:
     # Relative --out: the card's command is then the same in every folder the test builds in.
     return [
         sys.executable,
@@ -125,54 +125,99 @@ def _build_command(out: str) -> list[str]:
         "--slice-step",
         "6",
         "--workers",
-        "1",
+        str(workers),
     ]
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+
 def _run(folder: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     return subprocess.run(
-        _build_command("data"), cwd=folder, env=env, capture_output=True, text=True, timeout=600
+        _build_command("data"), cwd=folder, env=_env(), capture_output=True, text=True, timeout=600
     )
 
 
-def test_a_build_killed_mid_way_resumes_to_the_uninterrupted_output(tmp_path):
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    whole.mkdir()
-    killed.mkdir()
-    assert _run(whole).returncode == 0
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> Path:
+    """The command line's uninterrupted build, in ``whole/data``."""
+    folder = tmp_path_factory.mktemp("whole")
+    assert _run(folder).returncode == 0
+    return folder
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    process = subprocess.Popen(
-        _build_command("data"),
-        cwd=killed,
-        env=env,
+
+def _start(folder: Path, workers: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        _build_command("data", workers),
+        cwd=folder,
+        env=_env(),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
-    journal = killed / ".data.partial" / "records.jsonl"
+
+
+def _wait_for_units(process: subprocess.Popen, journal: Path, units: int) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if journal.is_file() and journal.read_bytes().count(b"\n") >= 2:
-            break
+        if journal.is_file() and journal.read_bytes().count(b"\n") >= units:
+            return
         time.sleep(0.02)
     assert process.poll() is None, "the build ended before it could be killed mid-way"
+
+
+def test_a_build_killed_mid_way_resumes_to_the_uninterrupted_output(whole, tmp_path):
+    process = _start(tmp_path, workers=1)
+    journal = tmp_path / ".data.partial" / "records.jsonl"
+    _wait_for_units(process, journal, 2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     done = journal.read_bytes().count(b"\n")
-    assert done >= 2 and not (killed / "data").exists()  # nothing under --out's name yet
+    assert done >= 2 and not (tmp_path / "data").exists()  # nothing under --out's name yet
 
-    rerun = _run(killed)
+    rerun = _run(tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert f"after {done} units" in rerun.stderr or f"after {done + 1} units" in rerun.stderr
-    assert_same_tree(whole / "data", killed / "data")
+    assert_same_tree(whole / "data", tmp_path / "data")
     # No duplicates: every image's items are one run in train.json (a unit done twice would
     # repeat its run after another image's).
-    ids = [item["id"] for item in json.loads((killed / "data" / "train.json").read_text())]
+    ids = [item["id"] for item in json.loads((tmp_path / "data" / "train.json").read_text())]
     runs = [name for n, name in enumerate(ids) if n == 0 or ids[n - 1] != name]
     assert len(runs) == len(set(runs)) > 10
-    assert sorted(p.name for p in killed.iterdir()) == ["data"]  # the partial became data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # the partial became data
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_dead_worker_fails_the_build_in_one_line_and_the_rerun_goes_on(whole, tmp_path):
+    process = _start(tmp_path, workers=2)
+    journal = tmp_path / ".data.partial" / "records.jsonl"
+    _wait_for_units(process, journal, 1)
+    # The forkserver is the build's child, the workers are its children.
+    workers = [w for child in _children(process.pid) for w in _children(child)]
+    assert workers, "no worker processes found"
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=300)
+    errors = [line for line in stderr.splitlines() if " ERROR " in line]
+    assert process.returncode == 2 and "Traceback" not in stderr, stderr
+    assert len(errors) == 1 and "a worker process died" in errors[0]
+    assert journal.is_file() and not (tmp_path / "data").exists()
+
+    rerun = _run(tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_same_tree(whole / "data", tmp_path / "data")
 
 
 def test_a_partial_build_of_other_settings_is_not_resumed(reference, tmp_path):

@@ -50,7 +50,14 @@ from trainer.data.result import (
     group_of,
 )
 from trainer.data.sources import SourceReport, parse_source, read_licence
-from trainer.data.units import Unit, WorkerPool, plan_digest, plan_units, run_unit
+from trainer.data.units import (
+    Unit,
+    WorkerDied,
+    WorkerPool,
+    plan_digest,
+    plan_units,
+    run_unit,
+)
 
 __all__ = [
     "MAX_TURNS_PER_ITEM",
@@ -121,6 +128,13 @@ def build_dataset(
     except KeyboardInterrupt:
         work.release()  # the journal stays: the same command resumes
         raise
+    except WorkerDied:
+        work.release()
+        raise WorkerDied(
+            f"Unable to finish the build as a worker process died (killed, or out of memory: "
+            f"try fewer --workers); the finished units are kept in '{work.path}' and the same "
+            "command goes on from them"
+        ) from None
     except BaseException:
         work.discard()
         raise

@@ -41,6 +41,7 @@ __all__ = [
     "CHUNK_2D",
     "Unit",
     "UnitOutput",
+    "WorkerDied",
     "WorkerPool",
     "plan_digest",
     "plan_units",
@@ -148,7 +149,11 @@ def start_worker(
 
 class WorkerPool:
     """``workers`` processes (or this one, for 1) that map jobs in order, a few at a time, so
-    neither the jobs nor the results of a whole build ever wait in memory."""
+    neither the jobs nor the results of a whole build ever wait in memory.
+
+    A worker that dies (killed, out of memory) fails the map with `WorkerDied` rather than
+    leaving it waiting for a result that never comes.
+    """
 
     def __init__(self, workers: int, *start: Any) -> None:
         self.workers = workers
@@ -160,12 +165,15 @@ class WorkerPool:
             start_worker(*self.start)
             return self
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         # forkserver: workers start from a clean process, not a copy of this one (which may
         # hold threads, ITK's for one, that fork does not copy safely).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["trainer.data.units", "trainer.data.compose"])
-        self.pool = context.Pool(self.workers, start_worker, self.start)
+        self.pool = ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=start_worker, initargs=self.start
+        )
         return self
 
     def map(self, function: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
@@ -173,18 +181,27 @@ class WorkerPool:
         if self.pool is None:
             yield from map(function, jobs)
             return
+        from concurrent.futures.process import BrokenProcessPool
+
         pending: deque = deque()
-        for job in jobs:
-            pending.append(self.pool.apply_async(function, (job,)))
-            if len(pending) >= self.workers * _AHEAD_PER_WORKER:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        try:
+            for job in jobs:
+                pending.append(self.pool.submit(function, job))
+                if len(pending) >= self.workers * _AHEAD_PER_WORKER:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        except BrokenProcessPool as exc:
+            raise WorkerDied(str(exc)) from exc
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            # Units under way finish (their files land in staging, which a resume drops).
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class WorkerDied(OSError):
+    """A worker process ended without finishing its job (killed, or out of memory)."""
 
 
 def run_unit(job: tuple[int, Unit]) -> UnitOutput:
