@@ -107,7 +107,9 @@ def _place_segments(seg, study: Volume, name: str, top: int) -> tuple[np.ndarray
     threshold = float(seg.get("MaximumFractionalValue", 255)) / 2 if fractional else 0
     overlaps = 0
     for n, item in enumerate(seg.PerFrameFunctionalGroupsSequence):
-        number = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        # Shared when every frame has the same segment (highdicom does so for one segment).
+        segment = _functional(seg, item, "SegmentIdentificationSequence")
+        number = int(segment.ReferencedSegmentNumber)
         mask = pixels[n] > threshold
         where = _frame_voxels(seg, item, study, name, n + 1)
         target = tuple(a[mask] for a in where)

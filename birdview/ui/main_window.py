@@ -169,6 +169,8 @@ class MainWindow(QMainWindow):
             self.assistant,
             self.open_path,
             measurements=lambda: self.measure.measurements.items,
+            key_images=lambda: self.key_images.keys.items,
+            label_map=lambda: self.labels.overlay.label_map,
             report_error=self.reporter.report,
         )
         self.pacs.add_to_menu(self.menuBar().file_menu, self.menuBar().recent_menu.menuAction())

@@ -1,4 +1,4 @@
-"""`PacsBrowser`: find studies on a PACS, retrieve them into the local cache, send SRs back.
+"""`PacsBrowser`: find studies on a PACS, retrieve them into the local cache, send results back.
 
 A thin window over `birdview.pacs`: every network call runs in a `PacsRunner` worker, and the
 first series of a retrieval opens (through ``open_folder``) as soon as it has arrived. In
@@ -59,13 +59,14 @@ class PacsBrowser(QWidget):
         servers_path: str,
         cache: StudyCache,
         open_folder: Callable[[str], None],
-        write_sr: Callable[[], str | None],
+        write_results: Callable[[], tuple[list[str], str] | None],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setWindowTitle("PACS")
         self.servers_path, self.cache = servers_path, cache
-        self._open_folder, self._write_sr = open_folder, write_sr
+        self._open_folder, self._write_results = open_folder, write_results
+        self._sending = ""
         self.presenter = False
         self.studies: list[dict[str, str]] = []
         self.series: list[dict[str, str]] = []
@@ -136,8 +137,11 @@ class PacsBrowser(QWidget):
 
         self.retrieve_button = QPushButton("Retrieve and open")
         self.cancel_button = QPushButton("Cancel")
-        self.send_button = QPushButton("Send SR to PACS")
-        self.send_button.setToolTip("Export the current study's findings as a DICOM SR and send it")
+        self.send_button = QPushButton("Send to PACS")
+        self.send_button.setToolTip(
+            "Send the open study's results: the SR, key images or the view as secondary "
+            "captures, and the label overlay as a SEG"
+        )
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m images")
         self.status = QLabel("")
@@ -165,7 +169,7 @@ class PacsBrowser(QWidget):
         self.study_table.itemSelectionChanged.connect(self._on_study_selected)
         self.retrieve_button.clicked.connect(self.retrieve)
         self.cancel_button.clicked.connect(self.runner.cancel)
-        self.send_button.clicked.connect(self.send_sr)
+        self.send_button.clicked.connect(self.send_results)
         self.runner.busy_changed.connect(self._set_busy)
         self.runner.progressed.connect(self._on_progress)
         self.runner.series_arrived.connect(self._on_series_arrived)
@@ -284,11 +288,14 @@ class PacsBrowser(QWidget):
 
         self._call("retrieve", fetch)
 
-    def send_sr(self) -> None:
-        path = self._write_sr()
-        if not path:
+    def send_results(self) -> None:
+        made = self._write_results()
+        if not made:
             return
-        self._call("store", lambda client, job: client.store([path], job.progress))
+        paths, self._sending = made
+        self.progress.setRange(0, len(paths))
+        self.progress.setValue(0)
+        self._call("store", lambda client, job: client.store(paths, job.progress))
 
     def selected_study(self) -> dict[str, str] | None:
         rows = self.study_table.selectionModel().selectedRows()
@@ -316,7 +323,7 @@ class PacsBrowser(QWidget):
                 f"{result.skipped} already there)"
             )
         elif kind == "store":
-            self.status.setText(f"Sent {len(result)} instance(s): {', '.join(result)}")
+            self.status.setText(f"Sent {self._sending}: {len(result)} instance(s)")
 
     def _on_failed(self, kind: str, exc: object) -> None:
         if isinstance(exc, RetrieveCancelled):

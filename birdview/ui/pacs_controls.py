@@ -1,8 +1,10 @@
-"""`PacsControls`: the File → PACS… entry, the browser window, and the SR it sends back.
+"""`PacsControls`: the File → PACS… entry, the browser window, and the results it sends back.
 
-The SR sent to a PACS is written from the open study's conversation, drawn region and
-measurements with the study's identity kept (never anonymised): a PACS files an instance by
-its patient and study, and an anonymised SR would land in no study at all.
+"Send to PACS" sends the open study's results as DICOM instances of that study
+(`birdview.core.exports_dicom`): the SR of the conversation, drawn regions and measurements,
+the key images (a Key Object Selection and their annotated pictures as Secondary Captures, or
+the slice on screen when none is marked) and the open label overlay as a SEG. The study's
+identity is kept (never anonymised): a PACS files an instance by its patient and study.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
-from birdview.core import exports_sr
+from birdview.core import exports_dicom
 from birdview.core.assistant import Assistant
 from birdview.core.session import Session
 from birdview.pacs.cache import StudyCache
@@ -38,10 +40,13 @@ class PacsControls:
         open_path: Callable[[str], None],
         *,
         measurements: Callable[[], tuple] = tuple,
+        key_images: Callable[[], tuple] = tuple,
+        label_map: Callable[[], object] = lambda: None,
         report_error: Callable[[str, str], None],
     ) -> None:
         self._parent, self._session, self._assistant = parent, session, assistant
         self._open_path, self._measurements = open_path, measurements
+        self._key_images, self._label_map = key_images, label_map
         self._report_error = report_error
         self._presenter = False
         self.browser = None
@@ -61,7 +66,7 @@ class PacsControls:
                 str(_config_folder() / "pacs_servers.json"),
                 StudyCache(_cache_folder(), _cache_limit_bytes()),
                 self._open_path,
-                self.write_sr,
+                self.write_results,
                 self._parent,
             )
             self.browser.set_presenter(self._presenter)
@@ -74,22 +79,32 @@ class PacsControls:
         if self.browser is not None:
             self.browser.set_presenter(on)
 
-    def write_sr(self) -> str | None:
-        """The current study's findings as a DICOM SR in a temporary file, or None (said why)."""
-        volume = self._session.volume
-        if volume is None:
+    def write_results(self) -> tuple[list[str], str] | None:
+        """The open study's results as DICOM files in a temporary folder, with their summary
+        ("SR + 2 secondary captures + SEG (3 segments)"), or None (said why)."""
+        session, volume = self._session, self._session.volume
+        if volume is None or session.window is None:
             self._report_error("Nothing to send", "Open a study first.")
             return None
-        path = Path(tempfile.mkdtemp(prefix="birdview-sr-")) / f"birdview-{volume.short_id}.dcm"
+        plane = session.main_plane
         try:
-            exports_sr.export_dicom_sr(
-                self._assistant.to_record(), volume, path, measurements=self._measurements()
-            )
+            results = exports_dicom.results_for_pacs(
+                self._assistant.to_record(), volume, window=session.window,
+                current=(plane, session.slice_index(plane)), key_images=self._key_images(),
+                label_map=self._label_map(), boxes_on=self._boxes_on,
+                measurements=self._measurements(),
+            )  # fmt: skip
+            paths = results.write(tempfile.mkdtemp(prefix="birdview-pacs-"))
         except (OSError, ValueError) as exc:
-            logger.warning("SR for PACS failed: %s", type(exc).__name__)
-            self._report_error("Could not make the DICOM SR", str(exc))
+            logger.warning("results for PACS failed: %s", type(exc).__name__)
+            self._report_error("Could not make the DICOM results", str(exc))
             return None
-        return str(path)
+        notes = f" ({'; '.join(results.notes)})" if results.notes else ""
+        return paths, results.summary + notes
+
+    def _boxes_on(self, plane, index: int):
+        placed = self._assistant.boxes_on(plane, index)
+        return [p.box for p in placed], [p.colour for p in placed]
 
     def close(self) -> None:
         if self.browser is not None:

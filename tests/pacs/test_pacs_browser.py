@@ -1,5 +1,5 @@
 """The PACS browser in the real window against the real Orthanc: search, retrieve with
-progress, open, ask the tiny taught model, send the SR back, find it in Orthanc."""
+progress, open, ask the tiny taught model, send the results back, find them in Orthanc."""
 
 from __future__ import annotations
 
@@ -102,19 +102,22 @@ def test_search_retrieve_open_ask_and_send_the_sr_back(
     browser.send_button.click()
     wait_for(lambda: not browser.runner.busy, 60)
     new = orthanc.instance_uids() - before
-    assert len(new) == 1, browser.status.text()
-    sr_uid = new.pop()
     try:
-        assert f"Sent 1 instance(s): {sr_uid}" == browser.status.text()
-        sr = pydicom.dcmread(io.BytesIO(orthanc.instance_file(sr_uid)))
-        assert sr.Modality == "SR" and sr.StudyInstanceUID == sample_study["study_uid"]
+        sent = [pydicom.dcmread(io.BytesIO(orthanc.instance_file(uid))) for uid in new]
+        kinds = sorted(d.Modality for d in sent)
+        assert kinds == ["OT", "SR"], browser.status.text()  # no key image: the view as an SC
+        assert browser.status.text().startswith("Sent SR + 1 secondary capture")
+        assert (browser.progress.value(), browser.progress.maximum()) == (2, 2)
+        assert {d.StudyInstanceUID for d in sent} == {sample_study["study_uid"]}
+        sr = next(d for d in sent if d.Modality == "SR")
         assert MR_QUESTION in str(sr.ContentSequence)
         found = client_for(orthanc, "dicomweb").find_studies(
             StudyQuery(study_uid=sample_study["study_uid"])
         )
         assert found[0]["ModalitiesInStudy"].split("\\").count("SR") == 1
     finally:
-        orthanc.forget(sr_uid)
+        for uid in new:
+            orthanc.forget(uid)
 
 
 def test_cancel_then_resume_over_dicomweb(window, orthanc, sample_study):
