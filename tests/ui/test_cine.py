@@ -109,3 +109,11 @@ def test_nothing_open_nothing_plays(make_main_window) -> None:
     window = make_main_window()
     window.review.cine.play()
     assert not window.review.cine.playing
+
+
+def test_space_in_a_text_box_types_a_space(window, qtbot) -> None:
+    box = window.chat_panel.input
+    box.setFocus()
+    qtbot.keyClicks(box, "the liver")
+    assert box.text() == "the liver"
+    assert not window.review.cine.playing
