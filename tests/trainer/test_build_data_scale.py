@@ -26,12 +26,13 @@ SETTINGS = BuildSettings(slice_step=6)
 
 
 def sources() -> list[str]:
-    """2D SA-Med2D and BiomedParse images (runs of 16) and NIfTI volumes (one unit each)."""
+    """2D SA-Med2D and BiomedParse images (runs of 16) and NIfTI volumes (one unit each):
+    5 units, the last (BraTS) the largest."""
     return [
         str(shared("sammed2d_demo")),
         str(shared("biomedparse_demo")),
         str(shared("totalseg")),
-        str(shared("brats_mr")),
+        f"{shared('brats_mr')}?labels=1:necrosis,2:edema,4:enhancing tumour",
     ]
 
 
