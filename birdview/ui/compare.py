@@ -41,6 +41,7 @@ class ComparePane(QWidget):
         self.view = SliceView(self.session, session.main_plane)
         self.view.show_crosshair = True
         self._linking = False
+        self._notes: dict[tuple[int, int], str] = {}  # frame_note reads a header: once a pair
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.link_label = QLabel()
@@ -159,9 +160,7 @@ class ComparePane(QWidget):
             return
         plane = self.view.plane
         match = match_slice(a, plane, self._main.slice_index(plane), b)
-        note = frame_note(a, b)
-        if _patient(a) and _patient(b) and _patient(a) != _patient(b):
-            note = "another patient" + (f"; {note}" if note else "")
+        note = self._note(a, b)
         if match is None:
             text = note or f"{plane.value} slices are not parallel: not linked"
         elif not match.inside:
@@ -169,6 +168,16 @@ class ComparePane(QWidget):
         else:
             text = f"Linked by position: Δ {match.offset_mm:+.1f} mm"
         self.link_label.setText(f"{text}; {note}" if note and match is not None else text)
+
+    def _note(self, a, b) -> str:
+        """What makes positions in the two series not the same anatomy ("" when nothing)."""
+        key = (a.token, b.token)
+        if key not in self._notes:
+            note = frame_note(a, b)
+            if _patient(a) and _patient(b) and _patient(a) != _patient(b):
+                note = "another patient" + (f"; {note}" if note else "")
+            self._notes = {key: note}
+        return self._notes[key]
 
 
 def _short(session: Session) -> str:
