@@ -171,3 +171,19 @@ def test_a_prior_from_another_folder(make_main_window, qtbot, study) -> None:
     text = compare.link_label.text()
     assert "other frame of reference" in text or "another patient" in text, text
     assert "Outside this series" in text or "not parallel" in text, text
+
+
+def test_cine_plays_both_series_in_step(window, qtbot) -> None:
+    a, b = window.session, window.review.compare.session
+    positions_b = np.array([geometry.slice_position_mm(b.volume, Plane.AXIAL, k) for k in range(4)])
+    cine = window.review.cine
+    cine.set_fps(20)
+    seen = set()
+    for _ in range(6):
+        cine.play()
+        qtbot.wait(150)
+        cine.pause()
+        seen.add(a.slice_index(Plane.AXIAL))
+        gap = abs(_z_mm(b) - _z_mm(a))
+        assert gap == pytest.approx(np.abs(positions_b - _z_mm(a)).min(), abs=1e-6)
+    assert len(seen) >= 3  # it really played
