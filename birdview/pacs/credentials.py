@@ -44,3 +44,17 @@ def load_secret(server: PacsServer) -> str:
             server.label, f"the system keyring holds no {who}; run 'birdview pacs login' first"
         )
     return secret
+
+
+def forget_secret(server: PacsServer) -> None:
+    """Remove ``server``'s secret from the keyring; nothing happens when there is none."""
+    import keyring
+    from keyring.errors import KeyringError, PasswordDeleteError
+
+    service, user = _entry(server)
+    try:
+        keyring.delete_password(service, user)
+    except PasswordDeleteError:
+        pass  # there was none
+    except KeyringError as exc:
+        raise PacsError(server.label, f"the system keyring could not be changed ({exc})") from None

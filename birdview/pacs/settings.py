@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 DEFAULT_AE = "BIRDVIEW"
 AUTH_KINDS = ("none", "basic", "bearer")
+RETRIEVE_KINDS = ("get", "move")  # how a DICOM server's studies come: C-GET or C-MOVE
 _AE_CHARS = re.compile(r"^[ -~]{1,16}$")
 
 
@@ -42,6 +43,7 @@ class PacsServer:
     username: str = ""
     storage_port: int = 11113
     move_ae: str = ""
+    retrieve_by: str = "get"  # "get" or "move" (DIMSE only; DICOMweb always uses WADO-RS)
 
     @property
     def url(self) -> str:
@@ -77,6 +79,10 @@ def parse_url(url: str, *, calling_ae: str = DEFAULT_AE, **extra) -> PacsServer:
     except ValueError:
         raise ValueError(f"{url}: the port is not a number from 1 to 65535") from None
     check_ae(calling_ae, url)
+    if extra.get("move_ae"):
+        check_ae(extra["move_ae"], url)
+    if extra.get("retrieve_by", "get") not in RETRIEVE_KINDS:
+        raise ValueError(f"{url}: retrieve by {extra['retrieve_by']!r}: use get or move")
     if scheme == "dicom":
         called = parts.username or ""
         if not called:

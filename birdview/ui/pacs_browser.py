@@ -11,19 +11,16 @@ import logging
 import os
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
-    QGridLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -32,17 +29,11 @@ from PySide6.QtWidgets import (
 from birdview.pacs.cache import StudyCache
 from birdview.pacs.client import StudyQuery
 from birdview.pacs.connection import connect
-from birdview.pacs.credentials import save_secret
+from birdview.pacs.credentials import forget_secret, save_secret
 from birdview.pacs.errors import PacsError, RetrieveCancelled
-from birdview.pacs.settings import (
-    AUTH_KINDS,
-    DEFAULT_AE,
-    PacsServer,
-    load_servers,
-    parse_url,
-    with_name,
-)
+from birdview.pacs.settings import PacsServer, load_servers, with_name
 from birdview.pacs.settings import save_servers as write_servers
+from birdview.ui.pacs_server_form import CACHE_LIMIT_KEY, ServerForm
 from birdview.ui.pacs_tables import PHI_COLUMNS, SERIES_COLUMNS, STUDY_COLUMNS, fill, make_table
 from birdview.ui.pacs_tasks import PacsRunner
 
@@ -79,41 +70,24 @@ class PacsBrowser(QWidget):
     # -- building ---------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.server_box = QComboBox()
-        self.url_edit = QLineEdit()
-        self.url_edit.setPlaceholderText("dicom://AE@host:port  or  http://host:port/dicom-web")
-        self.ae_edit = QLineEdit(DEFAULT_AE)
-        self.auth_box = QComboBox()
-        self.auth_box.addItems(AUTH_KINDS)
-        self.user_edit = QLineEdit()
-        self.tls_box = QCheckBox("DICOM TLS")
-        self.ca_edit = QLineEdit()
-        self.ca_edit.setPlaceholderText("CA file (empty: the system's trust store)")
-        self.timeout_box = QSpinBox()
-        self.timeout_box.setRange(1, 600)
-        self.timeout_box.setValue(30)
-        self.timeout_box.setSuffix(" s")
-        self.save_button = QPushButton("Save server")
-        self.password_button = QPushButton("Password…")
-        self.echo_button = QPushButton("Test")
-        server = QGridLayout()
-        for col, (label, widget) in enumerate(
-            [("Server", self.server_box), ("URL", self.url_edit), ("Calling AE", self.ae_edit)]
-        ):
-            server.addWidget(QLabel(label), 0, 2 * col)
-            server.addWidget(widget, 0, 2 * col + 1)
-        server.setColumnStretch(3, 1)
-        for col, (label, widget) in enumerate([("Login", self.auth_box), ("User", self.user_edit)]):
-            server.addWidget(QLabel(label), 1, 2 * col)
-            server.addWidget(widget, 1, 2 * col + 1)
-        server.addWidget(QLabel("Timeout"), 2, 0)
-        server.addWidget(self.timeout_box, 2, 1)
-        server.addWidget(self.tls_box, 2, 2)
-        server.addWidget(self.ca_edit, 2, 3, 1, 3)
-        buttons = QHBoxLayout()
-        for button in (self.password_button, self.save_button, self.echo_button):
-            buttons.addWidget(button)
-        server.addLayout(buttons, 1, 4, 1, 2)
+        form = self.form = ServerForm()
+        self.server_box, self.url_edit, self.ae_edit = form.server_box, form.url_edit, form.ae_edit
+        self.auth_box, self.user_edit, self.tls_box = form.auth_box, form.user_edit, form.tls_box
+        self.ca_edit, self.timeout_box, self.echo_button = (
+            form.ca_edit,
+            form.timeout_box,
+            form.echo_button,
+        )
+        self.save_button, self.delete_button = form.save_button, form.delete_button
+        self.password_button = form.password_button
+        self.cache_box = QDoubleSpinBox()
+        self.cache_box.setRange(0.001, 10000.0)
+        self.cache_box.setDecimals(3)
+        self.cache_box.setSuffix(" GB")
+        self.cache_box.setValue(self.cache.limit_bytes / 1e9)
+        self.cache_box.setToolTip(
+            "Retrieved studies are kept up to this size; the least recently used go first"
+        )
 
         self.search_edits = {
             key: QLineEdit() for key in ("patient_name", "patient_id", "date", "modality")
@@ -148,9 +122,11 @@ class PacsBrowser(QWidget):
         actions = QHBoxLayout()
         for widget in (self.retrieve_button, self.cancel_button, self.progress, self.send_button):
             actions.addWidget(widget)
+        actions.addWidget(QLabel("Cache"))
+        actions.addWidget(self.cache_box)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(server)
+        layout.addWidget(self.form)
         layout.addLayout(search)
         layout.addWidget(split, 1)
         layout.addLayout(actions)
@@ -161,6 +137,8 @@ class PacsBrowser(QWidget):
     def _wire(self) -> None:
         self.server_box.currentIndexChanged.connect(self._on_server_chosen)
         self.save_button.clicked.connect(self.save_server)
+        self.delete_button.clicked.connect(self.delete_server)
+        self.cache_box.editingFinished.connect(self._on_cache_limit)
         self.password_button.clicked.connect(self._ask_password)
         self.echo_button.clicked.connect(self.echo)
         self.search_button.clicked.connect(self.search)
@@ -180,16 +158,7 @@ class PacsBrowser(QWidget):
 
     def server(self) -> PacsServer:
         """The server the form describes; ValueError says what is wrong with it."""
-        return parse_url(
-            self.url_edit.text(),
-            calling_ae=self.ae_edit.text().strip() or DEFAULT_AE,
-            auth=self.auth_box.currentText(),
-            username=self.user_edit.text().strip(),
-            timeout=float(self.timeout_box.value()),
-            tls=self.tls_box.isChecked(),
-            ca_file=self.ca_edit.text().strip(),
-            name=self.server_box.currentText() if self.server_box.currentIndex() >= 0 else "",
-        )
+        return self.form.server()
 
     def save_server(self) -> None:
         """Add (or replace, by URL) the form's server in the saved list; no secret is saved."""
@@ -223,15 +192,36 @@ class PacsBrowser(QWidget):
 
     def _on_server_chosen(self, index: int) -> None:
         server = self.server_box.itemData(index)
+        if server is not None:
+            self.form.show_server(server)
+
+    def delete_server(self) -> None:
+        """Remove the chosen saved server, and its password or token from the keyring."""
+        server = self.server_box.currentData()
         if server is None:
+            self.status.setText("No saved server is chosen")
             return
-        self.url_edit.setText(server.url)
-        self.ae_edit.setText(server.calling_ae)
-        self.auth_box.setCurrentText(server.auth)
-        self.user_edit.setText(server.username)
-        self.timeout_box.setValue(round(server.timeout))
-        self.tls_box.setChecked(server.tls and server.kind == "dimse")
-        self.ca_edit.setText(server.ca_file)
+        write_servers(self.servers_path, [s for s in self._saved() if s.name != server.name])
+        try:
+            if server.auth != "none":
+                forget_secret(server)
+        except PacsError as exc:
+            self.status.setText(str(exc))
+            return
+        self._reload_servers()
+        self.status.setText(f"Deleted {server.name}")
+
+    def _on_cache_limit(self) -> None:
+        """A new cache limit: saved in the settings and applied now."""
+        gigabytes = self.cache_box.value()
+        QSettings().setValue(CACHE_LIMIT_KEY, gigabytes)
+        self.cache.limit_bytes = int(gigabytes * 1e9)
+        study = self.selected_study()
+        removed = self.cache.evict(keep=study["StudyInstanceUID"] if study else None)
+        used = self.cache.total_bytes() / 1e9
+        self.status.setText(
+            f"Cache limit {gigabytes:g} GB: {used:.2f} GB used, {len(removed)} studies removed"
+        )
 
     def _ask_password(self) -> None:
         server = self._server_or_say()
@@ -269,17 +259,22 @@ class PacsBrowser(QWidget):
         if study is None:
             self.status.setText("Select a study first")
             return
+        server = self._server_or_say()
+        if server is None:
+            return
         uid = study["StudyInstanceUID"]
         folder = str(self.cache.folder_for(uid))
         self._opened_first = False
         self.progress.setRange(0, int(study.get("NumberOfStudyRelatedInstances") or 0) or 1)
         self.progress.setValue(0)
+        by_move = server.kind == "dimse" and server.retrieve_by == "move"
 
         def fetch(client, job):
             def series_done(series_uid: str) -> None:
                 job.series_done(os.path.join(folder, series_uid))
 
-            result = client.retrieve(
+            fetch_by = client.move if by_move else client.retrieve
+            result = fetch_by(
                 uid, folder, progress=job.progress, cancel=job.cancelled,
                 on_series_done=series_done,
             )  # fmt: skip

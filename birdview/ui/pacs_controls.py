@@ -22,6 +22,7 @@ from birdview.core import exports_dicom
 from birdview.core.assistant import Assistant
 from birdview.core.session import Session
 from birdview.pacs.cache import StudyCache
+from birdview.ui.pacs_server_form import CACHE_LIMIT_KEY
 
 __all__ = ["PacsControls"]
 
@@ -122,7 +123,7 @@ def _cache_folder() -> Path:
 
 def _cache_limit_bytes() -> int:
     """``pacs/cache_limit_gb`` in the settings, 5 GB when unset."""
-    value = QSettings().value("pacs/cache_limit_gb", DEFAULT_CACHE_GB)
+    value = QSettings().value(CACHE_LIMIT_KEY, DEFAULT_CACHE_GB)
     try:
         return int(float(value) * 1e9)
     except (TypeError, ValueError):

@@ -105,3 +105,18 @@ def test_tls_follows_the_scheme_over_http_and_the_setting_over_dicom():
     assert parse_url("https://pacs/dicom-web", tls=False).tls is True
     assert parse_url("dicom://AE@pacs:2762", tls=True).tls is True
     assert parse_url("dicom://AE@pacs:104").tls is False
+
+
+def test_retrieve_choice_and_move_ae_are_checked_and_saved(tmp_path):
+    with pytest.raises(ValueError, match="retrieve by 'fetch'"):
+        parse_url("dicom://PACS@host:104", retrieve_by="fetch")
+    with pytest.raises(ValueError, match="1 to 16 printable characters"):
+        parse_url("dicom://PACS@host:104", move_ae="A MOVE AE TITLE TOO LONG")
+    server = parse_url("dicom://PACS@host:104", retrieve_by="move", move_ae="VIEWER", name="p")
+    path = tmp_path / "servers.json"
+    save_servers(path, [server])
+    assert load_servers(path) == [server]
+    rows = json.loads(path.read_text())
+    del rows[0]["retrieve_by"]  # a list saved before the choice existed
+    path.write_text(json.dumps(rows))
+    assert load_servers(path)[0].retrieve_by == "get"
