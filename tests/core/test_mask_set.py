@@ -1,0 +1,124 @@
+"""MaskSet: masks on the study grid, edits as patches, undo/redo, batches, change events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from birdview.core import geometry
+from birdview.core.geometry import Plane
+from birdview.core.mask_set import MaskSet
+from birdview.core.volume import Volume
+
+SHAPE = (6, 20, 30)
+
+
+def _set() -> MaskSet:
+    masks = MaskSet()
+    masks.reset("study-a", SHAPE)
+    return masks
+
+
+def _disk(shape: tuple[int, int], cy: int, cx: int, r: int) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+def test_add_put_slice_and_events() -> None:
+    masks = _set()
+    seen: list = []
+    masks.data_changed.connect(seen.append)
+    mask_id = masks.add("liver", "SAM box")
+    assert masks.selected == mask_id and masks.get(mask_id).voxels == 0
+    disk = _disk(SHAPE[1:], 10, 15, 4)
+    masks.put_slice(mask_id, Plane.AXIAL, 2, disk)
+    assert seen == [mask_id]
+    expected = np.zeros(SHAPE, bool)
+    expected[2] = disk
+    assert np.array_equal(masks.get(mask_id).data != 0, expected)
+
+
+def test_put_slice_in_other_planes_matches_extract_slice() -> None:
+    masks = _set()
+    mask_id = masks.add("m", "SAM box")
+    rng = np.random.default_rng(0)
+    coronal = rng.random((SHAPE[0], SHAPE[2])) > 0.5
+    masks.put_slice(mask_id, Plane.CORONAL, 7, coronal)
+    labels = Volume(masks.label_volume())
+    assert np.array_equal(geometry.extract_slice(labels, Plane.CORONAL, 7) != 0, coronal)
+    assert np.array_equal(masks.label_slice(Plane.CORONAL, 7) != 0, coronal)
+
+
+def test_paint_changes_exactly_the_painted_pixels_and_undo_restores() -> None:
+    masks = _set()
+    mask_id = masks.add("m", "brush")
+    first = _disk(SHAPE[1:], 10, 10, 5)
+    masks.put_slice(mask_id, Plane.AXIAL, 3, first)
+    before = masks.get(mask_id).data.copy()
+    stroke = _disk(SHAPE[1:], 10, 16, 4)
+    changed = masks.paint(mask_id, Plane.AXIAL, 3, stroke, True)
+    assert changed == int(np.count_nonzero(stroke & ~first))
+    assert np.array_equal(masks.get(mask_id).data[3] != 0, first | stroke)
+    erased = masks.paint(mask_id, Plane.AXIAL, 3, first, False)
+    assert erased == int(np.count_nonzero(first | stroke)) - int(np.count_nonzero(stroke & ~first))
+    assert np.array_equal(masks.get(mask_id).data[3] != 0, stroke & ~first)
+    assert masks.undo() and masks.undo()
+    assert np.array_equal(masks.get(mask_id).data, before)
+    assert masks.redo()
+    assert np.array_equal(masks.get(mask_id).data[3] != 0, first | stroke)
+    assert masks.paint(mask_id, Plane.AXIAL, 3, first, True) == 0  # nothing new: no step
+
+
+def test_batch_is_one_undo_step() -> None:
+    masks = _set()
+    mask_id = masks.add("m", "propagated")
+    with masks.batch():
+        for k in range(SHAPE[0]):
+            masks.put_slice(mask_id, Plane.AXIAL, k, _disk(SHAPE[1:], 10, 15, k + 1))
+    assert masks.get(mask_id).voxels > 0
+    assert masks.undo()
+    assert masks.get(mask_id).voxels == 0
+    assert masks.undo()  # the add
+    assert len(masks) == 0 and masks.selected is None
+    assert masks.redo() and masks.redo()
+    assert masks.get(mask_id).voxels == sum(
+        int(np.count_nonzero(_disk(SHAPE[1:], 10, 15, k + 1))) for k in range(SHAPE[0])
+    )
+
+
+def test_remove_rename_and_undo() -> None:
+    masks = _set()
+    a = masks.add("a", "SAM box", np.ones(SHAPE))
+    b = masks.add("b", "SAM box")
+    masks.rename(a, "liver")
+    masks.remove(a)
+    assert [e.id for e in masks] == [b]
+    masks.undo()
+    assert [e.name for e in masks] == ["liver", "b"] and masks.get(a).voxels == np.prod(SHAPE)
+    masks.undo()
+    assert masks.get(a).name == "a"
+
+
+def test_label_slice_draws_later_masks_over_earlier_and_skips_hidden() -> None:
+    masks = _set()
+    a = masks.add("a", "SAM box", np.ones(SHAPE))
+    b = masks.add("b", "SAM box")
+    masks.put_slice(b, Plane.AXIAL, 0, _disk(SHAPE[1:], 5, 5, 2))
+    labels = masks.label_slice(Plane.AXIAL, 0)
+    assert set(np.unique(labels)) == {1, 2}
+    masks.set_visible(a, False)
+    assert set(np.unique(masks.label_slice(Plane.AXIAL, 0))) == {0, 2}
+
+
+def test_refusals() -> None:
+    masks = MaskSet()
+    with pytest.raises(ValueError, match="no study"):
+        masks.add("m", "SAM box")
+    masks.reset("s", SHAPE)
+    with pytest.raises(ValueError, match="shape"):
+        masks.add("m", "SAM box", np.ones((2, 2, 2)))
+    mask_id = masks.add("m", "SAM box")
+    with pytest.raises(IndexError):
+        masks.put_slice(mask_id, Plane.AXIAL, SHAPE[0], np.ones(SHAPE[1:]))
+    with pytest.raises(KeyError):
+        masks.get(999)
