@@ -390,7 +390,7 @@ def sammed2d_files(spec: SourceSpec, report: SourceReport) -> Iterator[ImageFile
             masks_by_case[case].add(_mask_label(mask.stem, image.stem)[0])
     for image in images:
         case, modality = described[image]
-        mask_files = pairs.get(image, [])
+        mask_files = pairs.pop(image, [])  # freed as the plan takes them over
         if not mask_files:
             report.skip("no masks")
             continue
