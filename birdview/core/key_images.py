@@ -46,7 +46,8 @@ class KeyImage:
             raise ValueError(f"Unable to mark the negative slice {self.slice_index}")
 
     def name(self) -> str:
-        """For people and file names: "axial 8" (slices counted from 1)."""
+        """ "axial 8": the plane and the slice index counted from 1 (not in reading order;
+        `key_images_export.shown_number` counts as the views do)."""
         return f"{self.plane.value} {self.slice_index + 1}"
 
 

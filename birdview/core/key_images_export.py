@@ -3,10 +3,11 @@ Key Object Selection document (highdicom) that points at the source images of th
 acquisition plane.
 
 The PNGs are `exports.export_png` of each key slice with its boxes and the user's measurements
-and annotations, named ``<stem>-key-<plane>-<slice>.png`` (slices counted from 1) so no name
-carries patient data. The KOS has the document title "Of Interest" (DCM 113000) and a
-description that names the BirdView study identity; a key image on a reformatted plane has no
-single source image and is left out of it (with the reason returned), but still has its PNG.
+and annotations, named ``<stem>-key-<plane>-<slice>.png`` (slices numbered as the views number
+them) so no name carries patient data. The KOS has the document title "Of Interest" (DCM
+113000) and a description that names the BirdView study identity; a key image on a reformatted
+plane has no single source image and is left out of it (with the reason returned), but still
+has its PNG.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from birdview.core import geometry
 from birdview.core.box import Box
 from birdview.core.display import Window
 from birdview.core.exports import export_png, write_export
@@ -27,7 +29,7 @@ from birdview.core.measure import Measurement
 from birdview.core.session_store import SessionRecord, ensure_same_study
 from birdview.core.volume import Volume
 
-__all__ = ["KeyImagesExport", "export_key_images", "export_key_object_selection"]
+__all__ = ["KeyImagesExport", "export_key_images", "export_key_object_selection", "shown_number"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def export_key_images(
     pngs = []
     for key in keys:
         boxes, colours = boxes_on(key.plane, key.slice_index) if boxes_on else ((), ())
-        path = folder / f"{stem}-key-{key.plane.value}-{key.slice_index + 1}.png"
+        path = folder / f"{stem}-key-{key.plane.value}-{shown_number(volume, key)}.png"
         export_png(
             record, volume, path, plane=key.plane, slice_index=key.slice_index, window=window,
             boxes=boxes, colours=list(colours) or None, anonymise=anonymise,
@@ -100,7 +102,8 @@ def export_key_object_selection(
     for key in keys:
         found = sources.source_of(key.plane, key.slice_index)
         if found is None:
-            skipped.append(f"key image {key.name()}: a reformatted slice has no source image")
+            where = f"{key.plane.value} {shown_number(volume, key)}"
+            skipped.append(f"key image {where}: a reformatted slice has no source image")
             continue
         ds = found[0]
         referenced[str(ds.SOPInstanceUID)] = ds
@@ -127,6 +130,11 @@ def export_key_object_selection(
     write_export(path, buffer.getvalue())
     logger.info("exported a KOS of %d key images for %s", len(referenced), volume.short_id)
     return skipped
+
+
+def shown_number(volume: Volume, key: KeyImage) -> int:
+    """The slice's number as the views count it (from 1, in reading order)."""
+    return geometry.reading_position(volume, key.plane, key.slice_index) + 1
 
 
 def _is_dicom(volume: Volume) -> bool:

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QFontMetricsF, QKeySequence, QPainter
 from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QMenu, QWidget
 
+from birdview.core import geometry
 from birdview.core.assistant import Assistant
 from birdview.core.key_images import KeyImage, KeyImages, load_key_images, save_key_images
 from birdview.core.key_images_export import export_key_images
@@ -55,7 +56,11 @@ class _Badge(QGraphicsItem):
         painter.setFont(font)
         metrics = QFontMetricsF(font)
         width = self._view.viewport().width()
-        at = QPointF((width - metrics.horizontalAdvance(BADGE)) / 2, 6 + metrics.ascent())
+        # Below the orientation letter at the top edge's middle, which it must not cover.
+        below_letter = 2.4 * font.pixelSize()
+        at = QPointF(
+            (width - metrics.horizontalAdvance(BADGE)) / 2, below_letter + metrics.ascent()
+        )
         painter.setPen(QColor(0, 0, 0, 220))
         for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
             painter.drawText(at + QPointF(dx, dy), BADGE)
@@ -136,7 +141,7 @@ class KeyImageControls(QObject):
         plane = self._main_view.plane
         index = self.session.slice_index(plane)
         marked = self.keys.toggle(plane, index)
-        name = KeyImage(plane, index).name()
+        name = f"{plane.value} {geometry.slice_name(self.session.volume, plane, index)}"
         self.message.emit(f"{'Marked' if marked else 'Unmarked'} {name} as a key image")
 
     # -- export --------------------------------------------------------------------------------

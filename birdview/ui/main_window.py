@@ -312,6 +312,7 @@ class MainWindow(QMainWindow):
             self.series_dock,
             self.tag_dock,
             self.model_dock,
+            *([self.labels_dock] if self.labels.overlay.label_map is None else []),  # empty
         )
         if on:
             self._before_presenter = {w: w.isVisible() for w in chrome}

@@ -83,8 +83,10 @@ def test_key_image_marked_shown_saved_and_exported(qtbot, make_main_window, tmp_
     plain = _pixels(view)
     QTest.keyClick(view, Qt.Key.Key_K)
     assert keys.keys.items == (KeyImage(Plane.AXIAL, index),)
+    shown = view.overlay().bottom_left[0]  # "Im 276 (10/20)": the tenth in reading order
+    number = int(shown.split("(")[1].split("/")[0])
     badge = _pixels(view)
-    top = slice(0, 40)
+    top = slice(0, 70)  # the badge, under the orientation letter
     gold = (badge[top, ..., 0] > 200) & (badge[top, ..., 1] > 150) & (badge[top, ..., 2] < 60)
     assert gold.sum() > 20 and not ((plain[top, ..., 0] > 200) & (plain[top, ..., 2] < 60)).any()
     session.scroll(Plane.AXIAL, 1)  # another slice: no badge
@@ -97,7 +99,7 @@ def test_key_image_marked_shown_saved_and_exported(qtbot, make_main_window, tmp_
     assert keys.export() == str(folder)
     stem = f"birdview-{session.volume.short_id}"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == [f"{stem}-key-axial-{index + 1}.png", f"{stem}-key-images.dcm"]
+    assert names == [f"{stem}-key-axial-{number}.png", f"{stem}-key-images.dcm"]
     kos = pydicom.dcmread(folder / f"{stem}-key-images.dcm")
     assert kos.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.59"  # Key Object Selection
 
