@@ -122,3 +122,33 @@ def test_refusals() -> None:
         masks.put_slice(mask_id, Plane.AXIAL, SHAPE[0], np.ones(SHAPE[1:]))
     with pytest.raises(KeyError):
         masks.get(999)
+
+
+def test_store_round_trip_and_refusals(tmp_path) -> None:
+    from birdview.core.mask_store import load_masks, masks_path, save_masks
+
+    identity = "content-sha256:" + "ab" * 32
+    masks = MaskSet()
+    masks.reset(identity, SHAPE)
+    a = masks.add("liver", "SAM box")
+    masks.put_slice(a, Plane.AXIAL, 1, _disk(SHAPE[1:], 8, 9, 5))
+    b = masks.add("lesion", "propagated", colour=(1, 2, 3))
+    masks.put_slice(b, Plane.SAGITTAL, 4, _disk((SHAPE[0], SHAPE[1]), 3, 10, 2))
+    masks.set_visible(b, False)
+    path = save_masks(masks, tmp_path)
+    back = MaskSet()
+    back.reset(identity, SHAPE)
+    assert load_masks(identity, tmp_path, back)
+    assert [(e.id, e.name, e.colour, e.source, e.visible) for e in back] == [
+        (e.id, e.name, e.colour, e.source, e.visible) for e in masks
+    ]
+    for old, new in zip(masks, back, strict=True):
+        assert np.array_equal(old.data, new.data)
+    assert back.add("next", "brush") > b  # ids are not reused
+    other = "content-sha256:" + "cd" * 32
+    path.rename(masks_path(other, tmp_path))
+    with pytest.raises(ValueError, match="another study"):
+        load_masks(other, tmp_path, back)
+    masks_path(identity, tmp_path).write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="Unable to read 'masks-"):
+        load_masks(identity, tmp_path, back)
