@@ -12,7 +12,10 @@ process for each, and the ratio all cores / one worker (target: ≥ 0.8 × cores
 The machine's other load counts too: on a shared machine run it when it is quiet, and read
 one run as noisy (a core taken by another process shows as a lower ratio). To tell the two
 apart, the same pure-CPU loop is timed in one process and in N at once before and after the
-builds: the ratio the machine itself gives N processes at that moment.
+builds: the ratio the machine itself gives N processes at that moment; and the CPU seconds of
+each build (its process, the forkserver and the workers, read from /proc) give the CPU work per
+image, N workers against one, which other load does not change: 1.00x means no parallel
+overhead, so on free cores the ratio would approach N / that.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,15 +59,36 @@ def make_source(root: Path, copies: int) -> Path:
 
 
 def run(source: Path, out: Path, workers: int) -> dict:
+    """One build in a fresh process; its numbers, with the CPU seconds of it and its workers
+    (read from /proc while it runs: the workers are the forkserver's children, not its)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", _ONE_RUN, f"sammed2d:{source}?modality=ct", str(out), str(workers)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+    args = [sys.executable, "-c", _ONE_RUN, f"sammed2d:{source}?modality=ct", str(out)]
+    process = subprocess.Popen(
+        [*args, str(workers)], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    cpu: dict[int, float] = {}
+    while process.poll() is None:
+        cpu.update(_session_cpu(process.pid))
+        time.sleep(0.05)
+    stats = json.loads(process.stdout.read().strip().splitlines()[-1])
+    stats["cpu_s"] = sum(cpu.values())
+    return stats
+
+
+def _session_cpu(session: int) -> dict[int, float]:
+    """CPU seconds (user + system) of every process of ``session`` now."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # field 6 of stat: the session id
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return found
 
 
 def _spin(_: int) -> None:
@@ -111,14 +136,20 @@ def main() -> None:
         rate = stats["images"] / stats["seconds"]
         print(
             f"{name:>10}: {stats['seconds']:6.1f} s  {rate:6.1f} images/s  "
-            f"{rate / workers:6.1f} images/s per worker  peak RSS: largest worker "
-            f"{stats['worker_kb'] / 1024:5.0f} MB, main {stats['main_kb'] / 1024:5.0f} MB"
+            f"{rate / workers:6.1f} images/s per worker  "
+            f"{stats['images'] / stats['cpu_s']:6.1f} images per CPU-second  peak RSS: largest "
+            f"worker {stats['worker_kb'] / 1024:4.0f} MB, main {stats['main_kb'] / 1024:4.0f} MB"
         )
     ratio = one["seconds"] / many["seconds"]
     target = 0.8 * args.workers
     verdict = "meets" if ratio >= target else "misses"
     print(f"ratio {args.workers} workers / 1: {ratio:.2f}x ({verdict} the target {target:.2f}x)")
     print(f"outputs byte-identical: {same}")
+    efficiency = (many["images"] / many["cpu_s"]) / (one["images"] / one["cpu_s"])
+    print(
+        f"CPU work per image, {args.workers} workers against 1: {1 / efficiency:.2f}x (1.00x: "
+        "no parallel overhead; load-independent, unlike the wall-clock ratio)"
+    )
     print(
         f"noise check: {args.workers} processes of a pure-CPU loop got {before:.2f}x / "
         f"{after:.2f}x the work of one done (before / after the builds; {args.workers:.2f}x "
