@@ -287,6 +287,8 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addActions([self.presenter_mode.phi_action, *self.presenter_mode.actions])
         bar.insertMenu(bar.actions()[-2], menu)  # before Measure, which stays next to Help
+        session = self.session
+        session.events.phi_hidden.connect(lambda *_: self.pacs.set_presenter(session.phi_hidden))
 
     # -- model results -----------------------------------------------------------------------
 
@@ -328,8 +330,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(self._normal_geometry)
         self.view_layout.set_presenter(self.presenter)
         self.chat_panel.set_presenter(self.presenter)
-        self.pacs.set_presenter(self.presenter)
-        self.presenter_mode.set_on(self.presenter)
+        self.presenter_mode.set_on(self.presenter)  # hides identity: the PACS browser follows
         self.action_registry.presenter_action.setChecked(self.presenter)
 
     def _on_escape(self) -> None:

@@ -96,6 +96,15 @@ def test_no_patient_identity_anywhere_in_presenter_mode(qtbot, make_main_window)
     window.set_presenter(False)
     assert not window.session.phi_hidden
     qtbot.waitUntil(lambda: bool(_leaks(window)))
+    # Outside presenter mode on request; the PACS browser hides its patient columns too.
+    browser = window.pacs.show()
+    assert not browser.presenter
+    window.presenter_mode.phi_action.trigger()
+    assert window.session.phi_hidden and browser.presenter
+    qtbot.waitUntil(lambda: _leaks(window) == [])
+    window.presenter_mode.phi_action.trigger()
+    assert not browser.presenter
+    browser.close()
 
 
 def _sizes(window) -> dict[str, float]:
