@@ -169,7 +169,8 @@ class KeyImageControls(QObject):
             self._report_error("Could not export the key images", str(exc))
             return None
         names = [Path(p).name for p in (*result.pngs, result.kos) if p]
-        self.message.emit(f"Exported {len(result.pngs)} key images to {folder}: {', '.join(names)}")
+        where = Path(folder).name if self.session.phi_hidden else folder  # may name the patient
+        self.message.emit(f"Exported {len(result.pngs)} key images to {where}: {', '.join(names)}")
         return folder
 
     def _boxes_on(self, plane, index: int):

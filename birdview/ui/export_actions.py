@@ -184,7 +184,9 @@ class Exporter:
             return None
         skipped = getattr(result, "skipped", ())
         note = f" ({len(skipped)} left out: {'; '.join(skipped[:3])})" if skipped else ""
-        self._report(f"Exported {kind} to {path}{note}")
+        # Folders are often named after the patient: with identity hidden, the file name only.
+        shown = os.path.basename(path) if self._session.phi_hidden else path
+        self._report(f"Exported {kind} to {shown}{note}")
         return path
 
     def _dialog(self, title: str, default: str, file_filter: str) -> str:

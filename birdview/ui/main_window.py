@@ -206,7 +206,8 @@ class MainWindow(QMainWindow):
         """Scan ``path`` (file, folder or .zip) and open its first series, in the background."""
         path = os.fspath(path)
         self.settings.add_recent_path(path)
-        self.status.showMessage(f"Opening {os.path.basename(os.path.normpath(path)) or path}…")
+        name = os.path.basename(os.path.normpath(path)) or path
+        self.status.showMessage("Opening…" if self.session.phi_hidden else f"Opening {name}…")
         self.loader.open_path(path)
 
     def open_file_dialog(self) -> None:

@@ -81,7 +81,7 @@ def _leaks(window) -> list[str]:
     return [p for p in _phi() if p.upper() in texts]
 
 
-def test_no_patient_identity_anywhere_in_presenter_mode(qtbot, make_main_window):
+def test_no_patient_identity_anywhere_in_presenter_mode(qtbot, make_main_window, tmp_path):
     window = make_main_window("1+3")
     open_and_wait(qtbot, window, MR)
     window.tag_dock.show()
@@ -93,6 +93,16 @@ def test_no_patient_identity_anywhere_in_presenter_mode(qtbot, make_main_window)
     window.tag_dock.show()  # even the header, opened in presenter mode
     qtbot.waitUntil(lambda: window.tag_browser.model.rowCount() > 10)
     assert _leaks(window) == []
+    # An export into a folder named after the patient: the names shown carry no identity.
+    folder = tmp_path / " ".join(_phi())
+    folder.mkdir()
+    suggested = []
+    window.exporter.ask_path = lambda title, path, kinds: (
+        suggested.append(path) or str(folder / "teaching.png")
+    )
+    assert window.exporter.png()
+    shown = window.status.currentMessage() + " " + suggested[0].rsplit("/", 1)[-1]
+    assert "teaching.png" in shown and not [p for p in _phi() if p in shown]
     window.set_presenter(False)
     assert not window.session.phi_hidden
     qtbot.waitUntil(lambda: bool(_leaks(window)))
