@@ -4,6 +4,8 @@ source image's pixels and the note's text) and drawn into the annotated PNG."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pydicom
 import pytest
@@ -11,7 +13,7 @@ from PIL import Image
 
 from birdview.core.annotations import arrow, text_note
 from birdview.core.display import Window
-from birdview.core.exports import export_png
+from birdview.core.exports import export_json, export_png
 from birdview.core.exports_sr import export_dicom_sr
 from birdview.core.measure import Measurement, measure
 from birdview.core.measure_set import MeasurementSet
@@ -69,6 +71,24 @@ def test_sr_carries_the_arrow_and_the_note(tmp_path):
     written = texts(pydicom.dcmread(path))
     assert "lesion" in written and "Liver – segment VII" in written
     assert "Annotation by the user" in dump and "Annotation 2: Liver" in dump
+
+
+def test_json_carries_the_annotations_in_pixels_and_mm(tmp_path):
+    volume, truth = ct(), ct_truth()
+    path = tmp_path / "findings.json"
+    export_json(SessionRecord(volume.identity), volume, path, measurements=_notes()[:2])
+    items = json.loads(path.read_text())["measurements"]["items"]
+    arrow_item, note_item = items
+    assert (arrow_item["kind"], arrow_item["label"], arrow_item["values"]) == (
+        "arrow",
+        "lesion",
+        {},
+    )
+    assert note_item["label"] == "Liver – segment VII"
+    # The tip at pixel edges (200.5, 250.5) is the centre of pixel (200, 250) in patient mm.
+    tip = np.array(arrow_item["points_lps_mm"][1])
+    expected = truth.position(200, 250, 7)  # centre of pixel (200, 250) of slice 7
+    assert np.abs(tip - expected).max() < 1e-3
 
 
 def test_png_draws_the_arrow_and_its_note(tmp_path):
