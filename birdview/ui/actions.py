@@ -139,6 +139,13 @@ class ActionRegistry(QObject):
             "Ctrl+E",
             "Save this view with its boxes as a PNG",
         )
+        self.export_png_2x_action = self._make(
+            "Annotated PNG at &2× resolution…",
+            lambda: slots.export_png(2.0),
+            "mdi6.image-size-select-large",
+            "Ctrl+Shift+E",
+            "Save this view at twice the resolution, with scale bar, letters and legend",
+        )
         self.export_json_action = self._make(
             "Findings as &JSON…", slots.export_json, "mdi6.code-json"
         )

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from birdview.core import exports, exports_sr
 from birdview.core.assistant import Assistant
+from birdview.core.labels_overlay import LabelOverlay
 from birdview.core.measure_set import MeasurementSet
 from birdview.core.session import Session
 from birdview.ui.settings import Settings
@@ -59,19 +60,24 @@ class Exporter:
         self._report_error = report_error
         self._measurements = measurements
         self.ask_path: Callable[[str, str, str], str] = self._dialog
+        self.labels: LabelOverlay | None = None  # drawn into PNGs with a legend when shown
 
     def anonymised(self) -> bool:
         """Whether an export made now leaves out patient identity."""
         return bool(self._anonymise())
 
-    def png(self) -> str | None:
-        """The main view's slice with the boxes on it."""
+    def png(self, resolution: float = 1.0) -> str | None:
+        """The main view's slice with the boxes on it; ``resolution`` 2 doubles the output
+        pixels (on top of the enlargement small images always get, so a 256-pixel MR does
+        not export as a stamp)."""
         session, volume = self._session, self._session.volume
         if volume is None or session.window is None:
             return None
         plane = session.main_plane
         index = session.slice_index(plane)
-        path = self._ask("Export annotated PNG", f"{plane.value}-{index + 1}.png", "PNG (*.png)")
+        suffix = "" if resolution == 1.0 else f"-{resolution:g}x"
+        default = f"{plane.value}-{index + 1}{suffix}.png"
+        path = self._ask("Export annotated PNG", default, "PNG (*.png)")
         if not path:
             return None
         placed = self._assistant.boxes_on(plane, index)
@@ -94,8 +100,9 @@ class Exporter:
                 boxes=boxes,
                 colours=colours,
                 anonymise=self.anonymised(),
-                zoom=2.0 if min(volume.shape[1:3]) < 300 else 1.0,
+                zoom=resolution * (2.0 if min(volume.shape[1:3]) < 300 else 1.0),
                 measurements=self._measured(),
+                labels=self.labels,
             ),
         )
 

@@ -34,13 +34,16 @@ _CLOSE_KEYS = (Qt.Key.Key_Escape, Qt.Key.Key_F1)
 
 def shortcut_rows(host: QWidget) -> list[tuple[str, str]]:
     """(keys, what they do) for every action under ``host`` that has a shortcut."""
-    rows: dict[str, str] = {}
+    rows: dict[str, list[str]] = {}
     for action in host.findChildren(QAction):
         keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         text = action.text().split("\t")[0].replace("&", "").rstrip("…").strip()
-        if keys and text and keys not in rows:
-            rows[keys] = text
-    return sorted(rows.items(), key=lambda row: (len(row[0]) > 1, row[0]))
+        if keys and text and text not in rows.get(keys, []):
+            rows.setdefault(keys, []).append(text)  # two actions on one key: both are shown
+    return sorted(
+        ((keys, " / ".join(texts)) for keys, texts in rows.items()),
+        key=lambda row: (len(row[0]) > 1, row[0]),
+    )
 
 
 def _table(title: str, rows: list[tuple[str, str]]) -> str:
@@ -106,7 +109,7 @@ class HelpOverlay(QWidget):
 
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor(10, 12, 16, 225))
+        painter.fillRect(self.rect(), QColor(10, 12, 16, 240))
 
     def event(self, event: QEvent) -> bool:
         # Esc and F1 close the sheet before the window's shortcuts (Esc: back to W/L) see them.

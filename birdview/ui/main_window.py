@@ -131,6 +131,7 @@ class MainWindow(QMainWindow):
             session_dir=self.controller.session_dir,
             report_error=self.reporter.report,
         )
+        self.exporter.labels = self.labels.overlay  # PNG exports draw the labels shown
         self.labels_dock = self._dock(
             "Labels", "labels_dock", self.labels.legend, Qt.DockWidgetArea.LeftDockWidgetArea
         )

@@ -42,7 +42,12 @@ class MenuBar(QMenuBar):
         actions = self._actions
         self.export_menu = menu
         menu.addActions(
-            [actions.export_png_action, actions.export_json_action, actions.export_sr_action]
+            [
+                actions.export_png_action,
+                actions.export_png_2x_action,
+                actions.export_json_action,
+                actions.export_sr_action,
+            ]
         )
         menu.addSeparator()
         menu.addAction(actions.anonymise_action)
