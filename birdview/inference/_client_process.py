@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 WORKER_MODULE = "birdview.inference.worker"
 WORKER_ENV = "BIRDVIEW_WORKER"  # the model runtime's executable, overriding the search below
+WORKER_NICE_ENV = "BIRDVIEW_WORKER_NICE"  # how much lower the model runs than the viewer
+_WORKER_NICE = 10
 
 
 def _worker_entry(connection: Connection, module: str) -> None:
@@ -32,7 +34,20 @@ def _worker_entry(connection: Connection, module: str) -> None:
     # is a multiprocessing semaphore that a worker killed mid-answer (a hang, a crash, a
     # viewer closed while busy) leaves behind, so the viewer's exit warned "leaked semaphore".
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    _lower_priority()
     importlib.import_module(module).main(connection)
+
+
+def _lower_priority() -> None:
+    """Run the model below the viewer: on a machine with few cores the model's threads would
+    otherwise take the cores the viewer's UI thread needs to repaint (the UI stalled past
+    50 ms during a volume sweep). Set before torch starts its threads, which inherit it."""
+    nice = int(os.environ.get(WORKER_NICE_ENV, _WORKER_NICE))
+    if nice > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(nice)
+        except OSError:  # not allowed here: the model runs at the viewer's priority
+            pass
 
 
 @dataclass
