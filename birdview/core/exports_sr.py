@@ -66,6 +66,8 @@ _CONCEPTS = {
     "measured": ("USERMEASUREMENT", "Measurement by the user"),
     "calibration": ("CALIBRATION", "Length calibration"),
     "annotation": ("USERANNOTATION", "Annotation by the user"),
+    "mask": ("MASK", "How the mask was made"),
+    "axes": ("MASKAXES", "Where the mask's axes were measured"),
 }
 
 
@@ -87,9 +89,12 @@ def export_dicom_sr(
     *,
     anonymise: bool = False,
     measurements: Sequence[Measurement] = (),
+    masks: tuple = (),
 ) -> SrExport:
     """Write the conversation ``record`` about ``volume`` as a DICOM SR (see the module),
-    with the user's ``measurements`` (`birdview.core.measure_sr`).
+    with the user's ``measurements`` (`birdview.core.measure_sr`) and, given ``masks`` as
+    (`mask_exports.NamedMask` list, their SEG dataset), a volumetric group per mask
+    (`birdview.core.mask_sr`).
 
     Raises:
         ValueError: ``record`` is about another study than ``volume``, the study is not
@@ -110,11 +115,16 @@ def export_dicom_sr(
     measured, left_out = measurement_groups(sources, measurements, _text)
     builder.groups += measured
     builder.skipped += left_out
+    if masks:
+        from birdview.core.mask_sr import mask_groups
+
+        builder.groups += mask_groups(sources, masks[0], masks[1], _text)
     if not builder.groups:
         raise ValueError(
             "Unable to export a DICOM SR as there is nothing to write: no answer and no drawn "
             "region could be placed" + (f" ({builder.skipped[0]})" if builder.skipped else "")
         )
+    evidence = sources.evidence() + ([masks[1]] if masks else [])
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=_observer(record)),
         procedure_reported=hd.sr.CodedConcept("363679005", "SCT", "Imaging procedure"),
@@ -122,7 +132,7 @@ def export_dicom_sr(
     )
     _add_identity_and_notices(report[0], record)
     sr = hd.sr.Comprehensive3DSR(
-        evidence=sources.evidence(),
+        evidence=evidence,
         content=report[0],
         series_instance_uid=generate_uid(),
         series_number=9901,
