@@ -16,7 +16,15 @@ from birdview.core.geometry import Plane
 from birdview.core.session import Session
 from birdview.core.volume import SliceSource, Volume
 
-__all__ = ["PLANE_COLORS", "Overlay", "overlay_for", "paint_crosshair", "paint_overlay"]
+__all__ = [
+    "PLANE_COLORS",
+    "Overlay",
+    "Placed",
+    "layout_overlay",
+    "overlay_for",
+    "paint_crosshair",
+    "paint_overlay",
+]
 
 # Slicer's convention: axial red, sagittal yellow, coronal green.
 PLANE_COLORS = {
@@ -96,50 +104,86 @@ def overlay_for(
     )
 
 
-def paint_overlay(painter: QPainter, rect: QRectF, overlay: Overlay, font: QFont) -> None:
-    """Draw the corner texts and the letters at the mid-edges of ``rect`` (viewport pixels)."""
+@dataclass(frozen=True)
+class Placed:
+    """One line of overlay text where it goes: ``rect`` in viewport pixels."""
+
+    text: str
+    rect: QRectF
+    font: QFont
+    color: QColor
+
+
+def layout_overlay(rect: QRectF, overlay: Overlay, font: QFont) -> list[Placed]:
+    """Where each corner line and letter goes so that none overlap, however small the view:
+    corner lines are elided to their half of the width less the top/bottom letter, and each
+    corner keeps only the lines that fit between its edge and the side letters."""
     metrics = QFontMetricsF(font)
-    line_height = metrics.height()
-    if overlay.title:
-        baseline = QPointF(rect.left() + _MARGIN, rect.top() + _MARGIN + metrics.ascent())
-        _outlined_text(painter, baseline, overlay.title, font, overlay.title_color or _TEXT)
-    corners = (
-        (overlay.top_left, False, False, 1 if overlay.title else 0),
-        (overlay.top_right, True, False, 0),
-        (overlay.bottom_left, False, True, 0),
-        (overlay.bottom_right, True, True, 0),
+    line_h = metrics.height()
+    bold = _letter_font(font)
+    bold_m = QFontMetricsF(bold)
+    letter_w = max(
+        (bold_m.horizontalAdvance(t) for t in (overlay.letters or {}).values()), default=0
     )
-    for lines, right, bottom, skip in corners:
-        for n, line in enumerate(lines, start=skip):
-            width = metrics.horizontalAdvance(line)
+    letter_h = bold_m.height() if overlay.letters else 0.0
+    half_w = (rect.width() - letter_w) / 2 - 2 * _MARGIN
+    # A corner's lines stop before the side letters (mid-height) or, without letters, at the
+    # middle: the top and bottom corners then never meet.
+    rows = max(0, int((rect.height() / 2 - letter_h / 2 - _MARGIN - 2) // line_h))
+    placed: list[Placed] = []
+    top_left = ([overlay.title] if overlay.title else []) + overlay.top_left
+    corners = (
+        (top_left, False, False),
+        (overlay.top_right, True, False),
+        (overlay.bottom_left, False, True),
+        (overlay.bottom_right, True, True),
+    )
+    for lines, right, bottom in corners:
+        shown = lines[:rows]  # the first line of each corner matters most
+        for n, line in enumerate(shown):
+            text = metrics.elidedText(line, Qt.TextElideMode.ElideRight, max(half_w, 0.0))
+            if not text:
+                continue
+            width = metrics.horizontalAdvance(text)
             x = rect.right() - _MARGIN - width if right else rect.left() + _MARGIN
-            top = (
-                rect.bottom() - _MARGIN - (len(lines) - n) * line_height
+            y = (
+                rect.bottom() - _MARGIN - (len(shown) - n) * line_h
                 if bottom
-                else rect.top() + _MARGIN + n * line_height
+                else rect.top() + _MARGIN + n * line_h
             )
-            _outlined_text(painter, QPointF(x, top + metrics.ascent()), line, font, _TEXT)
-    if not overlay.letters:
-        return
+            is_title = overlay.title and not right and not bottom and n == 0
+            color = (overlay.title_color or _TEXT) if is_title else _TEXT
+            placed.append(Placed(text, QRectF(x, y, width, line_h), font, color))
+    centre = rect.center()
+    for edge, letter in (overlay.letters or {}).items():
+        width = bold_m.horizontalAdvance(letter)
+        x = {"left": rect.left() + _MARGIN, "right": rect.right() - _MARGIN - width}.get(
+            edge, centre.x() - width / 2
+        )
+        y = {"top": rect.top() + _MARGIN, "bottom": rect.bottom() - _MARGIN - letter_h}.get(
+            edge, centre.y() - letter_h / 2
+        )
+        placed.append(Placed(letter, QRectF(x, y, width, letter_h), bold, _LETTER))
+    return placed
+
+
+def paint_overlay(painter: QPainter, rect: QRectF, overlay: Overlay, font: QFont) -> None:
+    """Draw the corner texts and the letters at the mid-edges of ``rect`` (viewport pixels),
+    placed by `layout_overlay`."""
+    for item in layout_overlay(rect, overlay, font):
+        ascent = QFontMetricsF(item.font).ascent()
+        baseline = QPointF(item.rect.left(), item.rect.top() + ascent)
+        _outlined_text(painter, baseline, item.text, item.font, item.color)
+
+
+def _letter_font(font: QFont) -> QFont:
     bold = QFont(font)
     bold.setBold(True)
     if font.pixelSize() > 0:
         bold.setPixelSize(round(font.pixelSize() * 1.2))
     else:
         bold.setPointSizeF(font.pointSizeF() * 1.2)
-    bold_metrics = QFontMetricsF(bold)
-    centre = rect.center()
-    for edge, letter in overlay.letters.items():
-        width = bold_metrics.horizontalAdvance(letter)
-        if edge == "left":
-            x, y = rect.left() + _MARGIN, centre.y() + bold_metrics.ascent() / 2
-        elif edge == "right":
-            x, y = rect.right() - _MARGIN - width, centre.y() + bold_metrics.ascent() / 2
-        elif edge == "top":
-            x, y = centre.x() - width / 2, rect.top() + _MARGIN + bold_metrics.ascent()
-        else:
-            x, y = centre.x() - width / 2, rect.bottom() - _MARGIN - bold_metrics.descent()
-        _outlined_text(painter, QPointF(x, y), letter, bold, _LETTER)
+    return bold
 
 
 def paint_hint(painter: QPainter, rect: QRectF, text: str, font: QFont) -> None:
