@@ -133,10 +133,18 @@ class MeasureController(QObject):
             sets.replace(index, replace(current, label=name.strip()))
 
     def add_text_note(self, note) -> None:
-        """Ask for the text of a note placed with the text tool; an empty text adds nothing."""
+        """Ask for the text of a note placed with the text tool (an empty text adds nothing),
+        or the new text of note ``note`` (an index: one undo step)."""
+        index = note if isinstance(note, int) else None
+        if index is not None:
+            note = self.measurements.items[index]
         text = self.ask_text(note.label)
-        if text is not None and text.strip():
+        if text is None or not text.strip() or text.strip() == note.label:
+            return
+        if index is None:
             self.measurements.add(replace(note, label=text.strip()))
+        else:
+            self.measurements.replace(index, replace(note, label=text.strip()))
 
     def _ask_name(self, current: str) -> str | None:
         host = self.parent()

@@ -96,11 +96,12 @@ class MeasureLayer(QObject):
 
     Signals:
         committed(index): a measurement was drawn or edited (its index in the set).
-        text_requested(measurement): the text tool placed a note; its text is to be asked.
+        text_requested(note): the text tool placed a note (a Measurement), or a note was
+            double-clicked (its index): its text is to be asked.
     """
 
     committed = Signal(int)
-    text_requested = Signal(object)  # a text note placed: the Measurement, its text not yet given
+    text_requested = Signal(object)
 
     def __init__(self, view, session: Session, measurements: MeasurementSet) -> None:
         super().__init__(view)
@@ -208,7 +209,20 @@ class MeasureLayer(QObject):
             return self._on_move(event)
         if kind == QEvent.Type.MouseButtonRelease:
             return self._on_release(event)
+        if self._edit_text(event):
+            return True
         return self.view.tool in MEASURE_TOOLS  # a double click draws, it does not promote
+
+    def _edit_text(self, event: QMouseEvent) -> bool:
+        """A double click on a text note asks for its new text."""
+        if event.button() != Qt.MouseButton.LeftButton or self.view.tool not in _EDIT_TOOLS:
+            return False
+        hit = self._hit(event.position(), self._slice()[1])
+        if hit is None or self.measurements.items[hit[0]].kind != "text":
+            return False
+        self.edit = None
+        self.text_requested.emit(hit[0])
+        return True
 
     def _on_key(self, event) -> bool:
         """Delete removes the selected measurement if this view shows it (not one selected

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pydicom
-from PySide6.QtCore import QPoint, Qt, QUrl
+from PySide6.QtCore import QEvent, QPoint, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
@@ -15,7 +15,7 @@ from birdview.core.geometry import Plane
 from birdview.core.key_images import KeyImage, key_images_path
 from birdview.core.measure_store import load_measurements
 from tests.conftest import REPO
-from tests.ui.helpers import click, drag, open_and_wait
+from tests.ui.helpers import click, drag, mouse, open_and_wait
 
 CT = REPO / "resources" / "samples" / "totalseg_ct"
 
@@ -48,7 +48,8 @@ def test_arrow_and_text_note_drawn_kept_and_undone(qtbot, make_main_window):
     measure = window.measure
     window.action_registry.tool_actions["arrow"].trigger()
     assert view.tool == "arrow"
-    tail, tip = QPoint(200, 200), QPoint(330, 290)
+    on_image = lambda x, y: view.image_to_viewport(x, y).toPoint()  # noqa: E731
+    tail, tip = on_image(150, 150), on_image(300, 260)
     drag(view.viewport(), tail, tip, Qt.MouseButton.LeftButton)
     (arrow,) = measure.measurements.items
     assert arrow.kind == "arrow" and arrow.plane is Plane.AXIAL
@@ -57,17 +58,29 @@ def test_arrow_and_text_note_drawn_kept_and_undone(qtbot, make_main_window):
     pixels = _pixels(view)
     assert _drawn_near(pixels, (tail + tip) / 2) and _drawn_near(pixels, tip)
 
+    left = Qt.MouseButton.LeftButton
     measure.ask_text = lambda current: "Liver, segment VII"
     window.action_registry.tool_actions["text"].trigger()
-    click(view.viewport(), QPoint(90, 250))
+    at = on_image(60, 300)
+    click(view.viewport(), at)
     note = measure.measurements.items[-1]
     assert (note.kind, note.label) == ("text", "Liver, segment VII")
-    assert _drawn_near(_pixels(view), QPoint(140, 250), reach=8)  # its text, right of the click
+    text = at + QPoint(45, 0)
+    assert _drawn_near(_pixels(view), text, reach=8)  # its text, right of the click
+
+    measure.ask_text = lambda current: current + " (posterior)"
+    mouse(view.viewport(), QEvent.Type.MouseButtonDblClick, text, left)
+    note = measure.measurements.items[-1]
+    assert note.label == "Liver, segment VII (posterior)"  # a double click edits its text
+    measure.undo_action.trigger()
+    assert measure.measurements.items[-1].label == "Liver, segment VII"
+    measure.redo_action.trigger()
 
     measure.save_now()
     identity = window.session.volume.identity
     assert load_measurements(identity, window.controller.session_dir) == [arrow, note]
-    measure.undo_action.trigger()
+    measure.undo_action.trigger()  # the new text
+    measure.undo_action.trigger()  # the note
     assert measure.measurements.items == (arrow,)
     measure.measurements.select(0)
     QTest.keyClick(view, Qt.Key.Key_Delete)
