@@ -46,6 +46,8 @@ _TOOLS = (
     ("rectangle", "Rectangle ROI", "mdi6.rectangle-outline", "Shift+E", "ROI statistics (Shift+E)"),
     ("arrow", "Arrow", "mdi6.arrow-top-right-thin", "A", "Left drag draws an arrow to its tip (A)"),
     ("text", "Text note", "mdi6.format-text", "T", "Click where a text note goes (T)"),
+    ("brush", "Mask brush", "mdi6.brush", "Shift+B", "Paint the selected mask (Shift+B; [ ] size)"),
+    ("eraser", "Mask eraser", "mdi6.eraser", "Shift+X", "Erase from the selected mask (Shift+X)"),
 )
 # Dock toggles come from the docks themselves; these get a shortcut and an icon as well.
 _DOCK_EXTRAS = {"tag_dock": ("Ctrl+T", "mdi6.tag-text-outline")}

@@ -26,6 +26,8 @@ from birdview.ui.help_overlay import HelpOverlay
 from birdview.ui.inference_bridge import InferenceBridge
 from birdview.ui.label_controls import LabelControls
 from birdview.ui.loader import StudyLoader
+from birdview.ui.mask_controls import MaskControls
+from birdview.ui.mask_panel import MaskPanel
 from birdview.ui.measure_controller import MeasureController
 from birdview.ui.measure_layer import MEASURE_TOOLS
 from birdview.ui.menu_bar import MenuBar
@@ -177,17 +179,33 @@ class MainWindow(QMainWindow):
         self.pacs.add_to_menu(self.menuBar().file_menu, self.menuBar().recent_menu.menuAction())
         tools = self.action_registry.tool_actions
         measure_menu = self.measure.add_menu(self.menuBar(), [tools[t] for t in MEASURE_TOOLS])
+        self.masks = MaskControls(
+            self,
+            self.session,
+            [self.view_layout.main_view, *self.view_layout.small_views.values()],
+            self.controller.session_dir,
+            (self.measure.undo_action, self.measure.redo_action),
+            report=lambda text: self.status.showMessage(text, 8000),
+            report_error=self.reporter.report,
+        )
         self.segment = SegmentControls(
             self,
             self.session,
             self.assistant,
             self.bridge,
-            self.labels,
+            self.masks.masks,
             self.settings,
             report=lambda text: self.status.showMessage(text, 15000),
             report_error=self.reporter.report,
         )
         self.segment.add_to_menu(measure_menu)
+        self.masks.add_to_menu(measure_menu)
+        self.mask_panel = MaskPanel(self.session, self.masks, self.segment, tools)
+        self.masks_dock = self._dock(
+            "Masks", "masks_dock", self.mask_panel, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        for tool, action in tools.items():  # the active tool decides who gets Ctrl+Z
+            action.toggled.connect(lambda on, t=tool: on and self.masks.set_tool(t))
         self._wire()
         self._restore_state()
         if autoload_model:
@@ -400,6 +418,7 @@ class MainWindow(QMainWindow):
         self.controller.save_now()
         self.labels.save_now()
         self.measure.save_now()
+        self.masks.save_now()
         self.bridge.shutdown()
         self.settings.set_geometry(self.saveGeometry())
         self.settings.set_dock_state(self.saveState())

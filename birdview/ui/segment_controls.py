@@ -1,10 +1,19 @@
-"""*Segment box*: the box drawn on a slice becomes a mask there, shown in the Labels layer, with
-its volume, axial diameters and mean HU in the status bar.
+"""The segmentation requests of the user's flow, each ending in the study's `MaskSet`:
 
-The segmentation model (a SAM / MedSAM / SAM2 checkpoint folder, chosen once with *Choose
-segmentation model…* and remembered) runs in the model worker beside the language model; it is
-loaded on first use. The client answers on its reader thread: the result crosses to the GUI
-thread through a queued signal.
+- *Segment box*: the drawn box becomes a mask on its slice ("SAM box").
+- *Propagate*: the selected mask is carried through the volume from the slice nearest the
+  shown one where it has voxels; slices stream into the mask as the worker makes them (one undo
+  step for the whole run), with progress, and *Cancel* keeps what arrived.
+- *Masks from answer*: the model's boxes become masks in one click: a volume sweep's per-slice
+  boxes are propagated with the "boxes" mode into one mask; a single answer's boxes are each
+  segmented on their slice ("from model box").
+- *Segment text*: a text prompt goes to a SAM3 segmenter through every slice; VoxTell (text to
+  3D) is not available in this build, and the panel says so.
+
+The segmentation model (a SAM / MedSAM / SAM2 / SAM3 checkpoint folder, chosen once with
+*Choose segmentation model…* and remembered) runs in the model worker beside the language model;
+it is loaded on first use. The client answers on its reader thread: results cross to the GUI
+thread through queued signals.
 """
 
 from __future__ import annotations
@@ -19,35 +28,41 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
+from birdview.core import geometry
 from birdview.core.assistant import Assistant
 from birdview.core.box import Box
-from birdview.core.labels import label_map_from_array
-from birdview.core.masks import measure, put_slice
+from birdview.core.geometry import Plane
+from birdview.core.mask_set import MaskSet, plane_slicer
 from birdview.core.model_input import render_for_model, volume_intensity_range
 from birdview.core.session import Session
 from birdview.core.volume import Volume
 from birdview.inference.protocol import WorkerConfig, WorkerFailure
 from birdview.ui.settings import Settings
 
-__all__ = ["SegmentControls"]
+__all__ = ["SegmentControls", "VOXTELL_MISSING"]
 
 logger = logging.getLogger(__name__)
 
-_MESSAGE_MS = 15000
 MASK_NAME = "segmented"
+VOXTELL_MISSING = (
+    "Text → 3D with VoxTell is not available in this build (the voxtell package and its "
+    "weights are not installed); load a SAM3 checkpoint to segment from text slice by slice."
+)
 
 
 class SegmentControls(QObject):
-    """The *Segment box* and *Choose segmentation model…* actions.
+    """The segmentation actions; every result goes into ``masks``.
 
-    Args:
-        bridge: the window's `InferenceBridge` (its client carries the requests).
-        labels: the window's `LabelControls` (``show`` puts the mask on the views).
-        report: shows a line in the status bar.
-        report_error: ``(title, message)`` for failures.
+    Signals:
+        busy_changed(bool): a propagation started or ended.
+        progress(done, total): slices of the running propagation.
     """
 
-    _segmented = Signal(object, object)  # result, (box, volume): from the client's thread
+    busy_changed = Signal(bool)
+    progress = Signal(int, int)
+    _segmented = Signal(object, object)  # result, (box, volume, name, source)
+    _streamed = Signal(object, object)  # PropagateSlice, context
+    _propagated = Signal(object, object)  # PropagateReply or failure, context
     _segmenter_loaded = Signal(object)
 
     def __init__(
@@ -56,94 +71,264 @@ class SegmentControls(QObject):
         session: Session,
         assistant: Assistant,
         bridge: Any,
-        labels: Any,
+        masks: MaskSet,
         settings: Settings,
         report: Callable[[str], None],
         report_error: Callable[[str, str], None],
     ) -> None:
         super().__init__(parent)
         self._parent, self._session, self._assistant = parent, session, assistant
-        self._bridge, self._labels, self._settings = bridge, labels, settings
+        self._bridge, self._masks, self._settings = bridge, masks, settings
         self._report, self._report_error = report, report_error
         self._loaded_dir = ""  # the folder sent to the worker's segmenter
         self._ranges: dict[int, tuple[float, float]] = {}  # volume token → model input range
-        self.last_measures: Any = None  # of the last mask shown, for tests and exports
-        self.segment_action = QAction(qta.icon("mdi6.auto-fix"), "Segment box", self)
+        self._run: dict | None = None  # the running propagation
+        self.last_measures: Any = None  # of the last mask made, for tests and exports
+        self.last_reply: Any = None  # of the last propagation, for tests
+        self.segment_action = self._make("Segment box", self.segment_box, "mdi6.auto-fix")
         self.segment_action.setToolTip("Segment what the drawn box frames on its slice")
-        self.segment_action.triggered.connect(lambda *_: self.segment_box())
-        self.choose_action = QAction("Choose segmentation model…", self)
-        self.choose_action.triggered.connect(lambda *_: self.choose_model())
+        self.propagate_action = self._make("Propagate mask", self.propagate, "mdi6.layers-triple")
+        self.propagate_action.setToolTip("Carry the selected mask through the volume")
+        self.cancel_action = self._make("Cancel propagation", self.cancel, "mdi6.stop")
+        self.cancel_action.setEnabled(False)
+        self.answer_action = self._make(
+            "Masks from answer", self.masks_from_answer, "mdi6.vector-square-plus"
+        )
+        self.answer_action.setToolTip("Turn the model's boxes (the selected answer) into masks")
+        self.choose_action = self._make("Choose segmentation model…", self.choose_model)
         self._segmented.connect(self._on_segmented)
+        self._streamed.connect(self._on_streamed)
+        self._propagated.connect(self._on_propagated)
         self._segmenter_loaded.connect(self._on_segmenter_loaded)
+
+    def _make(self, text: str, slot, icon: str | None = None) -> QAction:
+        action = QAction(qta.icon(icon), text, self) if icon else QAction(text, self)
+        action.triggered.connect(lambda *_: slot())
+        return action
 
     def add_to_menu(self, menu: QMenu) -> None:
         menu.addSeparator()
-        menu.addActions([self.segment_action, self.choose_action])
+        menu.addActions(
+            [self.segment_action, self.propagate_action, self.cancel_action, self.answer_action]
+        )
+        menu.addAction(self.choose_action)
+
+    @property
+    def busy(self) -> bool:
+        return self._run is not None
 
     def choose_model(self) -> str:
         """Ask for a segmentation checkpoint folder; remembered. "" when cancelled."""
         folder = QFileDialog.getExistingDirectory(
             self._parent,
-            "Segmentation model folder (SAM, MedSAM, SAM2)",
+            "Segmentation model folder (SAM, MedSAM, SAM2, SAM3)",
             self._settings.segmenter_dir(),
         )
         if folder:
             self._settings.set_segmenter_dir(folder)
         return folder
 
-    def segment_box(self) -> bool:
-        """Send the drawn box's slice to the segmenter; False (with a message) when it cannot."""
-        volume, box = self._session.volume, self._assistant.user_box
+    def text_engine(self) -> bool:
+        """Whether the loaded segmenter takes text prompts (SAM3)."""
+        client = self._bridge.client
+        loaded = getattr(client, "segmenter_loaded", None) if client is not None else None
+        return loaded is not None and loaded.engine == "sam3"
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _client(self, what: str) -> Any:
+        """The client with the segmenter loaded (or on its way), or None with a message."""
+        client = self._bridge.client
+        if client is None:
+            self._report(f"{what}: load a model first; the segmenter runs in its worker")
+            return None
+        folder = self._settings.segmenter_dir() or self.choose_model()
+        if not folder:
+            return None
+        if folder != self._loaded_dir or client.segmenter_loaded is None:
+            # Requests run in order in the worker: the next request waits for this load.
+            client.load_segmenter(WorkerConfig(folder), on_done=self._segmenter_loaded.emit)
+            self._loaded_dir = folder
+        return client
+
+    def segment_box(self, box: Box | None = None, *, source: str = "SAM box") -> bool:
+        """Send a box's slice (default: the drawn box) to the segmenter; False (with a
+        message) when it cannot."""
+        volume, box = self._session.volume, box or self._assistant.user_box
         if volume is None or box is None:
             self._report("Segment box: draw a box on a slice first (the box tool)")
             return False
-        client = self._bridge.client
+        client = self._client("Segment box")
         if client is None:
-            self._report("Segment box: load a model first; the segmenter runs in its worker")
             return False
-        folder = self._settings.segmenter_dir() or self.choose_model()
-        if not folder:
-            return False
-        if folder != self._loaded_dir or client.segmenter_loaded is None:
-            # Requests run in order in the worker: the segment below waits for this load.
-            client.load_segmenter(WorkerConfig(folder), on_done=self._segmenter_loaded.emit)
-            self._loaded_dir = folder
         image = render_for_model(
             volume, box.plane, box.slice_index, intensity_range=self._range(volume)
         )
-        client.segment(
-            image, box, on_done=lambda result: self._segmented.emit(result, (box, volume))
-        )
+        name = box.label or MASK_NAME
+        context = (box, volume, name, source)
+        client.segment(image, box, on_done=lambda r: self._segmented.emit(r, context))
         self._report("Segmenting…")
         return True
+
+    def propagate(self) -> bool:
+        """Carry the selected mask through every slice of the shown plane."""
+        volume, entry = self._session.volume, self._masks.selected_entry
+        if volume is None or entry is None or not entry.voxels:
+            self._report("Propagate: segment a box first (or select a mask with voxels)")
+            return False
+        plane = Plane.AXIAL
+        start = _nearest_filled(entry.data, plane, self._session.slice_index(plane))
+        seed = entry.data[plane_slicer(plane, start, entry.data.shape)] != 0
+        count = geometry.slice_count(volume, plane)
+        return self._start_run("Propagate", entry.id, plane, 0, count - 1, start=start, mask=seed)
+
+    def masks_from_answer(self) -> int:
+        """Masks from the selected answer's boxes (else the latest answer with boxes); returns
+        how many requests were sent."""
+        turn = self._answer_turn()
+        if turn is None:
+            self._report("Masks from answer: ask the model to find something first")
+            return 0
+        if turn.is_sweep:
+            boxes = turn.boxes
+            name = boxes[0].label or turn.question or "found"
+            mask_id = self._masks.add(name, "from model box")
+            indices = [b.slice_index for b in boxes]
+            sent = self._start_run(
+                "Masks from answer", mask_id, turn.plane, min(indices), max(indices), boxes=boxes
+            )
+            return int(sent)
+        sent = 0
+        for box in turn.boxes:
+            sent += self.segment_box(box, source="from model box")
+        return sent
+
+    def segment_text(self, text: str) -> bool:
+        """A text prompt through every axial slice with a SAM3 segmenter."""
+        text = text.strip()
+        if not text or self._session.volume is None:
+            return False
+        if not self.text_engine():
+            self._report(VOXTELL_MISSING)
+            return False
+        mask_id = self._masks.add(text, "text prompt")
+        count = geometry.slice_count(self._session.volume, Plane.AXIAL)
+        return self._start_run("Segment text", mask_id, Plane.AXIAL, 0, count - 1, text=text)
+
+    def cancel(self) -> None:
+        """Stop the running propagation; the slices that arrived stay."""
+        run, client = self._run, self._bridge.client
+        if run is not None and client is not None:
+            client.cancel(run["handle"].request_id)
+            self._report("Cancelling the propagation…")
+
+    # -- propagation runs ------------------------------------------------------------------------
+
+    def _start_run(self, what: str, mask_id: int, plane: Plane, first: int, last: int, **how):
+        if self._run is not None:
+            self._report(f"{what}: a propagation is running; cancel it first")
+            return False
+        client = self._client(what)
+        if client is None:
+            return False
+        volume = self._session.volume
+        batch = self._masks.batch()  # the whole run is one undo step
+        batch.__enter__()
+        run = {"mask": mask_id, "plane": plane, "volume": volume, "batch": batch}
+        run["total"], run["done"] = last - first + 1, 0
+        self._run = run
+        run["handle"] = client.propagate(
+            volume,
+            first=first,
+            last=last,
+            plane=plane,
+            intensity_range=self._range(volume),
+            on_slice=lambda s: self._streamed.emit(s, run),
+            on_done=lambda r: self._propagated.emit(r, run),
+            **how,
+        )
+        self._set_busy(True)
+        self.progress.emit(0, run["total"])
+        self._report(f"{what}…")
+        return True
+
+    def _on_streamed(self, piece: Any, run: dict) -> None:
+        if run is not self._run or run["volume"] is not self._session.volume:
+            return  # cancelled away, or the study changed meanwhile
+        try:
+            self._masks.put_slice(run["mask"], run["plane"], piece.slice_index, piece.mask.unpack())
+        except (KeyError, IndexError, ValueError) as exc:  # the mask was deleted meanwhile
+            logger.info("propagated slice dropped: %s", exc)
+        run["done"] += 1
+        self.progress.emit(run["done"], run["total"])
+
+    def _on_propagated(self, result: object, run: dict) -> None:
+        if run is not self._run:
+            return
+        self._run, self.last_reply = None, result
+        run["batch"].__exit__(None, None, None)
+        self._set_busy(False)
+        if isinstance(result, WorkerFailure):
+            self._report_error("Unable to propagate the mask", result.message)
+            return
+        if run["volume"] is not self._session.volume:
+            return
+        try:
+            entry = self._masks.get(run["mask"])
+        except KeyError:
+            return
+        self.last_measures = found = entry.measures(run["volume"])
+        state = "cancelled" if getattr(result, "cancelled", False) else "done"
+        self._report(
+            f"Propagation {state}: {run['done']} of {run['total']} slices, "
+            f"{entry.name} {found.volume_ml:.2f} mL"
+        )
+
+    def _set_busy(self, busy: bool) -> None:
+        self.cancel_action.setEnabled(busy)
+        self.propagate_action.setEnabled(not busy)
+        self.busy_changed.emit(busy)
+
+    # -- single-slice results --------------------------------------------------------------------
 
     def _range(self, volume: Volume) -> tuple[float, float]:
         if volume.token not in self._ranges:
             self._ranges = {volume.token: volume_intensity_range(volume)}
         return self._ranges[volume.token]
 
+    def _answer_turn(self) -> Any:
+        placed = self._assistant.selected_box()
+        if placed is not None:
+            return self._assistant.turn(placed.turn_id)
+        finished = [t for t in self._assistant.turns if t.finished and t.boxes]
+        return finished[-1] if finished else None
+
     def _on_segmenter_loaded(self, result: object) -> None:
         if isinstance(result, WorkerFailure):
             self._loaded_dir = ""
             self._report_error("Unable to load the segmentation model", result.message)
 
-    def _on_segmented(self, result: object, context: tuple[Box, Volume]) -> None:
-        box, volume = context
+    def _on_segmented(self, result: object, context: tuple) -> None:
+        box, volume, name, source = context
         if isinstance(result, WorkerFailure):
             if result.kind != "bad_request" or "no segmentation model" not in result.message:
                 self._report_error("Unable to segment the box", result.message)
             return  # a failed load was reported already
         if volume is not self._session.volume:
             return  # the study changed meanwhile
-        mask = np.zeros(volume.shape, np.uint8)
-        put_slice(mask, box.plane, box.slice_index, result.mask.unpack())
-        label_map = label_map_from_array(
-            mask, volume, {1: MASK_NAME}, source="Segment box", kind="segmentation"
-        )
-        self._labels.show(label_map)
-        found = measure(mask.astype(bool), volume)
+        mask_id = self._masks.add(name, source)
+        self._masks.put_slice(mask_id, box.plane, box.slice_index, result.mask.unpack())
+        found = self._masks.get(mask_id).measures(volume)
         self.last_measures = found
         self._report(_describe(found, box, "HU" if volume.modality == "CT" else ""))
+
+
+def _nearest_filled(data: np.ndarray, plane: Plane, index: int) -> int:
+    """The slice of ``plane`` nearest ``index`` where the mask has voxels (axial; the other
+    planes count j and i as `geometry.slice_count` does)."""
+    axis = {Plane.AXIAL: (1, 2), Plane.CORONAL: (0, 2), Plane.SAGITTAL: (0, 1)}[plane]
+    filled = np.flatnonzero(data.any(axis=axis))
+    return int(filled[np.argmin(np.abs(filled - index))])
 
 
 def _describe(found: Any, box: Box, unit: str) -> str:

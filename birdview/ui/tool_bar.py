@@ -24,6 +24,7 @@ class ToolBar(QToolBar):
         )
         self.addSeparator()
         self.addActions([actions.tool_actions[t] for t in MEASURE_TOOLS])
+        self.addActions([actions.tool_actions[t] for t in ("brush", "eraser")])  # masks
         self.addSeparator()
         self.addAction(actions.presenter_action)
         self.addSeparator()

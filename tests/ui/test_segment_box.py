@@ -1,6 +1,6 @@
 """*Segment box* in the real window: the drawn box goes to a tiny random SAM checkpoint in the
-real worker, the mask lands on the box's slice in the Labels layer, and the status bar gives its
-volume in mL."""
+real worker, the mask lands on the box's slice in the study's mask set, and the status bar gives
+its volume in mL."""
 
 from __future__ import annotations
 
@@ -67,9 +67,10 @@ def test_segment_box_shows_the_mask_on_its_slice_and_its_volume(window):
     window.assistant.set_user_box(box)
     window.segment.segment_action.trigger()
     wait_for(lambda: window.segment.last_measures is not None, 120)
-    label_map = window.labels.overlay.label_map
-    assert label_map is not None and [c.name for c in label_map.classes] == ["segmented"]
-    shown = np.asarray(label_map.volume.voxels) > 0
+    entry = window.masks.masks.selected_entry
+    assert entry is not None and (entry.name, entry.source) == ("drawn", "SAM box")
+    assert window.labels.overlay.label_map is None  # the mask set is its own layer
+    shown = entry.data > 0
     assert shown[SLICE].any() and not np.delete(shown, SLICE, axis=0).any()
     # The same request straight through the client gives the same mask.
     image = render_for_model(

@@ -1,0 +1,208 @@
+"""`MaskPanel`: the study's masks as a table — shown/hidden, colour, name, where it came from,
+and the numbers a radiologist reads (volume in mL, axial long/short axis in mm, mean ± SD HU) —
+with the segmentation flow's buttons (segment, propagate, cancel, masks from the answer, text
+prompt) and the brush tools.
+
+Numbers are computed 0.3 s after the last change and not while a propagation streams in (each
+is a pass over the whole volume); the row shows "…" meanwhile.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from birdview.core.session import Session
+from birdview.ui._observe import observe
+from birdview.ui.mask_controls import MaskControls
+from birdview.ui.segment_controls import VOXTELL_MISSING, SegmentControls
+
+__all__ = ["MaskPanel"]
+
+COLUMNS = ("Mask", "Source", "mL", "Long × short mm", "Mean ± SD")
+
+
+class MaskPanel(QWidget):
+    """The Masks dock's content."""
+
+    def __init__(
+        self,
+        session: Session,
+        controls: MaskControls,
+        segment: SegmentControls,
+        tool_actions: dict,
+    ) -> None:
+        super().__init__()
+        self._session, self._controls, self._segment = session, controls, segment
+        self._masks = controls.masks
+        self._filling = False
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.table.itemSelectionChanged.connect(self._on_row_selected)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m slices")
+        self.progress.hide()
+        self.text_edit = QLineEdit()
+        self.text_edit.setPlaceholderText("Text prompt, e.g. liver (SAM3)")
+        self.text_edit.returnPressed.connect(self._on_text)
+        self.text_note = QLabel()
+        self.text_note.setWordWrap(True)
+        self.text_note.setStyleSheet("color: #c80;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(self._buttons(tool_actions))
+        layout.addWidget(self.progress)
+        text_row = QHBoxLayout()
+        text_row.addWidget(self.text_edit)
+        go = QPushButton("Segment text")
+        go.clicked.connect(self._on_text)
+        text_row.addWidget(go)
+        layout.addLayout(text_row)
+        layout.addWidget(self.text_note)
+        layout.addWidget(self.table)
+        self._numbers_timer = QTimer(self, singleShot=True, interval=300)
+        self._numbers_timer.timeout.connect(self.update_numbers)
+        observe(self, self._masks.changed, self._rebuild)
+        observe(self, self._masks.data_changed, self._on_data)
+        observe(self, self._masks.selection_changed, self._show_selection)
+        segment.busy_changed.connect(self._on_busy)
+        segment.progress.connect(self._on_progress)
+        self._rebuild()
+
+    def _buttons(self, tool_actions: dict) -> QGridLayout:
+        grid = QGridLayout()
+        c, s = self._controls, self._segment
+        row0 = (s.segment_action, s.propagate_action, s.cancel_action, s.answer_action)
+        row1 = (tool_actions["brush"], tool_actions["eraser"], c.undo_action, c.redo_action)
+        for r, actions in enumerate((row0, row1)):
+            for col, action in enumerate(actions):
+                button = QToolButton()
+                button.setDefaultAction(action)
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+                grid.addWidget(button, r, col)
+        delete = QToolButton()
+        delete.setDefaultAction(c.delete_action)
+        delete.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        grid.addWidget(delete, 2, 0)
+        hint = QLabel("Brush size: [ and ]")
+        grid.addWidget(hint, 2, 1, 1, 3)
+        return grid
+
+    # -- table ----------------------------------------------------------------------------------
+
+    def _rebuild(self, *_: object) -> None:
+        self._filling = True
+        self.table.setRowCount(len(self._masks))
+        for row, entry in enumerate(self._masks):
+            name = QTableWidgetItem(_swatch(entry.colour), entry.name)
+            name.setFlags(
+                Qt.ItemFlag.ItemIsEnabled
+                | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemIsUserCheckable
+                | Qt.ItemFlag.ItemIsEditable
+            )
+            name.setCheckState(Qt.CheckState.Checked if entry.visible else Qt.CheckState.Unchecked)
+            name.setData(Qt.ItemDataRole.UserRole, entry.id)
+            self.table.setItem(row, 0, name)
+            self.table.setItem(row, 1, _cell(entry.source))
+            for col in range(2, len(COLUMNS)):
+                self.table.setItem(row, col, _cell("…"))
+        self._filling = False
+        self._show_selection(self._masks.selected)
+        self._numbers_timer.start()
+
+    def _on_data(self, *_: object) -> None:
+        if not self._segment.busy:
+            self._numbers_timer.start()
+
+    def update_numbers(self) -> None:
+        """Fill each row's mL, axes and mean ± SD (now)."""
+        volume = self._session.volume
+        if volume is None or self._masks.shape != volume.shape:
+            return
+        unit = "HU" if volume.modality == "CT" else ""
+        self._filling = True
+        for row, entry in enumerate(self._masks):
+            found = entry.measures(volume)
+            d = found.diameters
+            axes = f"{d.long_mm:.1f} × {d.short_mm:.1f}" if d is not None else "–"
+            mean = f"{found.mean:.0f} ± {found.sd:.0f} {unit}" if math.isfinite(found.sd) else "–"
+            for col, text in ((2, f"{found.volume_ml:.2f}"), (3, axes), (4, mean.strip())):
+                self.table.setItem(row, col, _cell(text))
+        self._filling = False
+
+    def row_text(self, row: int) -> list[str]:
+        """What row ``row`` shows, column by column (for tests and the screenshot)."""
+        return [self.table.item(row, col).text() for col in range(len(COLUMNS))]
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if self._filling or item.column() != 0:
+            return
+        mask_id = item.data(Qt.ItemDataRole.UserRole)
+        self._masks.set_visible(mask_id, item.checkState() == Qt.CheckState.Checked)
+        if item.text() and item.text() != self._masks.get(mask_id).name:
+            self._masks.rename(mask_id, item.text())
+
+    def _on_row_selected(self) -> None:
+        if self._filling:
+            return
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            item = self.table.item(rows[0].row(), 0)
+            self._masks.select(item.data(Qt.ItemDataRole.UserRole))
+
+    def _show_selection(self, mask_id: object) -> None:
+        ids = [e.id for e in self._masks]
+        if mask_id in ids and self.table.currentRow() != ids.index(mask_id):
+            self._filling = True
+            self.table.selectRow(ids.index(mask_id))
+            self._filling = False
+
+    # -- flow -----------------------------------------------------------------------------------
+
+    def _on_text(self) -> None:
+        if not self._segment.segment_text(self.text_edit.text()):
+            if not self._segment.text_engine():
+                self.text_note.setText(VOXTELL_MISSING)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        if not busy:
+            self._numbers_timer.start()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setMaximum(total)
+        self.progress.setValue(done)
+
+
+def _cell(text: str) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+    return item
+
+
+def _swatch(colour) -> QIcon:
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(QColor(*colour))
+    return QIcon(pixmap)
