@@ -20,6 +20,7 @@ from tests.conftest import shared
 from trainer.data.build import BuildSettings, build_dataset
 from trainer.data.journal import WorkFolder
 from trainer.data.shards import merge_shards
+from trainer.data.sources import SourceReport, masks2d_files, parse_source
 
 FILES = ("train.json", "test_vg.json", "test_roc.json", "test_rc.json", "test_mia.json")
 SETTINGS = BuildSettings(slice_step=6)
@@ -244,3 +245,22 @@ def test_a_second_build_into_the_same_folder_is_refused_while_one_runs(tmp_path)
         running.release()
     build_dataset([str(shared("sammed2d_demo"))], out, SETTINGS, workers=1)  # then it builds
     assert (out / "train.json").is_file()
+
+
+def test_masks_go_to_the_longest_image_name_they_start_with(tmp_path):
+    """The pairing is a look-up per "_" of a mask's name (not a pass over every image, which
+    SA-Med2D-20M's 20 M masks could not afford); it keeps the rule: the longest stem wins."""
+    demo = shared("biomedparse_demo")
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo_mask").mkdir()
+    image = demo / "demo" / "01_CT_lung.png"
+    mask = demo / "demo_mask" / "01_CT_lung_nodule.png"
+    for stem in ("01_CT", "01_CT_lung"):  # one image's stem starts the other's
+        (tmp_path / "demo" / f"{stem}.png").write_bytes(image.read_bytes())
+    for name in ("01_CT_lung_nodule", "01_CT_lung_left_nodule", "01_CT_liver", "02_CT_lung_x"):
+        (tmp_path / "demo_mask" / f"{name}.png").write_bytes(mask.read_bytes())
+    spec = parse_source(f"masks2d:{tmp_path}")
+    report = SourceReport(spec.text, spec.kind, spec.dataset, {})
+    owned = {Path(f.image).stem: sorted(m[0] for m in f.masks) for f in masks2d_files(spec, report)}
+    assert owned == {"01_CT": ["liver"], "01_CT_lung": ["left_nodule", "nodule"]}
+    assert report.skipped == {"mask without an image": 1}
