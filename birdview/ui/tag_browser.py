@@ -38,6 +38,9 @@ _MAX_VALUE_CHARS = 200
 Index = QModelIndex | QPersistentModelIndex
 
 
+_NAME_WIDTH_MAX = 260
+
+
 class TagTableModel(QAbstractTableModel):
     """Rows of (tag, name, VR, value), nested elements indented by depth."""
 
@@ -94,7 +97,11 @@ class TagBrowser(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.table.setWordWrap(False)
+        # Long values (device names, software versions) wrap onto more lines instead of
+        # being cut; rows take the height their text needs.
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         for column, width in ((0, 84), (1, 160), (2, 32)):
@@ -140,8 +147,22 @@ class TagBrowser(QWidget):
         if self._session.phi_hidden:  # presenter mode: no names, IDs or dates on screen
             rows = [r for r in rows if not is_identifying_tag(str(r.tag), str(r.vr))]
         self.model.set_rows(rows)
+        self._fit_name_column()
         if source is not None and self.model.rowCount() == 0:
             self.note.setText(f"{note} · no DICOM header")
+
+    def _fit_name_column(self) -> None:
+        """The name column as wide as its longest name (up to a limit past which it wraps)."""
+        metrics = self.table.fontMetrics()
+        names = (self.model.index(r, 1).data() or "" for r in range(self.model.rowCount()))
+        widest = max((metrics.horizontalAdvance(n) for n in names), default=0)
+        # At most 45 % of what the tag and VR columns leave: the value keeps room to wrap.
+        room = self.table.viewport().width() - self.table.columnWidth(0) - self.table.columnWidth(2)
+        self.table.setColumnWidth(1, max(90, min(widest + 16, _NAME_WIDTH_MAX, int(room * 0.45))))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_name_column()
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(480, 600)
