@@ -29,6 +29,7 @@ from birdview.core.assistant import Assistant, ModelState
 from birdview.inference.protocol import WorkerConfig
 from birdview.ui._observe import observe
 from birdview.ui.assistant_controller import AssistantController
+from birdview.ui.fit_text import WrappedLabel
 from birdview.ui.settings import Settings
 
 __all__ = ["DEVICES", "PRECISIONS", "ModelPanel", "describe_card", "describe_model"]
@@ -127,8 +128,7 @@ class ModelPanel(QWidget):
         self.progress.setRange(0, 0)  # busy indicator: loading reports no steps
         self.progress.setMaximumHeight(8)
         self.progress.setTextVisible(False)
-        self.state_label = QLabel()
-        self.state_label.setWordWrap(True)
+        self.state_label = WrappedLabel()  # its last line is never cut off by the dock
 
         form = QFormLayout()
         form.addRow("Model", self._with_browse(self.model_edit, "Choose a checkpoint folder"))
