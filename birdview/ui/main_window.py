@@ -331,10 +331,7 @@ class MainWindow(QMainWindow):
             self.menuBar(),
             self.review.tool_bar,
             self.status,
-            self.series_dock,
-            self.tag_dock,
-            self.model_dock,
-            *([self.labels_dock] if self.labels.overlay.label_map is None else []),  # empty
+            *self._docks_off_in_presenter_mode(),
         )
         if on:
             self._before_presenter = {w: w.isVisible() for w in chrome}
@@ -352,6 +349,14 @@ class MainWindow(QMainWindow):
         self.chat_panel.set_presenter(self.presenter)
         self.presenter_mode.set_on(self.presenter)  # hides identity: the PACS browser follows
         self.action_registry.presenter_action.setChecked(self.presenter)
+
+    def _docks_off_in_presenter_mode(self) -> list[QDockWidget]:
+        """Every dock but the chat, and the labels' legend while it shows labels: on a
+        projector the image needs the room (and any other dock, enlarged, would take it)."""
+        kept = [self.chat_dock]
+        if self.labels.overlay.label_map is not None:
+            kept.append(self.labels_dock)
+        return [dock for dock in self.findChildren(QDockWidget) if dock not in kept]
 
     def _on_escape(self) -> None:
         if self.presenter:
