@@ -36,6 +36,7 @@ __all__ = [
     "export_nifti",
     "export_seg",
     "masks_from_label_map",
+    "masks_from_set",
     "nifti_affine",
     "segmentation_of_masks",
 ]
@@ -80,6 +81,20 @@ def masks_from_label_map(label_map: LabelMap, *, engine: str = "") -> list[Named
         NamedMask(c.name, labels == c.value, label_map.study_identity, c.colour, engine)
         for c in label_map.classes
     ]
+
+
+def masks_from_set(mask_set, *, engine: str = "") -> list[NamedMask]:
+    """The non-empty masks of a `mask_set.MaskSet`: one painted with the brush is drawn by
+    the user (MANUAL); the others name ``engine`` (else how they were made: "SAM box",
+    "propagated", ...)."""
+    found = []
+    for entry in mask_set.entries:
+        voxels = np.asarray(entry.data, dtype=bool)
+        if not voxels.any():
+            continue
+        made_by = "" if entry.source == "brush" else (engine or entry.source)
+        found.append(NamedMask(entry.name, voxels, mask_set.study or "", entry.colour, made_by))
+    return found
 
 
 def check_masks(masks: Sequence[NamedMask], volume: Volume, what: str = "masks") -> None:
@@ -190,23 +205,25 @@ def _segment(n: int, mask: NamedMask, hd, codes):
     )
 
 
-def export_seg(masks: Sequence[NamedMask], volume: Volume, path: str | os.PathLike):
+def export_seg(
+    masks: Sequence[NamedMask], volume: Volume, path: str | os.PathLike, *, anonymise=False
+):
     """Write the masks as a DICOM SEG file; returns the SEG dataset.
 
     Raises:
         ValueError: see `segmentation_of_masks`; OSError: the file could not be written.
     """
-    seg = _seg_dataset(masks, volume)
+    seg = _seg_dataset(masks, volume, anonymise)
     _write_seg(seg, path)
     return seg
 
 
-def _seg_dataset(masks: Sequence[NamedMask], volume: Volume) -> pydicom.Dataset:
+def _seg_dataset(masks: Sequence[NamedMask], volume: Volume, anonymise: bool) -> pydicom.Dataset:
     from birdview.core._sr_sources import SourceImages, is_dicom
 
     if not volume.sources or not is_dicom(volume.sources[0].path):
         raise ValueError("Unable to export masks as a DICOM SEG as the study is not DICOM")
-    return segmentation_of_masks(masks, volume, SourceImages(volume, anonymise=False))
+    return segmentation_of_masks(masks, volume, SourceImages(volume, anonymise))
 
 
 def _write_seg(seg: pydicom.Dataset, path: str | os.PathLike) -> None:
@@ -325,6 +342,7 @@ def export_masks(
     masks: Sequence[NamedMask],
     *,
     measurements: Sequence = (),
+    anonymise: bool = False,
 ) -> MaskExport:
     """The DICOM SR (conversation, measurements and one TID 1411 group per mask referencing
     its SEG segment), the SEG beside it (``<stem>-seg.dcm``) and the NIfTI label map
@@ -345,10 +363,15 @@ def export_masks(
     stem = sr_path.name[: -len(sr_path.suffix)] if sr_path.suffix else sr_path.name
     seg_path = sr_path.with_name(f"{stem}-seg.dcm")
     nifti_path = sr_path.with_name(f"{stem}-masks.nii.gz")
-    seg = _seg_dataset(masks, volume)
+    seg = _seg_dataset(masks, volume, anonymise)
     _classes_with(nifti_path.parent / "classes.json", nifti_path.name, masks, volume)
     sr = export_dicom_sr(
-        record, volume, sr_path, measurements=measurements, masks=(tuple(masks), seg)
+        record,
+        volume,
+        sr_path,
+        measurements=measurements,
+        masks=(tuple(masks), seg),
+        anonymise=anonymise,
     )
     _write_seg(seg, seg_path)
     nifti, classes = export_nifti(masks, volume, nifti_path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from birdview.core import exports, exports_sr
+from birdview.core import exports, exports_sr, mask_exports
 from birdview.core.assistant import Assistant
 from birdview.core.labels_overlay import LabelOverlay
 from birdview.core.measure_set import MeasurementSet
@@ -50,6 +50,7 @@ class Exporter:
         report: Callable[[str], None],
         report_error: Callable[[str, str], None],
         measurements: MeasurementSet | None = None,
+        masks: object = None,
     ) -> None:
         self._parent = parent
         self._session = session
@@ -59,6 +60,7 @@ class Exporter:
         self._report = report
         self._report_error = report_error
         self._measurements = measurements
+        self.masks = masks  # the study's MaskSet: with masks, the SR comes with SEG + NIfTI
         self.ask_path: Callable[[str, str, str], str] = self._dialog
         self.labels: LabelOverlay | None = None  # drawn into PNGs with a legend when shown
 
@@ -136,7 +138,8 @@ class Exporter:
         if volume is None:
             return None
         answered = any(turn.finished for turn in self._assistant.turns)
-        if not answered and self._assistant.user_box is None and not self._measured():
+        masks = self._named_masks()
+        if not (answered or masks) and self._assistant.user_box is None and not self._measured():
             self._report_error(
                 "Nothing to export",
                 "There are no answers, measurements or drawn region to write into a DICOM SR.",
@@ -145,6 +148,19 @@ class Exporter:
         path = self._ask("Export DICOM SR", "sr.dcm", "DICOM (*.dcm)")
         if not path:
             return None
+        if masks:  # the SR's volumetric groups reference the SEG written beside it
+            return self._write(
+                "DICOM SR + SEG + NIfTI",
+                path,
+                lambda: mask_exports.export_masks(
+                    self._assistant.to_record(),
+                    volume,
+                    path,
+                    masks,
+                    measurements=self._measured(),
+                    anonymise=self.anonymised(),
+                ),
+            )
         return self._write(
             "DICOM SR",
             path,
@@ -156,6 +172,13 @@ class Exporter:
                 measurements=self._measured(),
             ),
         )
+
+    def _named_masks(self) -> list:
+        """The study's non-empty masks (none when they belong to another study)."""
+        volume = self._session.volume
+        if self.masks is None or volume is None or self.masks.study != volume.identity:
+            return []
+        return mask_exports.masks_from_set(self.masks)
 
     # -- internals -----------------------------------------------------------------------------
 

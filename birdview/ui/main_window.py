@@ -26,6 +26,7 @@ from birdview.ui.help_overlay import HelpOverlay
 from birdview.ui.inference_bridge import InferenceBridge
 from birdview.ui.label_controls import LabelControls
 from birdview.ui.loader import StudyLoader
+from birdview.ui.mask_compare_view import MaskCompare
 from birdview.ui.mask_controls import MaskControls
 from birdview.ui.mask_panel import MaskPanel
 from birdview.ui.measure_controller import MeasureController
@@ -206,6 +207,16 @@ class MainWindow(QMainWindow):
         )
         for tool, action in tools.items():  # the active tool decides who gets Ctrl+Z
             action.toggled.connect(lambda on, t=tool: on and self.masks.set_tool(t))
+        self.exporter.masks = self.masks.masks  # Export DICOM SR writes SEG + NIfTI with masks
+        self.mask_compare = MaskCompare(
+            self,
+            self.session,
+            self.masks.masks,
+            self.labels.overlay,
+            self.assistant,
+            self.labels.legend,
+        )
+        measure_menu.addAction(self.mask_compare.action)
         self._wire()
         self._restore_state()
         if autoload_model:

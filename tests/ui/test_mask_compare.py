@@ -1,0 +1,88 @@
+"""Masks in the real window on the sample CT: Dice/IoU beside the label legend, the compare
+window (model box, mask, reference), and File → Export → DICOM SR writing the SR with the SEG
+and the NIfTI, each read back (dsrdump, highdicom, nibabel)."""
+
+from __future__ import annotations
+
+import highdicom as hd
+import nibabel as nib
+import numpy as np
+import pytest
+from pydicom.sr.codedict import codes
+
+from birdview.core.box import Box
+from birdview.core.geometry import Plane
+from birdview.core.labels_io import bundled_labels_path
+from birdview.core.masks import mask_volume_ml
+from tests.conftest import REPO
+from tests.core.test_exports import read_sr
+from tests.ui.helpers import open_and_wait
+
+SAMPLE_CT = REPO / "resources" / "samples" / "totalseg_ct"
+LIVER = 5
+SLICE = 10
+
+
+@pytest.fixture
+def window(make_main_window, qtbot):
+    window = make_main_window()
+    open_and_wait(qtbot, window, SAMPLE_CT)
+    window.labels.open_bundled()
+    qtbot.waitUntil(lambda: window.labels.overlay.label_map is not None, timeout=20000)
+    window.session.set_slice(Plane.AXIAL, SLICE)
+    return window
+
+
+def _liver(window) -> np.ndarray:
+    return np.asarray(window.labels.overlay.label_map.volume.voxels) == LIVER
+
+
+def test_dice_beside_the_legend_and_in_the_compare_window(window, qtbot):
+    liver = _liver(window)
+    window.masks.masks.add("liver", "SAM box", data=liver)
+    summary = window.mask_compare.summary
+    qtbot.waitUntil(lambda: "Dice 1.000" in summary.text(), timeout=5000)
+    assert summary.isVisible() and "IoU 1.000 (3D)" in summary.text()
+    assert summary.parent() is window.labels.legend
+
+    # Half the liver, under the engine's name: matched by overlap, numbers from numpy.
+    half = liver.copy()
+    half[:, :, :256] = False
+    window.masks.masks.add("segmented", "SAM box", data=half)
+    expected = 2 * half.sum() / (half.sum() + liver.sum())
+    qtbot.waitUntil(lambda: f"Dice {expected:.3f}" in summary.text(), timeout=5000)
+    assert "(by overlap)" in summary.text()
+    rows, cols = np.nonzero(liver[SLICE])
+    model = Box(Plane.AXIAL, SLICE, cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
+    window.assistant.set_user_box(model)
+    compare = window.mask_compare.show_window()
+    qtbot.waitExposed(compare)
+    assert all(not p.pixmap().isNull() for p in compare.pictures)
+    here = half[SLICE]
+    slice_dice = 2 * here.sum() / (here.sum() + liver[SLICE].sum())
+    text = compare.caption.text()
+    assert f"Dice {slice_dice:.3f}" in text, text
+    assert "model box vs reference's box IoU 1.00" in text, text
+
+
+def test_export_dicom_sr_writes_seg_and_nifti_with_masks(window, tmp_path):
+    liver = _liver(window)
+    window.masks.masks.add("liver", "SAM box", data=liver)
+    target = tmp_path / "report.dcm"
+    window.exporter.ask_path = lambda *_: str(target)
+    assert window.exporter.dicom_sr() == str(target)
+    assert "SEG + NIfTI" in window.status.currentMessage()
+    dump, sr = read_sr(target)
+    group = sr.content.get_volumetric_roi_measurement_groups()[0]
+    volume = group.get_measurements(name=codes.SCT.Volume)[0]
+    assert volume.unit.value == "mL"
+    assert float(volume.value) == pytest.approx(mask_volume_ml(liver, window.session.volume))
+    seg = hd.seg.segread(tmp_path / "report-seg.dcm")
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["liver"]
+    assert int(seg.pixel_array.astype(bool).sum()) == int(liver.sum())
+    written = nib.load(tmp_path / "report-masks.nii.gz")
+    bundled = nib.load(bundled_labels_path(window.session.volume))
+    np.testing.assert_allclose(written.affine, bundled.affine, atol=1e-4)
+    np.testing.assert_array_equal(
+        np.asarray(written.dataobj) == 1, np.asarray(bundled.dataobj) == LIVER
+    )
