@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
 
 from birdview.core.assistant import Assistant
@@ -22,6 +22,7 @@ from birdview.core.exports import box_colour
 from birdview.core.extent import projection_on
 from birdview.core.geometry import Plane
 from birdview.core.volume import Volume
+from birdview.ui.label_placement import place_label
 
 __all__ = ["BoxDrag", "BoxLayer"]
 
@@ -49,6 +50,7 @@ class BoxLayer:
         self.drag: BoxDrag | None = None
         self.drag_edges: tuple[float, float, float, float] | None = None  # drawn while dragging
         self.presenter = False
+        self.label_rects: list[QRectF] = []  # where the last paint put the boxes' names
 
     # -- painting ------------------------------------------------------------------------------
 
@@ -63,14 +65,19 @@ class BoxLayer:
     ) -> None:
         self._paint_extents(painter, volume, plane, slice_index, to_screen)
         selected = self.assistant.selected
-        for placed in self.assistant.boxes_on(plane, slice_index):
+        shown = self.assistant.boxes_on(plane, slice_index)
+        rects = [_screen_rect(p.box.edges_px, to_screen) for p in shown]
+        self.label_rects = []
+        area = QRectF(painter.viewport())
+        for placed in shown:
             colour = QColor(*box_colour(placed.colour))
             chosen = selected == (placed.turn_id, placed.index)
             self._paint_box(painter, placed.box.edges_px, colour, to_screen, chosen)
+        for n, placed in enumerate(shown):
             if placed.box.label:
-                self._paint_label(
-                    painter, placed.box.edges_px, placed.box.label, colour, to_screen, font
-                )
+                others = rects[:n] + rects[n + 1 :]
+                colour = QColor(*box_colour(placed.colour))
+                self._paint_label(painter, rects[n], placed.box.label, colour, font, others, area)
         edges = self.drag_edges if self.drag is not None else None
         edges = edges or self._user_edges(plane, slice_index)
         if edges is not None:
@@ -91,22 +98,20 @@ class BoxLayer:
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(rect)
 
-    def _paint_label(self, painter, edges, label: str, colour: QColor, to_screen, font) -> None:
-        rect = _screen_rect(edges, to_screen)
+    def _paint_label(self, painter, rect, label: str, colour: QColor, font, others, area) -> None:
         bold = QFont(font)
         bold.setBold(True)
         metrics = QFontMetricsF(bold)
-        y = (
-            rect.top() - 4
-            if rect.top() - metrics.height() > 0
-            else rect.bottom() + metrics.ascent() + 2
-        )
+        size = QSizeF(metrics.horizontalAdvance(label) + 2, metrics.height())
+        spot = place_label(rect, size, others, self.label_rects, area)
+        self.label_rects.append(spot)
+        x, y = spot.left() + 1, spot.top() + metrics.ascent()
         painter.setFont(bold)
-        painter.setPen(QColor(0, 0, 0, 220))
+        painter.setPen(QColor(0, 0, 0, 220))  # a dark outline: legible on bright tissue
         for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            painter.drawText(QPointF(rect.left() + dx, y + dy), label)
+            painter.drawText(QPointF(x + dx, y + dy), label)
         painter.setPen(colour)
-        painter.drawText(QPointF(rect.left(), y), label)
+        painter.drawText(QPointF(x, y), label)
 
     def _paint_user_box(self, painter, edges, to_screen: ToScreen) -> None:
         rect = _screen_rect(edges, to_screen)
