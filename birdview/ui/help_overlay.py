@@ -52,7 +52,7 @@ def _table(title: str, rows: list[tuple[str, str]]) -> str:
         f"<td>{html.escape(v)}</td></tr>"
         for k, v in rows
     )
-    return f"<h3>{html.escape(title)}</h3><table cellspacing='2'>{cells}</table>"
+    return f"<h3>{html.escape(title) or '&nbsp;'}</h3><table cellspacing='2'>{cells}</table>"
 
 
 class HelpOverlay(QWidget):
@@ -100,11 +100,13 @@ class HelpOverlay(QWidget):
     def text(self) -> str:
         mouse_map: MouseMap = self._mouse_map()
         left = _table("Mouse", mouse_map.rows()) + _table("In a view", list(VIEW_KEYS))
-        right = _table("Keys", shortcut_rows(self._host))
+        keys = shortcut_rows(self._host)
+        half = (len(keys) + 1) // 2  # two columns: the whole list fits a laptop screen
         return (
-            "<table><tr><td valign='top' style='padding-right:48px'>"
+            "<table><tr><td valign='top' style='padding-right:40px'>"
             f"{left}<p><i>F1, Esc or a click closes this.</i></p></td>"
-            f"<td valign='top'>{right}</td></tr></table>"
+            f"<td valign='top' style='padding-right:40px'>{_table('Keys', keys[:half])}</td>"
+            f"<td valign='top'>{_table('', keys[half:])}</td></tr></table>"
         )
 
     def paintEvent(self, event) -> None:  # noqa: N802
