@@ -219,11 +219,14 @@ def export_seg(
 
 
 def _seg_dataset(masks: Sequence[NamedMask], volume: Volume, anonymise: bool) -> pydicom.Dataset:
-    from birdview.core._sr_sources import SourceImages, is_dicom
+    from birdview.core._sr_sources import SourceImages, anonymise_header, is_dicom
 
     if not volume.sources or not is_dicom(volume.sources[0].path):
         raise ValueError("Unable to export masks as a DICOM SEG as the study is not DICOM")
-    return segmentation_of_masks(masks, volume, SourceImages(volume, anonymise))
+    seg = segmentation_of_masks(masks, volume, SourceImages(volume, anonymise))
+    if anonymise:  # as the SR anonymises its own header: both name the patient the same
+        anonymise_header(seg)
+    return seg
 
 
 def _write_seg(seg: pydicom.Dataset, path: str | os.PathLike) -> None:

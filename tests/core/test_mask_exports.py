@@ -178,3 +178,15 @@ def test_a_classes_file_of_other_label_maps_is_not_overwritten(study, tmp_path):
         export_nifti(_masks(ct, labels)[:1], ct, tmp_path / "m.nii.gz")
     assert theirs.read_text() == '{"1": "tumour"}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["classes.json"]
+
+
+def test_anonymised_exports_leave_the_patient_out_of_the_sr_and_the_seg(study, tmp_path):
+    ct, labels = study
+    record = SessionRecord(ct.identity, model=ModelInfo("bird", "qwen2_5_vl", "bf16", ""))
+    done = export_masks(record, ct, tmp_path / "report.dcm", _masks(ct, labels)[:1], anonymise=True)
+    sr, seg = pydicom.dcmread(done.sr), pydicom.dcmread(done.seg)
+    for dataset in (sr, seg):
+        assert dataset.PatientName == sr.PatientName
+        assert dataset.PatientID == sr.PatientID
+    assert sr.StudyInstanceUID == seg.StudyInstanceUID
+    assert str(seg.PatientName).startswith("ANONYMOUS") and not seg.get("PatientBirthDate")
