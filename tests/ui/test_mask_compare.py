@@ -86,3 +86,47 @@ def test_export_dicom_sr_writes_seg_and_nifti_with_masks(window, tmp_path):
     np.testing.assert_array_equal(
         np.asarray(written.dataobj) == 1, np.asarray(bundled.dataobj) == LIVER
     )
+
+
+def test_a_real_segment_box_mask_is_exported_and_compared(make_main_window, qtbot, tmp_path):
+    """A tiny random SAM in the real worker makes the mask; Export writes it; the legend
+    gives its Dice against the label it overlaps."""
+    from birdview.core.mask_compare import compare_mask
+    from tests.inference.tiny_sam import build_tiny_sam
+
+    window = make_main_window()
+    window.settings.set_segmenter_dir(str(build_tiny_sam("sam", tmp_path / "sam", seed=0)))
+    open_and_wait(qtbot, window, SAMPLE_CT)
+    window.labels.open_bundled()
+    qtbot.waitUntil(lambda: window.labels.overlay.label_map is not None, timeout=20000)
+    window.model_panel.model_edit.setText(str(REPO / "resources" / "demo_model"))
+    window.model_panel.precision_box.setCurrentText("fp32")
+    window.model_panel.load()
+    qtbot.waitUntil(lambda: window.assistant.model.state in ("ready", "error"), timeout=180000)
+    labels = window.labels.overlay.label_map
+    rows, cols = np.nonzero(np.asarray(labels.volume.voxels)[SLICE] == LIVER)
+    box = Box(Plane.AXIAL, SLICE, cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
+    window.assistant.set_user_box(box)
+    window.session.set_slice(Plane.AXIAL, SLICE)
+    assert window.segment.segment_box()
+    qtbot.waitUntil(lambda: window.masks.masks.selected_entry is not None, timeout=120000)
+    qtbot.waitUntil(lambda: window.masks.masks.selected_entry.data.any(), timeout=120000)
+    entry = window.masks.masks.selected_entry
+    found = compare_mask(entry.data, entry.name, labels, window.session.volume.identity)
+    if found is not None:  # random weights: the mask may touch no label at all
+        line = f"Dice {found.volume.dice:.3f}, IoU {found.volume.iou:.3f} (3D)"
+        qtbot.waitUntil(lambda: line in window.mask_compare.summary.text(), timeout=5000)
+    else:
+        qtbot.wait(300)
+        assert window.mask_compare.summary.text() == ""
+    print("compared with:", found and (found.label.name, found.volume.dice))
+    target = tmp_path / "out" / "report.dcm"
+    target.parent.mkdir()
+    window.exporter.ask_path = lambda *_: str(target)
+    assert window.exporter.dicom_sr() == str(target), window.status.currentMessage()
+    read_sr(target)
+    seg = hd.seg.segread(tmp_path / "out" / "report-seg.dcm")
+    assert int(seg.pixel_array.astype(bool).sum()) == int(entry.data.sum())
+    nifti = np.asarray(nib.load(tmp_path / "out" / "report-masks.nii.gz").dataobj)
+    assert int((nifti == 1).sum()) == int(entry.data.sum())
+    window.bridge.shutdown()
