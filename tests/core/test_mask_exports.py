@@ -190,3 +190,30 @@ def test_anonymised_exports_leave_the_patient_out_of_the_sr_and_the_seg(study, t
         assert dataset.PatientID == sr.PatientID
     assert sr.StudyInstanceUID == seg.StudyInstanceUID
     assert str(seg.PatientName).startswith("ANONYMOUS") and not seg.get("PatientBirthDate")
+
+
+@pytest.mark.parametrize("sample, threshold", [("totalseg_ct", 150.0), ("dcm4che_mr", 300.0)])
+def test_seg_frames_equal_the_source_images_thresholded(sample, threshold, tmp_path):
+    """A mask made by thresholding the study must, in every SEG frame, be the same threshold of
+    the source image the frame lies on, read straight from its file: independent of BirdView's
+    geometry, and for the MR (a coronal acquisition, reordered to canonical axes) too."""
+    study = to_canonical(load(scan(sample_ct_dir().parent / sample).entries[0]))
+    mask = np.asarray(study.voxels) > threshold
+    export_seg([NamedMask("bright", mask, study.identity)], study, tmp_path / "seg.dcm")
+    seg = hd.seg.segread(tmp_path / "seg.dcm")
+    images = {}
+    for source in study.sources:
+        ds = pydicom.dcmread(source.path)
+        values = ds.pixel_array * float(ds.get("RescaleSlope", 1)) + float(
+            ds.get("RescaleIntercept", 0)
+        )
+        images[tuple(round(float(v), 2) for v in ds.ImagePositionPatient)] = values > threshold
+    pixels = seg.pixel_array.astype(bool).reshape(-1, *seg.pixel_array.shape[-2:])
+    framed = set()
+    for f, item in enumerate(seg.PerFrameFunctionalGroupsSequence):
+        where = tuple(
+            round(float(v), 2) for v in item.PlanePositionSequence[0].ImagePositionPatient
+        )
+        np.testing.assert_array_equal(pixels[f], images[where])
+        framed.add(where)
+    assert framed == {k for k, v in images.items() if v.any()}  # empty images: no frame
