@@ -217,3 +217,17 @@ def test_seg_frames_equal_the_source_images_thresholded(sample, threshold, tmp_p
         np.testing.assert_array_equal(pixels[f], images[where])
         framed.add(where)
     assert framed == {k for k, v in images.items() if v.any()}  # empty images: no frame
+
+
+def test_the_nifti_of_a_coronal_mr_reopens_on_the_same_voxels(tmp_path):
+    mr = to_canonical(load(scan(sample_ct_dir().parent / "dcm4che_mr").entries[0]))
+    mask = np.asarray(mr.voxels) > 300
+    path, _ = export_nifti([NamedMask("bright", mask, mr.identity)], mr, tmp_path / "m.nii.gz")
+    reopened = open_labels(path, mr)  # BirdView's reader, matched to the MR's grid
+    np.testing.assert_array_equal(np.asarray(reopened.volume.voxels) == 1, mask)
+    assert [c.name for c in reopened.classes] == ["bright"]
+    image = nib.load(path)  # and nibabel puts voxel centres where the MR has them
+    ijk = np.array([3, 5, 7])
+    lps = mr.index_to_lps(ijk)
+    ras = image.affine @ np.array([ijk[0], mr.shape[1] - 1 - ijk[1], ijk[2], 1.0])
+    np.testing.assert_allclose(ras[:3], [-lps[0], -lps[1], lps[2]], atol=1e-3)
