@@ -53,6 +53,17 @@ class MaskEntry:
             self._measures = (self.version, measure(self.data.astype(bool), volume))
         return self._measures[1]
 
+    def cached_measures(self) -> MaskMeasures | None:
+        """The measures of the current voxels if known (computed elsewhere, e.g. a thread)."""
+        if self._measures is not None and self._measures[0] == self.version:
+            return self._measures[1]
+        return None
+
+    def remember_measures(self, version: int, found: MaskMeasures) -> None:
+        """Keep measures computed (off the GUI thread) for ``version`` of the voxels."""
+        if version == self.version:
+            self._measures = (version, found)
+
     @property
     def voxels(self) -> int:
         return int(np.count_nonzero(self.data))

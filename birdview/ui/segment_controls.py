@@ -33,6 +33,7 @@ from birdview.core.assistant import Assistant
 from birdview.core.box import Box
 from birdview.core.geometry import Plane
 from birdview.core.mask_set import MaskSet, plane_slicer
+from birdview.core.masks import voxel_volume_ml
 from birdview.core.model_input import render_for_model, volume_intensity_range
 from birdview.core.session import Session
 from birdview.core.volume import Volume
@@ -277,11 +278,12 @@ class SegmentControls(QObject):
             entry = self._masks.get(run["mask"])
         except KeyError:
             return
-        self.last_measures = found = entry.measures(run["volume"])
+        # Only the volume here (a count); the panel computes the rest in a thread.
+        volume_ml = entry.voxels * voxel_volume_ml(run["volume"])
         state = "cancelled" if getattr(result, "cancelled", False) else "done"
         self._report(
             f"Propagation {state}: {run['done']} of {run['total']} slices, "
-            f"{entry.name} {found.volume_ml:.2f} mL"
+            f"{entry.name} {volume_ml:.2f} mL"
         )
 
     def _set_busy(self, busy: bool) -> None:

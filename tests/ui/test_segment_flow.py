@@ -78,7 +78,8 @@ def test_box_segment_propagate_fills_the_volume_and_the_panel_gives_its_ml(windo
     filled = [k for k in range(20) if entry.data[k].any()]
     assert len(filled) > 1, "the tiny model carried the mask to no other slice"
     # The panel's mL: voxel count × one voxel's volume, computed here from the spacing.
-    window.mask_panel.update_numbers()
+    window.mask_panel.update_numbers()  # computed in a thread, filled in when done
+    wait_for(lambda: window.mask_panel.row_text(0)[2] != "…", 60)
     row = window.mask_panel.row_text(0)
     voxel_ml = float(np.prod(volume.spacing_mm)) / 1000.0
     assert row[0] == "organ" and row[2] == f"{np.count_nonzero(entry.data) * voxel_ml:.2f}"
