@@ -26,6 +26,7 @@ import pydicom
 
 from birdview.core.exports import write_export
 from birdview.core.labels import RGB, LabelMap
+from birdview.core.masks import MaskMeasures
 from birdview.core.volume import Volume
 
 __all__ = [
@@ -56,6 +57,7 @@ class NamedMask:
         colour: display colour (SEG's recommended display colour).
         engine: the segmentation engine that made it ("" when drawn by hand).
         edited: the user changed the engine's mask (brush, eraser).
+        measures: its `masks.measure` on the study, when already known (saves seconds).
     """
 
     name: str
@@ -64,6 +66,7 @@ class NamedMask:
     colour: RGB = (255, 128, 0)
     engine: str = ""
     edited: bool = False
+    measures: MaskMeasures | None = None  # already worked out (the Masks panel's), else None
 
     @property
     def algorithm_type(self) -> str:
@@ -83,17 +86,22 @@ def masks_from_label_map(label_map: LabelMap, *, engine: str = "") -> list[Named
     ]
 
 
-def masks_from_set(mask_set, *, engine: str = "") -> list[NamedMask]:
+def masks_from_set(mask_set, *, engine: str = "", volume: Volume | None = None) -> list[NamedMask]:
     """The non-empty masks of a `mask_set.MaskSet`: one painted with the brush is drawn by
     the user (MANUAL); the others name ``engine`` (else how they were made: "SAM box",
-    "propagated", ...)."""
+    "propagated", ...). Given the study's ``volume``, each carries its cached measures."""
     found = []
     for entry in mask_set.entries:
         voxels = np.asarray(entry.data, dtype=bool)
         if not voxels.any():
             continue
         made_by = "" if entry.source == "brush" else (engine or entry.source)
-        found.append(NamedMask(entry.name, voxels, mask_set.study or "", entry.colour, made_by))
+        measures = entry.measures(volume) if volume is not None else None
+        found.append(
+            NamedMask(
+                entry.name, voxels, mask_set.study or "", entry.colour, made_by, False, measures
+            )
+        )
     return found
 
 

@@ -39,7 +39,7 @@ def mask_groups(sources: SourceImages, masks: Sequence, seg, text: TextItem) -> 
     volume = sources.volume
     groups = []
     for n, mask in enumerate(masks, start=1):
-        values = measure(mask.voxels, volume)
+        values = mask.measures or measure(mask.voxels, volume)
         algorithm = None
         if mask.engine:
             algorithm = hd.sr.AlgorithmIdentification(

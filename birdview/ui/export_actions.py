@@ -178,7 +178,7 @@ class Exporter:
         volume = self._session.volume
         if self.masks is None or volume is None or self.masks.study != volume.identity:
             return []
-        return mask_exports.masks_from_set(self.masks)
+        return mask_exports.masks_from_set(self.masks, volume=volume)  # measures cached
 
     # -- internals -----------------------------------------------------------------------------
 
