@@ -44,7 +44,7 @@ _TOOLS = (
     ("angle", "Angle", "mdi6.angle-acute", "Shift+A", "Draw one arm, click the other (Shift+A)"),
     ("ellipse", "Ellipse ROI", "mdi6.ellipse-outline", "E", "Mean/SD/min/max in an ellipse (E)"),
     ("rectangle", "Rectangle ROI", "mdi6.rectangle-outline", "Shift+E", "ROI statistics (Shift+E)"),
-    ("arrow", "Arrow", "mdi6.arrow-top-right-thin", "A", "Left drag draws an arrow to its tip (A)"),
+    ("arrow", "Arrow", "mdi6.arrow-top-right-thin", "Shift+L", "Left drag draws an arrow to its tip (Shift+L)"),
     ("text", "Text note", "mdi6.format-text", "T", "Click where a text note goes (T)"),
     ("brush", "Mask brush", "mdi6.brush", "Shift+B", "Paint the selected mask (Shift+B; [ ] size)"),
     ("eraser", "Mask eraser", "mdi6.eraser", "Shift+X", "Erase from the selected mask (Shift+X)"),

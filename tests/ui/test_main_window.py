@@ -329,3 +329,20 @@ def test_nifti_ct_opens_in_the_soft_tissue_window(qtbot, make_main_window) -> No
     assert window.session.volume.modality == "CT" and window.session.volume.window is None
     assert window.session.window == PRESETS["Soft tissue"]
     assert window.view_layout.main_view.overlay().bottom_right[0] == "W 400 / L 40"
+
+
+def test_no_two_actions_of_the_window_share_a_key(qtbot, make_main_window) -> None:
+    # Qt fires neither action of an ambiguous shortcut, so a clash silently kills both keys.
+    from collections import defaultdict
+
+    from PySide6.QtGui import QAction, QShortcut
+
+    window = make_main_window()
+    owners = defaultdict(list)
+    for action in window.findChildren(QAction):
+        for key in action.shortcuts():
+            owners[key.toString()].append(action.text())
+    for shortcut in window.findChildren(QShortcut):
+        owners[shortcut.key().toString()].append("shortcut")
+    assert len(owners) > 30  # the registry and every controller's keys were found
+    assert {key: names for key, names in owners.items() if len(names) > 1} == {}
