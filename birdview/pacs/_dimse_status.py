@@ -20,7 +20,9 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
+from pynetdicom import evt
 from pynetdicom import status as pn_status
+from pynetdicom.pdu import A_ASSOCIATE_RJ
 
 from birdview.pacs.errors import PacsError
 from birdview.pacs.settings import PacsServer
@@ -70,31 +72,49 @@ def check(server: PacsServer, what: str, rsp: Dataset) -> bool:
 
 
 class _Reasons(logging.Handler):
-    """Collects pynetdicom's rejection lines: they are the only place the reason is given."""
+    """Collects pynetdicom's error lines (TLS and connection failures are only said there),
+    and the server's A-ASSOCIATE-RJ as it arrives (`on_pdu`).
+
+    The rejection is taken from the PDU rather than from pynetdicom's verdict: when a server
+    rejects and closes the connection at once, pynetdicom 3.0 can find the socket closed
+    before it reads the rejection waiting in its queue, and then reports a failed connection
+    (seen under load with Orthanc refusing a wrong called AE title).
+    """
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.lines: list[str] = []
+        self.rejection = ""
+        self.handlers = [(evt.EVT_PDU_RECV, self.on_pdu)]
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith(("Result:", "Reason:", "TCP Initialisation Error:")):
             self.lines.append(message)
 
+    def on_pdu(self, event) -> None:
+        pdu = event.pdu
+        if isinstance(pdu, A_ASSOCIATE_RJ):
+            self.rejection = f"{pdu.result_str} by the {pdu.source_str}: {pdu.reason_str}"
+
 
 @contextmanager
 def rejection_reasons():
-    handler = _Reasons()
+    """What the server and pynetdicom said while an association was asked for; pass its
+    ``handlers`` to the association."""
+    watch = _Reasons()
     pynetdicom = logging.getLogger("pynetdicom")  # its acse and transport modules report
-    pynetdicom.addHandler(handler)
+    pynetdicom.addHandler(watch)
     try:
-        yield handler.lines
+        yield watch
     finally:
-        pynetdicom.removeHandler(handler)
+        pynetdicom.removeHandler(watch)
 
 
-def why_no_association(assoc, reasons: list[str]) -> str:
-    said = [line.split(":", 1)[1].strip() for line in reasons]
+def why_no_association(assoc, watch: _Reasons) -> str:
+    said = [line.split(":", 1)[1].strip() for line in watch.lines]
+    if watch.rejection:
+        return f"the server rejected the association ({watch.rejection})"
     if assoc.is_rejected:
         return f"the server rejected the association ({' '.join(said) or 'no reason given'})"
     if said and ("SSL" in said[-1] or "certificate" in said[-1]):

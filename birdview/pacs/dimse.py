@@ -156,17 +156,19 @@ class DimseClient(PacsClient):
             # a plain UID offers every syntax the loader reads; (UID, syntaxes) offers those
             uid, syntaxes = context if isinstance(context, tuple) else (context, None)
             ae.add_requested_context(uid, syntaxes or status.TRANSFER_SYNTAXES)
-        with status.rejection_reasons() as reasons:
+        with status.rejection_reasons() as watch:
             assoc = ae.associate(
                 self.server.host,
                 self.server.port,
                 ae_title=self.server.called_ae,
                 ext_neg=list(roles),
-                evt_handlers=list(handlers),
+                evt_handlers=[*handlers, *watch.handlers],
                 tls_args=tls_args(self.server),
             )
         if not assoc.is_established:
-            raise PacsError(self.server.label, status.why_no_association(assoc, reasons))
+            raise PacsError(self.server.label, status.why_no_association(assoc, watch))
+        for event, handler in watch.handlers:  # only the negotiation is watched
+            assoc.unbind(event, handler)
         try:
             yield assoc
         finally:

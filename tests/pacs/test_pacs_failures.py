@@ -24,11 +24,20 @@ def test_server_down(protocol):
     assert caught.value.server == url
 
 
-def test_wrong_called_ae_is_rejected(orthanc):
+def test_wrong_called_ae_is_rejected(orthanc, caplog):
+    """Every time, not most times: Orthanc rejects and closes at once, and pynetdicom 3.0 may
+    find the socket closed before it reads the rejection (it then reports a failed connection;
+    3 in 300 here under load, more with its debug logging on, which slows its reader thread).
+    The rejection is taken from the PDU as it arrives."""
+    caplog.set_level(logging.DEBUG, logger="pynetdicom")  # widens the race
     server = parse_url(orthanc.dicom_url.replace("ORTHANC@", "NOT-ORTHANC@"))
-    with pytest.raises(PacsError, match="rejected the association") as caught:
-        connect(server).echo()
-    assert "Called AE title not recognised" in str(caught.value), caught.value
+    said = []
+    for _ in range(40):
+        with pytest.raises(PacsError) as caught:
+            connect(server).echo()
+        said.append(str(caught.value))
+    assert len(set(said)) == 1, set(said)
+    assert "rejected the association" in said[0] and "Called AE title not recognised" in said[0]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
