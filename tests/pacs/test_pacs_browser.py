@@ -200,3 +200,46 @@ def test_the_first_series_opens_while_the_second_arrives(window, orthanc, two_se
         str(p) for p in (folder / first).glob("*.dcm")
     }
     assert len(list((folder / second).glob("*.dcm"))) == 8
+
+
+def test_send_to_pacs_sends_key_images_and_the_label_overlay(window, orthanc, sample_study):
+    """In the real window: a drawn region, two slices marked K, a label overlay; Send to PACS
+    puts an SR, a key image selection, two captures and a SEG into the study in Orthanc."""
+    import numpy as np
+
+    from birdview.core.labels import label_map_from_array
+    from tests.pacs.conftest import SAMPLE_MR
+    from tests.ui.test_study_isolation import open_study
+
+    open_study(window, SAMPLE_MR)
+    volume = window.session.volume
+    plane = window.session.main_plane
+    index = window.session.slice_index(plane)
+    window.assistant.set_user_box(Box(plane, index, 40, 40, 120, 110, label="drawn"))
+    window.key_images.toggle()
+    window.session.set_slice(plane, index - 1)
+    window.key_images.toggle()
+    assert len(window.key_images.keys) == 2
+    labels = np.zeros(volume.shape, dtype=np.uint8)
+    labels[100:140, 5:9, 60:100] = 1
+    labels[20:30, 2:4, 10:20] = 2
+    window.labels.show(label_map_from_array(labels, volume, {1: "lesion", 2: "cyst"}))
+
+    browser = _browser_on(window, orthanc.dicom_url)
+    before = orthanc.instance_uids()
+    browser.send_button.click()
+    wait_for(lambda: not browser.runner.busy, 60)
+    new = orthanc.instance_uids() - before
+    try:
+        assert browser.status.text() == (
+            "Sent SR + key image selection (2) + 2 secondary captures + SEG (2 segments): "
+            "5 instance(s)"
+        )
+        sent = [pydicom.dcmread(io.BytesIO(orthanc.instance_file(uid))) for uid in new]
+        assert sorted(d.Modality for d in sent) == ["KO", "OT", "OT", "SEG", "SR"]
+        assert {d.StudyInstanceUID for d in sent} == {sample_study["study_uid"]}
+        seg = next(d for d in sent if d.Modality == "SEG")
+        assert [s.SegmentLabel for s in seg.SegmentSequence] == ["lesion", "cyst"]
+    finally:
+        for uid in new:
+            orthanc.forget(uid)
