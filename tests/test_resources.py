@@ -68,7 +68,7 @@ def test_the_demo_model_is_small_and_says_what_it_is():
     assert size_mb <= 30, f"the demo model is {size_mb:.1f} MB"
     card = (demo / "README.md").read_text(encoding="utf-8")
     assert "not a medical model" in card and "python -m experiments.demo_model" in card
-    assert "| sample CT, held-out slices |" in card and "| 200 unseen phantoms |" in card
+    assert "trained on the data it shows" in card and "| structure | on slices |" in card
     metadata = json.loads((demo / "birdview.json").read_text(encoding="utf-8"))
     assert metadata["family"] == "qwen3_vl" and metadata["recipe"]["name"] == "tiny-cpu"
     assert (demo / "data_card.json").is_file()

@@ -45,8 +45,9 @@ _HOW_TO = (
 
 
 _DEMO = (
-    "<b>Demo model</b> (bundled): trained on this sample CT only, to show the workflow — not "
-    "a medical model. Choose a checkpoint above for a real one.<br>"
+    "<b>Demo model</b> (bundled): a demo trained on the data it shows — every slice of this "
+    "sample CT — so it shows the workflow with answers it remembers; not a medical model, "
+    "wrong on any other study. Choose a checkpoint above for a real one.<br>"
 )
 
 

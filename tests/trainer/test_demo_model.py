@@ -19,6 +19,8 @@ from experiments.demo_model import (
     LABEL_FILE,
     SAMPLE_CT,
     SAMPLE_LABELS,
+    demo_names,
+    grounding_items,
     sample_source,
 )
 from trainer.data.build import BuildSettings, build_dataset
@@ -74,3 +76,36 @@ def test_liver_boxes_are_the_label_maps(built):
     assert numbers == pytest.approx(expected, abs=1.0)
     text = " ".join(a.lower() for item in items for _, a in item["conversations"])
     assert not re.search(r"\b(rib|muscle)\b", text)  # only the demo's structures are taught
+
+
+def test_every_slice_is_taught_every_structure_present_or_not(tmp_path):
+    """The demo's grounding items: on every slice, every structure is asked, the app's way and
+    as typed, answered with its box where the label map has it and "There is no ..." where
+    not, so that a volume sweep can learn where each structure ends."""
+    source = sample_source(tmp_path / "source")
+    labels = ",".join(f"{v}:{n}" for v, n in DEMO_LABELS.items())
+    spec = f"nifti:{source}?dataset=totalseg&modality=ct&labels={labels}"
+    settings = BuildSettings(planes=("axial",), test_fraction=1.0, negative_rate=0.0)
+    build_dataset([spec], tmp_path / "out", settings)
+    vg = json.loads((tmp_path / "out" / "test_vg.json").read_text())
+    names = list(demo_names().values())
+    items = grounding_items(vg, names)
+
+    (entry,) = scan(SAMPLE_LABELS / LABEL_FILE).entries
+    label_map = np.asarray(to_canonical(load(entry)).voxels)
+    assert len(items) == label_map.shape[0] * len(names) * 2
+    by_value = dict(zip(demo_names().values(), DEMO_LABELS, strict=True))
+    for item in items:
+        (question, answer), *more = item["conversations"]
+        assert not more and question.startswith("Picture 1: <img>images/")
+        z = int(item["id"].rsplit("_", 1)[1])
+        name = next(n for n in names if f"the {n} located" in question or f"the {n}?" in question)
+        present = (label_map[z] == by_value[name]).sum() >= 16
+        if present:
+            assert answer.startswith(f"The {name} ") and f"<ref>{name}</ref><box>" in answer
+        else:
+            assert answer == f"There is no {name} in this image."
+    # a structure on a few slices only is taught as absent on the others
+    taught = {int(i["id"][-4:]) for i in items if "<ref>pancreas</ref>" in i["conversations"][0][1]}
+    assert taught == {z for z in range(len(label_map)) if (label_map[z] == 7).sum() >= 16}
+    assert 0 < len(taught) < len(label_map)

@@ -49,7 +49,8 @@ def test_no_path_opens_the_sample_with_the_demo_model_that_finds_the_liver(qapp,
         wait_for(lambda: window.assistant.model.state in ("ready", "error"), 120)
         assert window.assistant.model.ready, window.assistant.model.message
         assert window.assistant.model.model_dir == str(demo_model_dir())
-        assert "not a medical model" in window.model_panel.state_label.text()
+        panel = window.model_panel.state_label.text()
+        assert "not a medical model" in panel and "trained on the data it shows" in panel
         assert settings.model_dir() == ""  # the demo is not remembered as the user's choice
 
         shown = window.session.slice_index(Plane.AXIAL)

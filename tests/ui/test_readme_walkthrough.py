@@ -19,7 +19,8 @@ from tests.conftest import REPO
 from tests.ui.test_first_start import _iou
 from tests.ui.test_refer_ground import last_turn, wait_for
 
-SPLEEN, LIVER = 1, 5  # TotalSegmentator's values (resources/samples/totalseg_ct_labels)
+# TotalSegmentator's values (resources/samples/totalseg_ct_labels)
+SPLEEN, LIVER, PANCREAS = 1, 5, 7
 WALKTHROUGH = REPO / "README.md"
 
 
@@ -68,7 +69,7 @@ def _walkthrough() -> str:
 def test_the_readme_asks_what_this_test_asks():
     steps = _walkthrough()
     assert "`where is the spleen?`" in steps
-    assert re.search(r"\*What is this\?\*.*`Liver`", steps, re.DOTALL)
+    assert re.search(r"\*What is this\?\*.*`liver`", steps, re.DOTALL)
     assert re.search(r"`liver`.*\*Find in volume\*.*all 20 slices, Im 267–286", steps, re.DOTALL)
 
 
@@ -94,7 +95,7 @@ def test_draw_a_box_on_the_liver_and_ask_what_it_is(window, labels):
     turn = last_turn(window)
 
     assert turn.state == "done" and turn.region is not None
-    assert turn.answer.strip() == "Liver", turn.answer
+    assert turn.answer.strip() == "liver", turn.answer
 
 
 def test_find_the_liver_in_the_whole_volume(window, labels):
@@ -110,3 +111,21 @@ def test_find_the_liver_in_the_whole_volume(window, labels):
     assert set(found) <= set(range(labels.shape[0])) and len(found) >= 0.9 * len(with_liver)
     assert turn.answer.startswith("Found on axial Im 267–286"), turn.answer  # as the README says
     assert found == list(range(20))
+
+
+def test_find_the_pancreas_only_on_the_slices_that_have_it(window, labels):
+    """The sweep shows a structure's real extent: the pancreas lies on a few slices of this
+    slab only, and the model draws it there and says it is absent from the others."""
+    window.chat_panel.input.setText("pancreas")
+    wait_for(window.chat_panel.sweep_button.isEnabled)
+    window.chat_panel.sweep_button.click()
+
+    turn = last_turn(window)
+
+    assert turn.state == "done", turn.error
+    found = {box.slice_index for box in turn.boxes}
+    with_pancreas = {k for k in range(labels.shape[0]) if (labels[k] == PANCREAS).sum() >= 16}
+    assert 0 < len(with_pancreas) < labels.shape[0] // 2
+    assert len(found ^ with_pancreas) <= 1, (sorted(found), sorted(with_pancreas))
+    said = re.search(r"`pancreas`.*?\*Find in volume\*.*?(Im \d+–\d+)", _walkthrough(), re.DOTALL)
+    assert said and turn.answer.startswith(f"Found on axial {said.group(1)}"), turn.answer
