@@ -50,14 +50,13 @@ class PacsBrowser(QWidget):
         servers_path: str,
         cache: StudyCache,
         open_folder: Callable[[str], None],
-        write_results: Callable[[], tuple[list[str], str] | None],
+        prepare_results: Callable[[], Callable[[], tuple[list[str], str]] | None],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setWindowTitle("PACS")
         self.servers_path, self.cache = servers_path, cache
-        self._open_folder, self._write_results = open_folder, write_results
-        self._sending = ""
+        self._open_folder, self._prepare_results = open_folder, prepare_results
         self.presenter = False
         self.studies: list[dict[str, str]] = []
         self.series: list[dict[str, str]] = []
@@ -284,13 +283,18 @@ class PacsBrowser(QWidget):
         self._call("retrieve", fetch)
 
     def send_results(self) -> None:
-        made = self._write_results()
-        if not made:
+        """Send the open study's results (see `PacsControls.prepare_results`): they are made
+        into DICOM and sent in the worker, with progress."""
+        build = self._prepare_results()
+        if build is None:
             return
-        paths, self._sending = made
-        self.progress.setRange(0, len(paths))
-        self.progress.setValue(0)
-        self._call("store", lambda client, job: client.store(paths, job.progress))
+
+        def send(client, job):
+            paths, summary = build()
+            job.progress(0, len(paths))
+            return summary, client.store(paths, job.progress)
+
+        self._call("store", send)
 
     def selected_study(self) -> dict[str, str] | None:
         rows = self.study_table.selectionModel().selectedRows()
@@ -318,7 +322,8 @@ class PacsBrowser(QWidget):
                 f"{result.skipped} already there)"
             )
         elif kind == "store":
-            self.status.setText(f"Sent {self._sending}: {len(result)} instance(s)")
+            summary, sent = result
+            self.status.setText(f"Sent {summary}: {len(sent)} instance(s)")
 
     def _on_failed(self, kind: str, exc: object) -> None:
         if isinstance(exc, RetrieveCancelled):

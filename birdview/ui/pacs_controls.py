@@ -67,7 +67,7 @@ class PacsControls:
                 str(_config_folder() / "pacs_servers.json"),
                 StudyCache(_cache_folder(), _cache_limit_bytes()),
                 self._open_path,
-                self.write_results,
+                self.prepare_results,
                 self._parent,
             )
             self.browser.set_presenter(self._presenter)
@@ -80,28 +80,39 @@ class PacsControls:
         if self.browser is not None:
             self.browser.set_presenter(on)
 
-    def write_results(self) -> tuple[list[str], str] | None:
-        """The open study's results as DICOM files in a temporary folder, with their summary
-        ("SR + 2 secondary captures + SEG (3 segments)"), or None (said why)."""
+    def prepare_results(self) -> Callable[[], tuple[list[str], str]] | None:
+        """What the open study's results are now, as a function that writes them as DICOM
+        files in a temporary folder and returns (paths, summary, e.g. "SR + 2 secondary
+        captures + SEG (3 segments)"); or None (said why). The state is read here, on the GUI
+        thread; the function runs in the PACS worker (a SEG of a large CT takes seconds).
+
+        The function raises ValueError (another study, not DICOM) or OSError.
+        """
         session, volume = self._session, self._session.volume
         if volume is None or session.window is None:
             self._report_error("Nothing to send", "Open a study first.")
             return None
         plane = session.main_plane
-        try:
+        current = (plane, session.slice_index(plane))
+        keys = tuple(self._key_images())
+        boxes = {
+            slot: self._boxes_on(*slot)
+            for slot in [current, *((k.plane, k.slice_index) for k in keys)]
+        }
+        record, window = self._assistant.to_record(), session.window
+        label_map, measurements = self._label_map(), tuple(self._measurements())
+
+        def build() -> tuple[list[str], str]:
             results = exports_dicom.results_for_pacs(
-                self._assistant.to_record(), volume, window=session.window,
-                current=(plane, session.slice_index(plane)), key_images=self._key_images(),
-                label_map=self._label_map(), boxes_on=self._boxes_on,
-                measurements=self._measurements(),
+                record, volume, window=window, current=current, key_images=keys,
+                label_map=label_map, boxes_on=lambda p, i: boxes.get((p, i), ((), ())),
+                measurements=measurements,
             )  # fmt: skip
             paths = results.write(tempfile.mkdtemp(prefix="birdview-pacs-"))
-        except (OSError, ValueError) as exc:
-            logger.warning("results for PACS failed: %s", type(exc).__name__)
-            self._report_error("Could not make the DICOM results", str(exc))
-            return None
-        notes = f" ({'; '.join(results.notes)})" if results.notes else ""
-        return paths, results.summary + notes
+            notes = f" ({'; '.join(results.notes)})" if results.notes else ""
+            return paths, results.summary + notes
+
+        return build
 
     def _boxes_on(self, plane, index: int):
         placed = self._assistant.boxes_on(plane, index)

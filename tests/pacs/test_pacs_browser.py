@@ -243,3 +243,23 @@ def test_send_to_pacs_sends_key_images_and_the_label_overlay(window, orthanc, sa
     finally:
         for uid in new:
             orthanc.forget(uid)
+
+
+def test_send_to_pacs_refuses_a_study_that_is_not_dicom(window, orthanc, tmp_path):
+    """A NIfTI study has no DICOM study to file results in: one plain line, nothing sent."""
+    import nibabel as nib
+    import numpy as np
+
+    from tests.ui.test_study_isolation import open_study
+
+    path = tmp_path / "phantom.nii.gz"
+    voxels = np.arange(32 * 32 * 8, dtype=np.int16).reshape(32, 32, 8)
+    nib.save(nib.Nifti1Image(voxels, np.diag([1.0, 1.0, 2.0, 1.0])), str(path))
+    open_study(window, path)
+    browser = _browser_on(window, orthanc.dicom_url)
+    before = orthanc.instance_uids()
+    browser.send_button.click()
+    wait_for(lambda: not browser.runner.busy, 60)
+    said = browser.status.text()
+    assert said == "Unable to send results to a PACS as the open study is not DICOM"
+    assert orthanc.instance_uids() == before
