@@ -7,8 +7,8 @@
   (`key_images_export`), and each key image's annotated PNG (`exports.export_png`, the same
   picture as the PNG export) as a Secondary Capture; with no key image marked, the slice on
   screen is captured instead;
-- the open label overlay (a file or the segmentation engine's masks) as a binary DICOM SEG on
-  the study's source images.
+- the open label overlay (a segmentation file) as a binary DICOM SEG on the study's source
+  images, and the Masks panel's masks (the segmentation engine's, edited or drawn) as another.
 
 Every instance copies the patient and study modules of the study's first source image, gets a
 series of its own, and is refused unless its Study Instance UID is the open study's (study
@@ -18,7 +18,6 @@ anonymised one would land in no study at all.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import tempfile
@@ -37,6 +36,7 @@ from birdview.core.exports import export_png
 from birdview.core.geometry import Plane
 from birdview.core.key_images import KeyImage
 from birdview.core.labels import LabelMap
+from birdview.core.mask_exports import NamedMask, masks_from_label_map, segmentation_of_masks
 from birdview.core.measure import Measurement
 from birdview.core.session_store import SessionRecord, ensure_same_study
 from birdview.core.volume import Volume
@@ -46,7 +46,7 @@ __all__ = ["PacsResults", "results_for_pacs", "secondary_capture", "segmentation
 logger = logging.getLogger(__name__)
 
 BoxesOn = Callable[[Plane, int], tuple[Sequence[Box], Sequence[int]]]  # (boxes, colour slots)
-SC_SERIES_NUMBER, SEG_SERIES_NUMBER = 9903, 9904
+SC_SERIES_NUMBER = 9903
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ def results_for_pacs(
     current: tuple[Plane, int],
     key_images: Sequence[KeyImage] = (),
     label_map: LabelMap | None = None,
+    masks: Sequence[NamedMask] = (),
     boxes_on: BoxesOn | None = None,
     measurements: Sequence[Measurement] = (),
 ) -> PacsResults:
@@ -132,6 +133,10 @@ def results_for_pacs(
         seg = segmentation(label_map, volume, sources)
         datasets.append(seg)
         parts.append(f"SEG ({_count(len(seg.SegmentSequence), 'segment')})")
+    if masks:
+        seg = segmentation_of_masks(masks, volume, sources)  # refuses another study's masks
+        datasets.append(seg)
+        parts.append(f"SEG of masks ({_count(len(seg.SegmentSequence), 'mask')})")
     for dataset in datasets:
         _check_study(dataset, study_uid)
     logger.info("%d instances for the PACS from %s", len(datasets), volume.short_id)
@@ -255,80 +260,15 @@ def secondary_capture(
 
 def segmentation(label_map: LabelMap, volume: Volume, sources) -> pydicom.Dataset:
     """The label map as a binary SEG on the study's source images: one segment per label
-    class (segment n = the n-th class), each frame sampled where its source image lies.
+    class (segment n = the n-th class), each frame sampled where its source image lies
+    (`mask_exports.segmentation_of_masks`). Its algorithm is named after where the labels
+    came from (a file or an engine); BirdView cannot know whether a person drew them.
 
     Raises:
-        ValueError: the labels are not on the study's grid, the study is multi-frame, or no
-            label lies on a source image.
+        ValueError: the labels are not on the study's grid or empty, or the study is
+            multi-frame.
     """
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
-
-    labels = np.asarray(label_map.volume.voxels)
-    if labels.shape != tuple(volume.voxels.shape[:3]):
-        raise ValueError(
-            f"Unable to send the labels {label_map.source!r} as a SEG as they are not on the "
-            "study's grid"
-        )
-    if any(s.frame is not None for s in volume.sources):
-        raise ValueError("Unable to send labels as a SEG of a multi-frame study")
     if not label_map.classes:
         raise ValueError(f"Unable to send the labels {label_map.source!r} as they are empty")
-    headers = [sources.header(s.path) for s in volume.sources]
-    numbers = np.zeros(int(labels.max()) + 1, dtype=np.uint8)
-    for n, item in enumerate(label_map.classes, start=1):
-        if item.value < numbers.size:
-            numbers[item.value] = n
-    frames = np.stack([numbers[_labels_on(h, labels, volume)] for h in headers])
-    algorithm = hd.AlgorithmIdentificationSequence(
-        name="BirdView", version="1", family=codes.cid7162.ArtificialIntelligence
-    )
-    descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=n,
-            segment_label=item.name[:64],
-            segmented_property_category=codes.SCT.Tissue,
-            segmented_property_type=codes.SCT.Tissue,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
-            algorithm_identification=algorithm,
-        )
-        for n, item in enumerate(label_map.classes, start=1)
-    ]
-    seg = hd.seg.Segmentation(
-        source_images=headers,
-        pixel_array=frames,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=_series_uid(sources, "seg"),
-        series_number=SEG_SERIES_NUMBER,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="BirdView",
-        manufacturer_model_name="BirdView",
-        software_versions="1",
-        device_serial_number="0",
-        series_description=f"BirdView labels: {label_map.source}"[:64],
-    )
-    buffer = io.BytesIO()  # a round trip gives the dataset its file meta like any file read
-    seg.save_as(buffer, enforce_file_format=True)
-    return pydicom.dcmread(io.BytesIO(buffer.getvalue()))
-
-
-def _labels_on(header: pydicom.Dataset, labels: np.ndarray, volume: Volume) -> np.ndarray:
-    """The label of every pixel of a source image, from the voxel whose centre it is (0 where
-    the pixel is off the study's grid)."""
-    rows, cols = int(header.Rows), int(header.Columns)
-    origin = np.asarray([float(v) for v in header.ImagePositionPatient])
-    iop = np.asarray([float(v) for v in header.ImageOrientationPatient])
-    row_mm, col_mm = (float(v) for v in header.PixelSpacing)
-    r, c = np.mgrid[0:rows, 0:cols]
-    lps = origin + c[..., None] * col_mm * iop[:3] + r[..., None] * row_mm * iop[3:]
-    ijk = np.rint(volume.lps_to_index(lps.reshape(-1, 3))).astype(int)
-    k, j, i = volume.shape
-    inside = (
-        (ijk[:, 0] >= 0) & (ijk[:, 0] < i) & (ijk[:, 1] >= 0) & (ijk[:, 1] < j)
-        & (ijk[:, 2] >= 0) & (ijk[:, 2] < k)
-    )  # fmt: skip
-    out = np.zeros(rows * cols, dtype=labels.dtype)
-    out[inside] = labels[ijk[inside, 2], ijk[inside, 1], ijk[inside, 0]]
-    return out.reshape(rows, cols)
+    masks = masks_from_label_map(label_map, engine=label_map.source)
+    return segmentation_of_masks(masks, volume, sources)

@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
             measurements=lambda: self.measure.measurements.items,
             key_images=lambda: self.key_images.keys.items,
             label_map=lambda: self.labels.overlay.label_map,
+            masks=lambda: self.masks.masks,
             report_error=self.reporter.report,
         )
         self.pacs.add_to_menu(self.menuBar().file_menu, self.menuBar().recent_menu.menuAction())

@@ -3,7 +3,8 @@
 "Send to PACS" sends the open study's results as DICOM instances of that study
 (`birdview.core.exports_dicom`): the SR of the conversation, drawn regions and measurements,
 the key images (a Key Object Selection and their annotated pictures as Secondary Captures, or
-the slice on screen when none is marked) and the open label overlay as a SEG. The study's
+the slice on screen when none is marked), the open label overlay as a SEG and the Masks panel's
+masks as another. The study's
 identity is kept (never anonymised): a PACS files an instance by its patient and study.
 """
 
@@ -12,14 +13,17 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
 from birdview.core import exports_dicom
 from birdview.core.assistant import Assistant
+from birdview.core.mask_exports import masks_from_set
 from birdview.core.session import Session
 from birdview.pacs.cache import StudyCache
 from birdview.ui.pacs_server_form import CACHE_LIMIT_KEY
@@ -43,11 +47,12 @@ class PacsControls:
         measurements: Callable[[], tuple] = tuple,
         key_images: Callable[[], tuple] = tuple,
         label_map: Callable[[], object] = lambda: None,
+        masks: Callable[[], object] = lambda: None,
         report_error: Callable[[str, str], None],
     ) -> None:
         self._parent, self._session, self._assistant = parent, session, assistant
         self._open_path, self._measurements = open_path, measurements
-        self._key_images, self._label_map = key_images, label_map
+        self._key_images, self._label_map, self._masks = key_images, label_map, masks
         self._report_error = report_error
         self._presenter = False
         self.browser = None
@@ -101,11 +106,13 @@ class PacsControls:
         }
         record, window = self._assistant.to_record(), session.window
         label_map, measurements = self._label_map(), tuple(self._measurements())
+        masks = self._mask_snapshot()
 
         def build() -> tuple[list[str], str]:
             results = exports_dicom.results_for_pacs(
                 record, volume, window=window, current=current, key_images=keys,
-                label_map=label_map, boxes_on=lambda p, i: boxes.get((p, i), ((), ())),
+                label_map=label_map, masks=masks,
+                boxes_on=lambda p, i: boxes.get((p, i), ((), ())),
                 measurements=measurements,
             )  # fmt: skip
             paths = results.write(tempfile.mkdtemp(prefix="birdview-pacs-"))
@@ -113,6 +120,16 @@ class PacsControls:
             return paths, results.summary + notes
 
         return build
+
+    def _mask_snapshot(self) -> tuple:
+        """The Masks panel's non-empty masks, copied: the user may paint while they are sent."""
+        mask_set = self._masks()
+        if mask_set is None:
+            return ()
+        return tuple(
+            replace(mask, voxels=np.array(mask.voxels, dtype=bool))
+            for mask in masks_from_set(mask_set)
+        )
 
     def _boxes_on(self, plane, index: int):
         placed = self._assistant.boxes_on(plane, index)

@@ -202,9 +202,10 @@ def test_the_first_series_opens_while_the_second_arrives(window, orthanc, two_se
     assert len(list((folder / second).glob("*.dcm"))) == 8
 
 
-def test_send_to_pacs_sends_key_images_and_the_label_overlay(window, orthanc, sample_study):
-    """In the real window: a drawn region, two slices marked K, a label overlay; Send to PACS
-    puts an SR, a key image selection, two captures and a SEG into the study in Orthanc."""
+def test_send_to_pacs_sends_key_images_labels_and_masks(window, orthanc, sample_study):
+    """In the real window: a drawn region, two slices marked K, a label overlay, a mask in the
+    Masks panel; Send to PACS puts an SR, a key image selection, two captures and two SEGs
+    into the study in Orthanc."""
     import numpy as np
 
     from birdview.core.labels import label_map_from_array
@@ -224,6 +225,9 @@ def test_send_to_pacs_sends_key_images_and_the_label_overlay(window, orthanc, sa
     labels[100:140, 5:9, 60:100] = 1
     labels[20:30, 2:4, 10:20] = 2
     window.labels.show(label_map_from_array(labels, volume, {1: "lesion", 2: "cyst"}))
+    mask = np.zeros(volume.shape, dtype=bool)
+    mask[60:90, 6:10, 100:140] = True
+    window.masks.masks.add("tumour", "SAM box", mask)
 
     browser = _browser_on(window, orthanc.dicom_url)
     before = orthanc.instance_uids()
@@ -232,14 +236,16 @@ def test_send_to_pacs_sends_key_images_and_the_label_overlay(window, orthanc, sa
     new = orthanc.instance_uids() - before
     try:
         assert browser.status.text() == (
-            "Sent SR + key image selection (2) + 2 secondary captures + SEG (2 segments): "
-            "5 instance(s)"
+            "Sent SR + key image selection (2) + 2 secondary captures + SEG (2 segments) + "
+            "SEG of masks (1 mask): 6 instance(s)"
         )
         sent = [pydicom.dcmread(io.BytesIO(orthanc.instance_file(uid))) for uid in new]
-        assert sorted(d.Modality for d in sent) == ["KO", "OT", "OT", "SEG", "SR"]
+        assert sorted(d.Modality for d in sent) == ["KO", "OT", "OT", "SEG", "SEG", "SR"]
         assert {d.StudyInstanceUID for d in sent} == {sample_study["study_uid"]}
-        seg = next(d for d in sent if d.Modality == "SEG")
-        assert [s.SegmentLabel for s in seg.SegmentSequence] == ["lesion", "cyst"]
+        segments = sorted(
+            [s.SegmentLabel for s in d.SegmentSequence] for d in sent if d.Modality == "SEG"
+        )
+        assert segments == [["lesion", "cyst"], ["tumour"]]
     finally:
         for uid in new:
             orthanc.forget(uid)

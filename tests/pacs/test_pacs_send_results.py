@@ -169,3 +169,46 @@ def test_a_seg_of_one_structure_reads_back(study, tmp_path):
     back = read_seg(seg_path, study)
     assert [c.name for c in back.classes] == ["nodule"]
     assert np.array_equal(np.asarray(back.volume.voxels) == 1, labels == 5)
+
+
+def test_the_masks_panel_masks_go_as_a_seg_of_their_own(study, orthanc, sample_study, tmp_path):
+    """Engine masks (one edited by the user) next to a label overlay: two SEGs, each read back
+    from Orthanc on the same voxels; a mask of another study is refused."""
+    from birdview.core.mask_exports import NamedMask
+
+    first = np.zeros(study.shape, dtype=bool)
+    first[60:90, 6:10, 100:140] = True
+    second = np.zeros(study.shape, dtype=bool)
+    second[150:170, 3:5, 20:50] = True
+    masks = (
+        NamedMask("tumour", first, study.identity, engine="SAM box"),
+        NamedMask("node", second, study.identity, engine="SAM box", edited=True),
+    )
+    plane = geometry.acquisition_plane(study)
+    record = SessionRecord(study.identity, (str(SAMPLE_MR),))
+    results = results_for_pacs(
+        record, study, window=WINDOW, current=(plane, 5), label_map=_labels(study), masks=masks
+    )
+    assert results.summary == "1 secondary capture + SEG (2 segments) + SEG of masks (2 masks)"
+    before = orthanc.instance_uids()
+    client_for(orthanc, "dimse").store(results.write(tmp_path / "out"))
+    new = orthanc.instance_uids() - before
+    try:
+        segs = []
+        for uid in new:
+            data = orthanc.instance_file(uid)
+            if pydicom.dcmread(io.BytesIO(data)).Modality == "SEG":
+                path = tmp_path / f"{uid}.dcm"
+                path.write_bytes(data)
+                segs.append(read_seg(str(path), study))
+        by_names = {tuple(c.name for c in seg.classes): seg for seg in segs}
+        assert set(by_names) == {("lesion", "cyst"), ("tumour", "node")}
+        back = np.asarray(by_names[("tumour", "node")].volume.voxels)
+        assert np.array_equal(back == 1, first) and np.array_equal(back == 2, second)
+    finally:
+        for uid in new:
+            orthanc.forget(uid)
+
+    foreign = NamedMask("tumour", first, "series-sha256:" + "0" * 64)
+    with pytest.raises(ValueError, match="belongs to another study"):
+        results_for_pacs(record, study, window=WINDOW, current=(plane, 5), masks=(foreign,))
