@@ -183,7 +183,9 @@ class MaskPanel(QWidget):
         self._filling = True
         for row, entry in enumerate(self._masks):
             found = entry.cached_measures()
-            if found is None:
+            if found is None:  # not known for these voxels yet: not an older mask's numbers
+                for col in range(2, len(COLUMNS)):
+                    self.table.setItem(row, col, _cell("…"))
                 continue
             d = found.diameters
             axes = f"{d.long_mm:.1f} × {d.short_mm:.1f}" if d is not None else "–"

@@ -95,8 +95,16 @@ def test_cancel_keeps_the_slices_that_arrived(window):
     masks.reset(volume.identity, volume.shape)
     entry = _segment(window, Box(Plane.AXIAL, SLICE, *EDGES, label="organ"))
     before = entry.data.copy()
-    window.segment.progress.connect(lambda done, _total: done == 1 and window.segment.cancel())
-    _propagate(window)
+
+    def cancel_after_first(done: int, _total: int) -> None:
+        if done == 1:
+            window.segment.cancel()
+
+    window.segment.progress.connect(cancel_after_first)
+    try:
+        _propagate(window)
+    finally:
+        window.segment.progress.disconnect(cancel_after_first)
     reply = window.segment.last_reply
     assert reply.cancelled and 1 <= len(reply.slices) < 20
     arrived = {s.slice_index: s.mask.unpack() for s in reply.slices}
@@ -214,3 +222,26 @@ def test_text_prompt_without_sam3_says_voxtell_is_not_available(window):
     window.mask_panel.text_edit.setText("liver")
     window.mask_panel._on_text()
     assert "VoxTell is not available" in window.mask_panel.text_note.text()
+
+
+def test_masks_from_a_volume_sweep_propagate_its_boxes_into_one_mask(window):
+    from birdview.core.assistant import SWEEP_TASK
+
+    volume, masks = window.session.volume, window.masks.masks
+    masks.reset(volume.identity, volume.shape)
+    boxes = tuple(Box(Plane.AXIAL, k, 150, 160, 330, 300, label="liver") for k in (6, 7, 9))
+    turn = window.assistant.begin("liver", task=SWEEP_TASK)
+    window.assistant.finish_sweep(turn.turn_id, volume, boxes)
+    assert window.segment.masks_from_answer() == 1
+    wait_for(lambda: not window.segment.busy, 180)
+    assert len(masks) == 1
+    entry = masks.entries[0]
+    assert (entry.name, entry.source) == ("liver", "from model box")
+    reply = window.segment.last_reply
+    assert reply.method == "boxes" and [s.slice_index for s in reply.slices] == [6, 7, 8, 9]
+    for piece in reply.slices:
+        np.testing.assert_array_equal(entry.data[piece.slice_index] != 0, piece.mask.unpack())
+    assert not entry.data[8].any()  # no box there: nothing segmented
+    outside = np.delete(entry.data, [6, 7, 8, 9], axis=0)
+    assert not outside.any() and entry.data[[6, 7, 9]].any()
+    window.assistant.clear()
