@@ -18,8 +18,10 @@ thread through queued signals.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,10 +132,18 @@ class SegmentControls(QObject):
         return folder
 
     def text_engine(self) -> bool:
-        """Whether the loaded segmenter takes text prompts (SAM3)."""
+        """Whether the segmenter takes text prompts (SAM3): the loaded one, or the chosen
+        folder's ``config.json`` when it is not loaded yet."""
         client = self._bridge.client
         loaded = getattr(client, "segmenter_loaded", None) if client is not None else None
-        return loaded is not None and loaded.engine == "sam3"
+        folder = self._settings.segmenter_dir()
+        if loaded is not None and folder == self._loaded_dir:
+            return loaded.engine == "sam3"
+        try:
+            config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(config, dict) and config.get("model_type") == "sam3"
 
     # -- requests ------------------------------------------------------------------------------
 

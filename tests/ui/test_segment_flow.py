@@ -245,3 +245,24 @@ def test_masks_from_a_volume_sweep_propagate_its_boxes_into_one_mask(window):
     outside = np.delete(entry.data, [6, 7, 8, 9], axis=0)
     assert not outside.any() and entry.data[[6, 7, 9]].any()
     window.assistant.clear()
+
+
+def test_text_prompt_with_a_sam3_segmenter_segments_every_slice(window, tmp_path):
+    volume, masks = window.session.volume, window.masks.masks
+    masks.reset(volume.identity, volume.shape)
+    settings = window.segment._settings
+    before = settings.segmenter_dir()
+    settings.set_segmenter_dir(str(build_tiny_sam("sam3", tmp_path / "sam3", seed=0)))
+    try:
+        window.mask_panel.text_edit.setText("liver")
+        window.mask_panel._on_text()
+        assert window.segment.busy
+        wait_for(lambda: not window.segment.busy, 240)
+    finally:
+        settings.set_segmenter_dir(before)
+    reply = window.segment.last_reply
+    assert reply.method == "text" and [s.slice_index for s in reply.slices] == list(range(20))
+    entry = masks.entries[0]
+    assert (entry.name, entry.source) == ("liver", "text prompt")
+    for piece in reply.slices:
+        np.testing.assert_array_equal(entry.data[piece.slice_index] != 0, piece.mask.unpack())
