@@ -206,6 +206,8 @@ class MainWindow(QMainWindow):
         self.masks_dock = self._dock(
             "Masks", "masks_dock", self.mask_panel, Qt.DockWidgetArea.LeftDockWidgetArea
         )
+        self.tabifyDockWidget(self.labels_dock, self.masks_dock)  # one column, two tabs
+        self.labels_dock.raise_()
         for tool, action in tools.items():  # the active tool decides who gets Ctrl+Z
             action.toggled.connect(lambda on, t=tool: on and self.masks.set_tool(t))
         self.exporter.masks = self.masks.masks  # Export DICOM SR writes SEG + NIfTI with masks

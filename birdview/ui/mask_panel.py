@@ -100,22 +100,27 @@ class MaskPanel(QWidget):
         self._rebuild()
 
     def _buttons(self, tool_actions: dict) -> QGridLayout:
+        # Two columns: four across made the dock 580 px wide and squeezed the image view.
         grid = QGridLayout()
         c, s = self._controls, self._segment
-        row0 = (s.segment_action, s.propagate_action, s.cancel_action, s.answer_action)
-        row1 = (tool_actions["brush"], tool_actions["eraser"], c.undo_action, c.redo_action)
-        for r, actions in enumerate((row0, row1)):
-            for col, action in enumerate(actions):
-                button = QToolButton()
-                button.setDefaultAction(action)
-                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-                grid.addWidget(button, r, col)
-        delete = QToolButton()
-        delete.setDefaultAction(c.delete_action)
-        delete.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        grid.addWidget(delete, 2, 0)
+        actions = (
+            s.segment_action,
+            s.propagate_action,
+            s.answer_action,
+            s.cancel_action,
+            tool_actions["brush"],
+            tool_actions["eraser"],
+            c.undo_action,
+            c.redo_action,
+            c.delete_action,
+        )
+        for index, action in enumerate(actions):
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            grid.addWidget(button, index // 2, index % 2)
         hint = QLabel("Brush size: [ and ]")
-        grid.addWidget(hint, 2, 1, 1, 3)
+        grid.addWidget(hint, len(actions) // 2, 1)
         return grid
 
     # -- table ----------------------------------------------------------------------------------
