@@ -20,9 +20,9 @@ from pathlib import Path
 
 from psygnal import Signal
 
-from birdview.core.files import write_atomic
 from birdview.core.geometry import Plane
-from birdview.core.session_store import StudyRef, session_path
+from birdview.core.session_store import StudyRef
+from birdview.core.study_files import load_study_file, save_study_json, study_file_path
 
 __all__ = ["KeyImage", "KeyImages", "key_images_path", "load_key_images", "save_key_images"]
 
@@ -102,8 +102,7 @@ class KeyImages:
 
 def key_images_path(identity: str, base_dir: str | os.PathLike) -> Path:
     """``base_dir/key-images-<16 hex>.json``, beside the study's session file."""
-    session = session_path(identity, base_dir)  # checks the identity
-    return session.with_name(session.name.replace("session-", "key-images-", 1))
+    return study_file_path(identity, base_dir, "key-images")
 
 
 def save_key_images(identity: str, items: Iterable[KeyImage], base_dir: str | os.PathLike) -> Path:
@@ -113,26 +112,15 @@ def save_key_images(identity: str, items: Iterable[KeyImage], base_dir: str | os
         ValueError: the file there belongs to another study (it is left as it is).
         OSError: the file could not be written.
     """
-    path = key_images_path(identity, base_dir)
-    try:
-        saved, _ = _read(path)
-    except (OSError, ValueError):
-        saved = None  # no file, or a damaged one: it is replaced
-    if saved is not None and saved != identity:
-        raise ValueError(f"Unable to save the key images as {path.name!r} belongs to another study")
     items = sorted(set(items))
-    if not items:
-        path.unlink(missing_ok=True)
-        return path
     data = {
         "format": _FORMAT,
         "schema_version": SCHEMA_VERSION,
         "study_identity": identity,
         "key_images": [{"plane": k.plane.value, "slice_index": k.slice_index} for k in items],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(data, indent=1))
-    return path
+    path = key_images_path(identity, base_dir)
+    return save_study_json(path, identity, "key images", data if items else None, _identity)
 
 
 def load_key_images(identity: str, base_dir: str | os.PathLike) -> list[KeyImage]:
@@ -143,15 +131,11 @@ def load_key_images(identity: str, base_dir: str | os.PathLike) -> list[KeyImage
         OSError: the file could not be read.
     """
     path = key_images_path(identity, base_dir)
-    try:
-        saved, items = _read(path)
-    except FileNotFoundError:
-        return []
-    if saved != identity:
-        raise ValueError(
-            f"Unable to restore the key images {path.name!r} as they belong to another study"
-        )
-    return items
+    return load_study_file(path, identity, "key images", _read) or []
+
+
+def _identity(path: Path) -> str:
+    return _read(path)[0]
 
 
 def _read(path: Path) -> tuple[str, list[KeyImage]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from birdview.core.files import write_atomic
-from birdview.core.session_store import session_path
+from birdview.core.study_files import study_file_path
 
 __all__ = [
     "LabelsChoice",
@@ -41,8 +41,7 @@ class LabelsChoice:
 
 def labels_choice_path(identity: str, base_dir: str | os.PathLike) -> Path:
     """``base_dir/labels-<16 hex>.json`` beside the study's ``session-<16 hex>.json``."""
-    session = session_path(identity, base_dir)
-    return session.with_name(session.name.replace("session-", "labels-", 1))
+    return study_file_path(identity, base_dir, "labels")
 
 
 def save_labels_choice(

@@ -19,7 +19,7 @@ import numpy as np
 
 from birdview.core.files import write_atomic
 from birdview.core.mask_set import MaskEntry, MaskSet
-from birdview.core.session_store import session_path
+from birdview.core.study_files import study_file_path
 
 __all__ = ["forget_masks", "load_masks", "masks_path", "save_masks"]
 
@@ -29,8 +29,7 @@ SCHEMA_VERSION = 1
 
 def masks_path(identity: str, base_dir: str | os.PathLike) -> Path:
     """``base_dir/masks-<16 hex>.npz`` beside the study's ``session-<16 hex>.json``."""
-    session = session_path(identity, base_dir)
-    return session.with_name(session.name.replace("session-", "masks-", 1).replace(".json", ".npz"))
+    return study_file_path(identity, base_dir, "masks", ".npz")
 
 
 def save_masks(masks: MaskSet, base_dir: str | os.PathLike) -> Path | None:

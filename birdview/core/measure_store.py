@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from birdview.core import geometry
-from birdview.core.files import write_atomic
 from birdview.core.measure import Measured, Measurement, measure
 from birdview.core.measure_calibration import calibration_of
-from birdview.core.session_store import StudyRef, session_path
+from birdview.core.session_store import StudyRef
+from birdview.core.study_files import load_study_file, save_study_json, study_file_path
 from birdview.core.volume import Volume
 
 __all__ = [
@@ -87,8 +87,7 @@ def _is_number(value: object) -> bool:
 
 def measurements_path(identity: str, base_dir: str | os.PathLike) -> Path:
     """``base_dir/measurements-<16 hex>.json``, beside the study's session file."""
-    session = session_path(identity, base_dir)  # checks the identity
-    return session.with_name(session.name.replace("session-", "measurements-", 1))
+    return study_file_path(identity, base_dir, "measurements")
 
 
 def save_measurements(
@@ -101,27 +100,15 @@ def save_measurements(
         ValueError: the file there belongs to another study (it is left as it is).
         OSError: the file could not be written.
     """
-    path = measurements_path(identity, base_dir)
-    try:
-        saved, _ = _read(path)
-    except (OSError, ValueError):
-        saved = None  # no file, or a damaged one: it is replaced
-    if saved is not None and saved != identity:
-        raise ValueError(
-            f"Unable to save the measurements as {path.name!r} belongs to another study"
-        )
     items = list(items)
-    if not items:
-        path.unlink(missing_ok=True)
-        return path
     data = {
         "format": _FORMAT,
         "schema_version": SCHEMA_VERSION,
         "study_identity": identity,
         "measurements": [measurement_to_dict(m) for m in items],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(data, indent=1))
+    path = measurements_path(identity, base_dir)
+    save_study_json(path, identity, "measurements", data if items else None, _identity)
     logger.debug("saved %d measurements", len(items))
     return path
 
@@ -134,15 +121,11 @@ def load_measurements(identity: str, base_dir: str | os.PathLike) -> list[Measur
         OSError: the file could not be read.
     """
     path = measurements_path(identity, base_dir)
-    try:
-        saved, items = _read(path)
-    except FileNotFoundError:
-        return []
-    if saved != identity:
-        raise ValueError(
-            f"Unable to restore the measurements {path.name!r} as they belong to another study"
-        )
-    return items
+    return load_study_file(path, identity, "measurements", _read) or []
+
+
+def _identity(path: Path) -> str:
+    return _read(path)[0]
 
 
 def _read(path: Path) -> tuple[str, list[Measurement]]:

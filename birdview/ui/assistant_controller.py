@@ -26,6 +26,7 @@ from birdview.core.model_input import render_for_model, volume_intensity_range
 from birdview.core.prompts import Task, check_question_length, grounding_question
 from birdview.core.session import Session
 from birdview.core.session_store import StudyRef
+from birdview.core.study_files import set_aside
 from birdview.core.volume import Volume
 from birdview.inference.protocol import (
     AskReply,
@@ -343,9 +344,8 @@ class AssistantController(QObject):
             self.message.emit(f"Restored the session of this study ({count} questions)")
 
     def _set_aside(self, path: Path, problem: Exception) -> None:
-        kept = _unused(path.with_name(path.name + ".unreadable"))
         try:
-            os.replace(path, kept)
+            kept = set_aside(path)
         except OSError as exc:
             logger.warning("could not set aside a damaged session: %s", type(exc).__name__)
             self.message.emit(f"The saved session could not be read and not be set aside: {exc}")
@@ -383,15 +383,6 @@ class AssistantController(QObject):
             logger.warning("autosave failed: %s", type(exc).__name__)
             text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.message.emit(f"The session could not be saved: {text}")
-
-
-def _unused(path: Path) -> Path:
-    """``path``, or ``path-2``, ``path-3``...: a file set aside never replaces an earlier one."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
-    return candidate
 
 
 def _grounding(target: str) -> str:

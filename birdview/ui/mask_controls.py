@@ -27,6 +27,7 @@ from birdview.core.geometry import Plane
 from birdview.core.mask_set import MaskSet
 from birdview.core.mask_store import load_masks, masks_path, save_masks
 from birdview.core.session import Session
+from birdview.core.study_files import set_aside
 from birdview.ui._observe import observe
 from birdview.ui.mask_layer import BRUSH_TOOLS, MaskLayer, disk_stroke
 
@@ -165,9 +166,8 @@ class MaskControls(QObject):
         self._save_timer.stop()  # what was just read needs no write
 
     def _set_aside(self, path: Path, problem: Exception) -> None:
-        aside = path.with_suffix(".unreadable")
         try:
-            path.replace(aside)
+            aside = set_aside(path)
         except OSError:
             aside = path
         logger.warning("masks not restored: %s", problem)

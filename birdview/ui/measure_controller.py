@@ -26,6 +26,7 @@ from birdview.core.measure import measure
 from birdview.core.measure_set import MeasurementSet
 from birdview.core.measure_store import load_measurements, measurements_path, save_measurements
 from birdview.core.session import Session
+from birdview.core.study_files import set_aside
 from birdview.ui._observe import observe
 from birdview.ui.measure_layer import MeasureLayer
 
@@ -200,13 +201,8 @@ class MeasureController(QObject):
         return items
 
     def _set_aside(self, path: Path, problem: Exception) -> None:
-        kept = path.with_name(path.name + ".unreadable")
-        n = 1
-        while kept.exists():
-            n += 1
-            kept = path.with_name(f"{path.name}.unreadable-{n}")
         try:
-            os.replace(path, kept)
+            kept = set_aside(path)
         except OSError as exc:
             self.message.emit(f"The saved measurements could not be read nor set aside: {exc}")
             return
