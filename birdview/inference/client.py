@@ -246,7 +246,7 @@ class InferenceClient(SegmentationMethods):
             ValueError: the spec is invalid, e.g. the question is longer than
                 `prompts.MAX_QUESTION_CHARS` (nothing is sent).
         """
-        request = SweepRequest.from_volume(volume, sweep_spec(spec, plane, **options))
+        request = SweepRequest.from_volume(volume, spec=sweep_spec(spec, plane, **options))
         handle = RequestHandle(request.request_id)
         return self._submit(Pending(request, handle, on_done, on_progress=on_progress))
 

@@ -64,6 +64,7 @@ __all__ = [
     "SweepRequest",
     "SweepSlice",
     "Token",
+    "VolumeFields",
     "WorkerConfig",
     "WorkerFailure",
     "new_request_id",
@@ -147,33 +148,30 @@ class AskRequest:
 
 
 @dataclass(frozen=True, eq=False)
-class SweepRequest:
-    """Ask ``spec`` of every slice of a volume along its plane.
-
-    The volume travels as voxels and geometry (no metadata); `to_volume` rebuilds it.
-    """
+class VolumeFields:
+    """A volume as a request carries it: voxels and geometry, no metadata (the patient's
+    name and the like stay in the viewer); `to_volume` rebuilds it in the worker."""
 
     voxels: np.ndarray
     spacing_mm: tuple[float, float, float]
     origin_lps_mm: tuple[float, float, float]
     direction: np.ndarray
     modality: str
-    spec: SweepSpec
-    request_id: str = field(default_factory=new_request_id)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "voxels", _read_only(self.voxels))
         object.__setattr__(self, "direction", _read_only(self.direction))
 
     @classmethod
-    def from_volume(cls, volume: Volume, spec: SweepSpec) -> SweepRequest:
+    def from_volume(cls, volume: Volume, **fields):
+        """The request for ``volume``; ``fields`` are the request's own."""
         return cls(
             voxels=volume.voxels,
             spacing_mm=volume.spacing_mm,
             origin_lps_mm=volume.origin_lps_mm,
             direction=volume.direction,
             modality=volume.modality,
-            spec=spec,
+            **fields,
         )
 
     def to_volume(self) -> Volume:
@@ -184,6 +182,15 @@ class SweepRequest:
             direction=self.direction,
             modality=self.modality,
         )
+
+
+@dataclass(frozen=True, eq=False)
+class SweepRequest(VolumeFields):
+    """Ask ``spec`` of every slice of a volume along its plane (the volume's fields first,
+    see `VolumeFields`)."""
+
+    spec: SweepSpec
+    request_id: str = field(default_factory=new_request_id)
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,7 @@ def test_the_worker_refuses_a_too_long_question_from_any_sender():
         requests = [
             AskRequest(np.zeros((8, 8, 3), np.uint8), _unchecked(AskSpec(), question=too_long)),
             SweepRequest.from_volume(
-                volume, _unchecked(SweepSpec("x", "axial"), question=too_long)
+                volume, spec=_unchecked(SweepSpec("x", "axial"), question=too_long)
             ),
         ]
         for request in requests:

@@ -23,8 +23,7 @@ import numpy as np
 from birdview.core.box import Box
 from birdview.core.geometry import Plane
 from birdview.core.masks import PackedMask
-from birdview.core.volume import Volume
-from birdview.inference.protocol import WorkerConfig, _read_only, new_request_id
+from birdview.inference.protocol import VolumeFields, WorkerConfig, _read_only, new_request_id
 
 __all__ = [
     "LoadSegmenterRequest",
@@ -69,7 +68,7 @@ class SegmentRequest:
 
 
 @dataclass(frozen=True, eq=False)
-class PropagateRequest:
+class PropagateRequest(VolumeFields):
     """Carry a mask through slices ``first``..``last`` of ``plane``.
 
     The prompt is one of: ``box`` on slice ``start`` (segmented there first), ``mask`` on
@@ -77,15 +76,10 @@ class PropagateRequest:
     volume sweep finds them, each segmented on its own slice (``start`` unused), or
     ``text`` for a text-prompted engine, segmented on every slice (instances scoring at
     least ``min_score``).
-    The volume travels as voxels and geometry (no metadata), rendered in the worker with
-    ``intensity_range`` like `render_for_model`.
+    The volume travels as `VolumeFields` (its fields come first), rendered in the worker
+    with ``intensity_range`` like `render_for_model`.
     """
 
-    voxels: np.ndarray
-    spacing_mm: tuple[float, float, float]
-    origin_lps_mm: tuple[float, float, float]
-    direction: np.ndarray
-    modality: str
     intensity_range: tuple[float, float]
     plane: Plane
     first: int
@@ -99,29 +93,8 @@ class PropagateRequest:
     request_id: str = field(default_factory=new_request_id)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "voxels", _read_only(self.voxels))
-        object.__setattr__(self, "direction", _read_only(self.direction))
+        super().__post_init__()
         object.__setattr__(self, "boxes", tuple(self.boxes))
-
-    @classmethod
-    def from_volume(cls, volume: Volume, **fields) -> PropagateRequest:
-        return cls(
-            voxels=volume.voxels,
-            spacing_mm=volume.spacing_mm,
-            origin_lps_mm=volume.origin_lps_mm,
-            direction=volume.direction,
-            modality=volume.modality,
-            **fields,
-        )
-
-    def to_volume(self) -> Volume:
-        return Volume(
-            voxels=self.voxels,
-            spacing_mm=self.spacing_mm,
-            origin_lps_mm=self.origin_lps_mm,
-            direction=self.direction,
-            modality=self.modality,
-        )
 
 
 @dataclass(frozen=True)
