@@ -19,17 +19,24 @@ __all__ = ["Engine"]
 
 
 class Engine:
+    """SAM's engine; `sam2.Engine` differs only in `_classes` and `_masks`."""
+
     video = False
 
     def __init__(self, folder: Path, device: str, dtype: Any) -> None:
-        from transformers import SamModel, SamProcessor
-
-        self.processor = SamProcessor.from_pretrained(folder, local_files_only=True)
-        self.model = SamModel.from_pretrained(
+        model_class, processor_class = self._classes()
+        self.processor = processor_class.from_pretrained(folder, local_files_only=True)
+        self.model = model_class.from_pretrained(
             folder, local_files_only=True, use_safetensors=True, dtype=dtype
         )
         self.model.to(device).eval()
         self.device, self.dtype = device, dtype
+
+    @staticmethod
+    def _classes() -> tuple[Any, Any]:
+        from transformers import SamModel, SamProcessor
+
+        return SamModel, SamProcessor
 
     def segment(self, image_rgb: np.ndarray, box: tuple[float, float, float, float]) -> SliceMask:
         import torch
@@ -37,17 +44,16 @@ class Engine:
         inputs = self.processor(
             images=image_rgb, input_boxes=[[box_list(box)]], return_tensors="pt"
         )
-        inputs = inputs.to(self.device)
-        inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         with torch.inference_mode():
             out = self.model(
-                pixel_values=inputs["pixel_values"],
-                input_boxes=inputs["input_boxes"].to(self.dtype),
+                pixel_values=inputs["pixel_values"].to(self.device, self.dtype),
+                input_boxes=inputs["input_boxes"].to(self.device, self.dtype),
                 multimask_output=False,
             )
-        masks = self.processor.image_processor.post_process_masks(
-            out.pred_masks.float().cpu(),
-            inputs["original_sizes"].cpu(),
-            inputs["reshaped_input_sizes"].cpu(),
+        return SliceMask(first_mask(self._masks(out, inputs)), score_of(out.iou_scores))
+
+    def _masks(self, out: Any, inputs: Any) -> Any:
+        """The predicted masks at the original image's size."""
+        return self.processor.image_processor.post_process_masks(
+            out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
         )
-        return SliceMask(first_mask(masks), score_of(out.iou_scores))
