@@ -9,14 +9,14 @@ from its own refresh, which also covers a change of plane.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QImage, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QPixmap
 
 from birdview.core import geometry
 from birdview.core.labels_overlay import LabelOverlay, render_rgba
 from birdview.core.session import Session
 from birdview.ui._observe import observe
+from birdview.ui.pixmap_overlay import overlay_item, show_rgba
 
 __all__ = ["LabelLayer", "attach_label_layers"]
 
@@ -31,10 +31,7 @@ class LabelLayer(QObject):
         self._overlay = overlay
         self._key: tuple | None = None
         self.rgba: np.ndarray | None = None  # what is shown now (kept alive for the QImage)
-        self.item = QGraphicsPixmapItem()
-        self.item.setZValue(1)  # above the image, below the boxes drawn in the foreground
-        self.item.setTransformationMode(Qt.TransformationMode.FastTransformation)  # crisp edges
-        view.scene().addItem(self.item)
+        self.item = overlay_item(view, 1)  # above the image, below the boxes in the foreground
         observe(self, overlay.events.all, self.refresh)  # any field of the overlay
         view.layers.append(self)
 
@@ -65,13 +62,7 @@ class LabelLayer(QObject):
             self._key, self.rgba = None, None
             self.item.setPixmap(QPixmap())
             return
-        self.rgba = np.ascontiguousarray(rgba)
-        rows, cols = self.rgba.shape[:2]
-        image = QImage(
-            self.rgba.data, cols, rows, self.rgba.strides[0], QImage.Format.Format_RGBA8888
-        )
-        self.item.setPixmap(QPixmap.fromImage(image))
-        self.item.setTransform(QTransform.fromScale(*pixel_mm))
+        self.rgba = show_rgba(self.item, rgba, pixel_mm)
         self._view.viewport().update()
 
 

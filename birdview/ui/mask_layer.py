@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QImage, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem
+from PySide6.QtGui import QPixmap
 
 from birdview.core import geometry
 from birdview.core.mask_set import MaskSet
 from birdview.core.session import Session
 from birdview.ui._observe import observe
+from birdview.ui.pixmap_overlay import overlay_item, show_rgba
 
 __all__ = ["BRUSH_TOOLS", "MaskLayer", "disk_stroke"]
 
@@ -55,10 +55,7 @@ class MaskLayer(QObject):
         self._stroke: list[tuple[float, float]] | None = None
         self.rgba: np.ndarray | None = None
         self.redraws = 0  # for the responsiveness bench
-        self.item = QGraphicsPixmapItem()
-        self.item.setZValue(1.5)  # over the label map, under the boxes
-        self.item.setTransformationMode(Qt.TransformationMode.FastTransformation)
-        view.scene().addItem(self.item)
+        self.item = overlay_item(view, 1.5)  # over the label map, under the boxes
         self._timer = QTimer(self, singleShot=True, interval=0)
         self._timer.timeout.connect(self.refresh)
         observe(self, masks.changed, self._soon)
@@ -105,13 +102,7 @@ class MaskLayer(QObject):
                 self._key, self.rgba = None, None
                 self.item.setPixmap(QPixmap())
             return
-        self.rgba = np.ascontiguousarray(rgba)
-        rows, cols = self.rgba.shape[:2]
-        image = QImage(
-            self.rgba.data, cols, rows, self.rgba.strides[0], QImage.Format.Format_RGBA8888
-        )
-        self.item.setPixmap(QPixmap.fromImage(image))
-        self.item.setTransform(QTransform.fromScale(*pixel_mm))
+        self.rgba = show_rgba(self.item, rgba, pixel_mm)
         self.redraws += 1
         self._view.viewport().update()
 
