@@ -361,11 +361,11 @@ class PacsBrowser(QWidget):
         fill(self.series_table, self.series, SERIES_COLUMNS)
 
     def set_presenter(self, on: bool) -> None:
-        """Presenter mode: no patient name or ID on screen."""
+        """Presenter mode: no patient name, ID, study date or accession number on screen."""
         self.presenter = bool(on)
         for column in PHI_COLUMNS:
             self.study_table.setColumnHidden(column, self.presenter)
-        for key in ("patient_name", "patient_id"):
+        for key in ("patient_name", "patient_id", "date"):
             self.search_edits[key].setEchoMode(
                 QLineEdit.EchoMode.Password if self.presenter else QLineEdit.EchoMode.Normal
             )

@@ -16,7 +16,9 @@ STUDY_COLUMNS = (
     ("Series", "NumberOfStudyRelatedSeries"),
     ("Images", "NumberOfStudyRelatedInstances"),
 )
-PHI_COLUMNS = (0, 1)
+# Hidden in presenter mode: name, ID, the study date and the accession number all point to
+# one patient's visit (HIPAA counts dates and record numbers as identifiers).
+PHI_COLUMNS = (0, 1, 2, 4)
 SERIES_COLUMNS = (
     ("No.", "SeriesNumber"),
     ("Modality", "Modality"),

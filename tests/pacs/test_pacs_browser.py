@@ -14,6 +14,7 @@ from PySide6.QtCore import QSettings
 from birdview.core.box import Box
 from birdview.pacs.client import StudyQuery
 from tests.pacs import orthanc as orthanc_server
+from tests.pacs.conftest import SAMPLE_MR
 from tests.pacs.helpers import client_for
 from tests.ui.test_refer_ground import last_turn, wait_for
 from tests.ui.test_study_isolation import MR_QUESTION, load_model, new_window
@@ -67,8 +68,20 @@ def test_search_retrieve_open_ask_and_send_the_sr_back(
     _search(browser, sample_study["patient_id"])
     assert [s["StudyInstanceUID"] for s in browser.studies] == [sample_study["study_uid"]]
     assert browser.study_table.item(0, 1).text() == sample_study["patient_id"]
-    window.pacs.set_presenter(True)  # presenter mode hides name and ID
-    assert browser.study_table.isColumnHidden(0) and browser.study_table.isColumnHidden(1)
+    window.pacs.set_presenter(True)  # presenter mode hides name, ID, date and accession
+    table = browser.study_table
+    shown = [
+        table.item(0, c).text() for c in range(table.columnCount()) if not table.isColumnHidden(c)
+    ]
+    study = pydicom.dcmread(sorted(SAMPLE_MR.glob("*.dcm"))[0], stop_before_pixels=True)
+    identity = (
+        study.PatientID,
+        study.StudyDate,
+        study.AccessionNumber,
+        *study.PatientName.components,
+    )
+    assert not [text for text in shown for value in identity if value and value in text], shown
+    assert shown  # modality, description and counts are still there to choose by
     window.pacs.set_presenter(False)
     assert not browser.study_table.isColumnHidden(1)
 
