@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from birdview.pacs.errors import PacsError
 from birdview.pacs.settings import PacsServer
 
 ProgressFn = Callable[[int, int], None]  # (instances done, instances in all)
@@ -39,6 +40,7 @@ SERIES_FIELDS = (
     "SeriesDescription",
     "NumberOfSeriesRelatedInstances",
 )
+INSTANCE_FIELDS = ("SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 
 
 @dataclass
@@ -83,6 +85,21 @@ class PacsClient(ABC):
 
     def __init__(self, server: PacsServer) -> None:
         self.server = server
+
+    def _instances_of(
+        self, rows: list[dict], study_uid: str, series_uids: Sequence[str]
+    ) -> list[dict]:
+        """``rows`` (the study's instances, keyed by `INSTANCE_FIELDS`) of ``series_uids``
+        only, or all when it is empty.
+
+        Raises:
+            PacsError: no instance is left.
+        """
+        if series_uids:
+            rows = [r for r in rows if r["SeriesInstanceUID"] in series_uids]
+        if not rows:
+            raise PacsError(self.server.label, f"the server has no instances of study {study_uid}")
+        return rows
 
     @abstractmethod
     def echo(self) -> None:

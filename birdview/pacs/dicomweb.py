@@ -16,7 +16,13 @@ from pydicom import Dataset
 from pydicom.filewriter import dcmwrite
 from requests.adapters import HTTPAdapter
 
-from birdview.pacs.client import SERIES_FIELDS, STUDY_FIELDS, PacsClient, RetrieveResult
+from birdview.pacs.client import (
+    INSTANCE_FIELDS,
+    SERIES_FIELDS,
+    STUDY_FIELDS,
+    PacsClient,
+    RetrieveResult,
+)
 from birdview.pacs.credentials import load_secret
 from birdview.pacs.dimse_store import read_for_sending
 from birdview.pacs.errors import PacsError, RetrieveCancelled
@@ -57,15 +63,10 @@ class DicomWebClient(PacsClient):
         return rows
 
     def find_instances(self, study_uid: str, series_uids: Sequence[str] = ()) -> list[dict]:
-        fields = ("SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
         with self._errors("QIDO-RS"):
-            found = self._web.search_for_instances(study_uid, fields=list(fields))
-        rows = [_row(item, fields) for item in found]
-        if series_uids:
-            rows = [r for r in rows if r["SeriesInstanceUID"] in series_uids]
-        if not rows:
-            raise PacsError(self.server.label, f"the server has no instances of study {study_uid}")
-        return rows
+            found = self._web.search_for_instances(study_uid, fields=list(INSTANCE_FIELDS))
+        rows = [_row(item, INSTANCE_FIELDS) for item in found]
+        return self._instances_of(rows, study_uid, series_uids)
 
     def retrieve(
         self, study_uid, out, *, series_uids=(), progress=None, cancel=None, on_series_done=None

@@ -20,6 +20,7 @@ from pynetdicom.sop_class import (
 
 from birdview.pacs import _dimse_status as status
 from birdview.pacs.client import (
+    INSTANCE_FIELDS,
     SERIES_FIELDS,
     STUDY_FIELDS,
     PacsClient,
@@ -60,13 +61,8 @@ class DimseClient(PacsClient):
 
     def find_instances(self, study_uid: str, series_uids: Sequence[str] = ()) -> list[dict]:
         """(series, SOP instance, SOP class) UIDs of the study's instances."""
-        fields = ("SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
-        rows = self._find("IMAGE", fields, {"StudyInstanceUID": study_uid})
-        if series_uids:
-            rows = [r for r in rows if r["SeriesInstanceUID"] in series_uids]
-        if not rows:
-            raise PacsError(self.server.label, f"the server has no instances of study {study_uid}")
-        return rows
+        rows = self._find("IMAGE", INSTANCE_FIELDS, {"StudyInstanceUID": study_uid})
+        return self._instances_of(rows, study_uid, series_uids)
 
     def retrieve(
         self, study_uid, out, *, series_uids=(), progress=None, cancel=None, on_series_done=None
