@@ -1,8 +1,10 @@
-"""What the engine modules share (torch side): the result of one slice, dtypes, boxes."""
+"""What the engine modules share (torch side): loading, the result of one slice, dtypes,
+boxes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,27 @@ class SliceMask:
 
     mask: np.ndarray
     score: float | None
+
+
+class ModelEngine:
+    """An engine whose model and processor (`_classes`) load from a local checkpoint folder
+    onto ``device`` in ``dtype``."""
+
+    video = False
+
+    def __init__(self, folder: Path, device: str, dtype: Any) -> None:
+        model_class, processor_class = self._classes()
+        self.processor = processor_class.from_pretrained(folder, local_files_only=True)
+        self.model = model_class.from_pretrained(
+            folder, local_files_only=True, use_safetensors=True, dtype=dtype
+        )
+        self.model.to(device).eval()
+        self.device, self.dtype = device, dtype
+
+    @staticmethod
+    def _classes() -> tuple[Any, Any]:
+        """The transformers (model, processor) classes, imported only when loading."""
+        raise NotImplementedError
 
 
 def torch_dtype(precision: str) -> Any:

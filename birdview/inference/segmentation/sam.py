@@ -8,29 +8,23 @@ for box prompts.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from birdview.inference.segmentation._base import SliceMask, box_list, first_mask, score_of
+from birdview.inference.segmentation._base import (
+    ModelEngine,
+    SliceMask,
+    box_list,
+    first_mask,
+    score_of,
+)
 
 __all__ = ["Engine"]
 
 
-class Engine:
+class Engine(ModelEngine):
     """SAM's engine; `sam2.Engine` differs only in `_classes` and `_masks`."""
-
-    video = False
-
-    def __init__(self, folder: Path, device: str, dtype: Any) -> None:
-        model_class, processor_class = self._classes()
-        self.processor = processor_class.from_pretrained(folder, local_files_only=True)
-        self.model = model_class.from_pretrained(
-            folder, local_files_only=True, use_safetensors=True, dtype=dtype
-        )
-        self.model.to(device).eval()
-        self.device, self.dtype = device, dtype
 
     @staticmethod
     def _classes() -> tuple[Any, Any]:

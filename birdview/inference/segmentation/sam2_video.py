@@ -10,30 +10,31 @@ SAM2.1 Hiera-T ``.pt`` files that must be converted to the transformers layout f
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from birdview.inference.segmentation._base import SliceMask, box_list, first_mask, score_of
+from birdview.inference.segmentation._base import (
+    ModelEngine,
+    SliceMask,
+    box_list,
+    first_mask,
+    score_of,
+)
 
 __all__ = ["Engine"]
 
 _OBJECT = 1  # one object per track
 
 
-class Engine:
+class Engine(ModelEngine):
     video = True
 
-    def __init__(self, folder: Path, device: str, dtype: Any) -> None:
+    @staticmethod
+    def _classes() -> tuple[Any, Any]:
         from transformers import Sam2VideoModel, Sam2VideoProcessor
 
-        self.processor = Sam2VideoProcessor.from_pretrained(folder, local_files_only=True)
-        self.model = Sam2VideoModel.from_pretrained(
-            folder, local_files_only=True, use_safetensors=True, dtype=dtype
-        )
-        self.model.to(device).eval()
-        self.device, self.dtype = device, dtype
+        return Sam2VideoModel, Sam2VideoProcessor
 
     def segment(self, image_rgb: np.ndarray, box: tuple[float, float, float, float]) -> SliceMask:
         found: list[SliceMask] = []

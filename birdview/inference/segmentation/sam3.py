@@ -8,28 +8,23 @@ Propagation prompts every slice with the same text (SAM3's own video tracker is
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from birdview.inference.segmentation._base import SliceMask
+from birdview.inference.segmentation._base import ModelEngine, SliceMask
 
 __all__ = ["Engine"]
 
 
-class Engine:
+class Engine(ModelEngine):
     video = False
 
-    def __init__(self, folder: Path, device: str, dtype: Any) -> None:
+    @staticmethod
+    def _classes() -> tuple[Any, Any]:
         from transformers import Sam3Model, Sam3Processor
 
-        self.processor = Sam3Processor.from_pretrained(folder, local_files_only=True)
-        self.model = Sam3Model.from_pretrained(
-            folder, local_files_only=True, use_safetensors=True, dtype=dtype
-        )
-        self.model.to(device).eval()
-        self.device, self.dtype = device, dtype
+        return Sam3Model, Sam3Processor
 
     def segment_text(self, image_rgb: np.ndarray, text: str, min_score: float) -> SliceMask:
         import torch
