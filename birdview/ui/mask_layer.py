@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QPixmap
 
-from birdview.core import geometry
 from birdview.core.mask_set import MaskSet
 from birdview.core.session import Session
+from birdview.core.volume import Volume
 from birdview.ui._observe import observe
-from birdview.ui.pixmap_overlay import overlay_item, show_rgba
+from birdview.ui.pixmap_overlay import SliceLayer
 
 __all__ = ["BRUSH_TOOLS", "MaskLayer", "disk_stroke"]
 
@@ -45,66 +44,36 @@ def disk_stroke(shape: tuple[int, int], points, radius: float) -> np.ndarray:
     return out
 
 
-class MaskLayer(QObject):
+class MaskLayer(SliceLayer):
     """Draws ``masks`` over ``view`` and paints on it with the brush tools."""
 
     def __init__(self, view, session: Session, masks: MaskSet, brush) -> None:
-        super().__init__(view)
-        self._view, self._session, self._masks, self._brush = view, session, masks, brush
-        self._key: tuple | None = None
+        super().__init__(view, session, 1.5)  # over the label map, under the boxes
+        self._masks, self._brush = masks, brush
         self._stroke: list[tuple[float, float]] | None = None
-        self.rgba: np.ndarray | None = None
-        self.redraws = 0  # for the responsiveness bench
-        self.item = overlay_item(view, 1.5)  # over the label map, under the boxes
         self._timer = QTimer(self, singleShot=True, interval=0)
         self._timer.timeout.connect(self.refresh)
         observe(self, masks.changed, self._soon)
         observe(self, masks.data_changed, self._soon)
-        view.layers.append(self)
         view.viewport().installEventFilter(self)
 
     def _soon(self, *_: object) -> None:
         self._timer.start()
 
-    def refresh(self, *_: object) -> None:
-        volume, masks = self._session.volume, self._masks
-        if volume is None or masks.shape != volume.shape or not len(masks):
-            self._show(None, (1.0, 1.0))
-            return
-        if not self._view.isVisible():
-            self._key = None
-            return
-        plane = self._view.plane
-        index = self._session.slice_index(plane)
-        key = (
-            volume.token,
-            plane,
-            index,
-            tuple((e.id, e.version, e.visible, e.colour) for e in masks),
-        )
-        if key == self._key:
-            return
-        self._key = key
+    def _shows(self, volume: Volume) -> bool:
+        return self._masks.shape == volume.shape and len(self._masks) > 0
+
+    def _key_of(self, volume: Volume, plane, index: int) -> tuple:
+        entries = tuple((e.id, e.version, e.visible, e.colour) for e in self._masks)
+        return (volume.token, plane, index, entries)
+
+    def _render(self, plane, index: int) -> np.ndarray:
+        masks = self._masks
         labels = masks.label_slice(plane, index)
         table = np.zeros((len(masks) + 1, 4), np.uint8)
         for n, entry in enumerate(masks, start=1):
             table[n] = (*entry.colour, round(255 * _OPACITY))
-        self._show(table[labels], geometry.pixel_size_mm(volume, plane))
-
-    def clear(self) -> None:
-        """Show nothing until the next refresh (e.g. while the view previews another study)."""
-        self._key = None
-        self._show(None, (1.0, 1.0))
-
-    def _show(self, rgba: np.ndarray | None, pixel_mm: tuple[float, float]) -> None:
-        if rgba is None:
-            if self.rgba is not None:
-                self._key, self.rgba = None, None
-                self.item.setPixmap(QPixmap())
-            return
-        self.rgba = show_rgba(self.item, rgba, pixel_mm)
-        self.redraws += 1
-        self._view.viewport().update()
+        return table[labels]
 
     # -- the brush ------------------------------------------------------------------------------
 
