@@ -24,6 +24,7 @@ from psygnal import Signal
 from birdview.core.geometry import Plane
 from birdview.core.labels import RGB, default_colour
 from birdview.core.masks import MaskMeasures, measure
+from birdview.core.undo import UndoHistory
 from birdview.core.volume import Volume
 
 __all__ = ["MaskEntry", "MaskSet", "SOURCES", "plane_slicer"]
@@ -125,8 +126,7 @@ class MaskSet:
         self.shape: tuple[int, int, int] | None = None
         self._entries: tuple[MaskEntry, ...] = ()
         self._ids = itertools.count(1)
-        self._undo: list[list] = []
-        self._redo: list[list] = []
+        self._history = UndoHistory(_MAX_UNDO)  # steps: lists of records (`_apply`)
         self._batch: list | None = None
         self.selected: int | None = None
 
@@ -191,8 +191,7 @@ class MaskSet:
         self._entries = tuple(self._checked(e) for e in entries)
         top = max((e.id for e in self._entries), default=0)
         self._ids = itertools.count(top + 1)
-        self._undo.clear()
-        self._redo.clear()
+        self._history.clear()
         self._batch = None
         self.selected = None
         self.changed.emit()
@@ -305,28 +304,29 @@ class MaskSet:
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self._history.can_undo
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._redo)
+        return self._history.can_redo
 
     def undo(self) -> bool:
-        """Take back the last change; False when there is none."""
-        return self._swap(self._undo, self._redo)
+        """Take back the last change; False when there is none (or inside a batch)."""
+        return self._batch is None and self._done(self._history.undo(self._apply_step))
 
     def redo(self) -> bool:
         """Do again what undo took back; False when there is nothing to redo."""
-        return self._swap(self._redo, self._undo)
+        return self._batch is None and self._done(self._history.redo(self._apply_step))
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _swap(self, source: list, target: list) -> bool:
-        if not source or self._batch is not None:
+    def _apply_step(self, step: list) -> list:
+        return [self._apply(record) for record in reversed(step)]
+
+    def _done(self, moved: bool) -> bool:
+        """After an undo or redo (``moved``): drop a selection whose mask went."""
+        if not moved:
             return False
-        step = source.pop()
-        inverse = [self._apply(record) for record in reversed(step)]
-        target.append(inverse)
         if self.selected is not None and all(e.id != self.selected for e in self._entries):
             self.select(None)
         self.history_changed.emit()
@@ -369,9 +369,7 @@ class MaskSet:
             self._push([record])
 
     def _push(self, step: list) -> None:
-        self._undo.append(step)
-        del self._undo[:-_MAX_UNDO]
-        self._redo.clear()
+        self._history.push(step)
         self.history_changed.emit()
 
     def _touched(self, entry: MaskEntry) -> None:

@@ -14,6 +14,7 @@ from psygnal import Signal
 
 from birdview.core.geometry import Plane
 from birdview.core.measure import Measurement
+from birdview.core.undo import UndoHistory
 
 __all__ = ["MeasurementSet"]
 
@@ -34,8 +35,7 @@ class MeasurementSet:
     def __init__(self) -> None:
         self.study: str | None = None
         self._items: tuple[Measurement, ...] = ()
-        self._undo: list[tuple[Measurement, ...]] = []
-        self._redo: list[tuple[Measurement, ...]] = []
+        self._history = UndoHistory(_MAX_UNDO)  # steps: the whole list before the change
         self.selected: int | None = None
 
     @property
@@ -60,8 +60,7 @@ class MeasurementSet:
         """Hold ``study``'s measurements, with no history (a study was opened or closed)."""
         self.study = study
         self._items = tuple(_checked(m) for m in items)
-        self._undo.clear()
-        self._redo.clear()
+        self._history.clear()
         self._select(None)
         self.changed.emit()
 
@@ -102,42 +101,40 @@ class MeasurementSet:
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self._history.can_undo
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._redo)
+        return self._history.can_redo
 
     def undo(self) -> bool:
         """Take back the last change; False when there is none."""
-        if not self._undo:
-            return False
-        self._redo.append(self._items)
-        self._restore(self._undo.pop())
-        return True
+        return self._restored(self._history.undo(self._put))
 
     def redo(self) -> bool:
         """Do again what undo took back; False when there is nothing to redo."""
-        if not self._redo:
-            return False
-        self._undo.append(self._items)
-        self._restore(self._redo.pop())
-        return True
+        return self._restored(self._history.redo(self._put))
 
     # -- internals -----------------------------------------------------------------------------
 
     def _change(self, items: tuple[Measurement, ...]) -> None:
-        self._undo.append(self._items)
-        del self._undo[:-_MAX_UNDO]
-        self._redo.clear()
+        self._history.push(self._items)
         self._items = items
         self.changed.emit()
 
-    def _restore(self, items: tuple[Measurement, ...]) -> None:
-        self._items = items
-        if self.selected is not None and self.selected >= len(items):
+    def _put(self, items: tuple[Measurement, ...]) -> tuple[Measurement, ...]:
+        """Put ``items`` back; returns the list they replaced (the step that reverses it)."""
+        before, self._items = self._items, items
+        return before
+
+    def _restored(self, moved: bool) -> bool:
+        """Tell after an undo or redo (``moved``), once both stacks are up to date."""
+        if not moved:
+            return False
+        if self.selected is not None and self.selected >= len(self._items):
             self._select(None)
         self.changed.emit()
+        return True
 
     def _select(self, index: int | None) -> None:
         if index != self.selected:
