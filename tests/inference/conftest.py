@@ -1,7 +1,7 @@
 """Tiny real checkpoints for the inference tests, built once per session, and a network guard.
 
 Nothing here may reach the network: the checkpoints are made locally by the trainer's tiny
-model factory, transformers runs offline, and sockets refuse to connect.
+model factory, transformers runs offline, and sockets refuse to connect off this machine.
 """
 
 from __future__ import annotations
@@ -28,17 +28,40 @@ class NetworkBlocked(RuntimeError):
     pass
 
 
-def _refuse(*args, **kwargs):
-    raise NetworkBlocked(f"a test tried to open a network connection: {args!r}")
+def _leaves_the_machine(address) -> bool:
+    # Local sockets stay allowed: the session outlives this folder, and later tests talk to a
+    # local Orthanc and to multiprocessing's forkserver (a Unix socket).
+    if isinstance(address, (str, bytes)):
+        return False
+    host = str(address[0])
+    return host not in ("localhost", "::1") and not host.startswith("127.")
+
+
+def _guard(original):
+    def connect(self, address, *args, **kwargs):
+        if _leaves_the_machine(address):
+            raise NetworkBlocked(f"a test tried to open a network connection: {address!r}")
+        return original(self, address, *args, **kwargs)
+
+    return connect
+
+
+def _refuse_remote(address, *args, **kwargs):
+    if _leaves_the_machine(address):
+        raise NetworkBlocked(f"a test tried to open a network connection: {address!r}")
+    return _create_connection(address, *args, **kwargs)
+
+
+_create_connection = socket.create_connection
 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_network():
-    """Every socket connection fails for the whole session."""
+    """Every connection off this machine fails for the whole session."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _refuse)
-        mp.setattr(socket.socket, "connect_ex", _refuse)
-        mp.setattr(socket, "create_connection", _refuse)
+        mp.setattr(socket.socket, "connect", _guard(socket.socket.connect))
+        mp.setattr(socket.socket, "connect_ex", _guard(socket.socket.connect_ex))
+        mp.setattr(socket, "create_connection", _refuse_remote)
         yield
 
 

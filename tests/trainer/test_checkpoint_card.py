@@ -57,6 +57,7 @@ def test_a_card_already_there_is_kept(tmp_path):
 def test_a_run_without_a_data_card_gets_no_card(tmp_path):
     record = json.loads((DEMO / "birdview.json").read_text(encoding="utf-8"))
     record.pop("card")
+    record["data"].pop("card")
     (tmp_path / "birdview.json").write_text(json.dumps(record), encoding="utf-8")
     assert write_checkpoint_card(tmp_path) is None
     assert read_card(tmp_path) is None
