@@ -146,16 +146,16 @@ class KeyImageControls(QObject):
 
     # -- export --------------------------------------------------------------------------------
 
-    def export(self) -> str | None:
-        """Write the key images' PNGs (and a KOS for a DICOM study) into a folder the user
-        picks."""
+    def export(self, folder: str | None = None) -> str | None:
+        """Write the key images' PNGs (and a KOS for a DICOM study) into ``folder``, or into a
+        folder the user picks."""
         volume, window = self.session.volume, self.session.window
         if volume is None or window is None:
             return None
         if not self.keys.items:
             self._report_error("No key images", "Mark a slice as a key image first (K).")
             return None
-        folder = self.ask_folder("Export key images into a folder")
+        folder = folder or self.ask_folder("Export key images into a folder")
         if not folder:
             return None
         try:
@@ -172,6 +172,13 @@ class KeyImageControls(QObject):
         where = Path(folder).name if self.session.phi_hidden else folder  # may name the patient
         self.message.emit(f"Exported {len(result.pngs)} key images to {where}: {', '.join(names)}")
         return folder
+
+    def export_beside(self, report: str | None) -> str | None:
+        """After the report at ``report`` was written, the key images go beside it: the SR
+        export carries them with the rest. Returns ``report``."""
+        if report and self.keys.items:
+            self.export(str(Path(report).parent))
+        return report
 
     def _boxes_on(self, plane, index: int):
         placed = self.assistant.boxes_on(plane, index)

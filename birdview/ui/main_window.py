@@ -274,7 +274,7 @@ class MainWindow(QMainWindow):
             quit=self.close,
             export_png=self.exporter.png,
             export_json=self.exporter.json,
-            export_sr=self.exporter.dicom_sr,
+            export_sr=lambda: self.key_images.export_beside(self.exporter.dicom_sr()),
             fit_view=self.view_layout.fit,
             reset_view=self.view_layout.reset,
             step_series=self.series_browser.request_relative,

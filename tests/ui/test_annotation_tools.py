@@ -122,6 +122,21 @@ def test_key_image_marked_shown_saved_and_exported(qtbot, make_main_window, tmp_
     assert keys.keys.items == (KeyImage(Plane.AXIAL, index + 1),)
 
 
+def test_the_sr_export_carries_the_key_images_beside_it(qtbot, make_main_window, tmp_path):
+    window, view = _window(make_main_window, qtbot)
+    QTest.keyClick(view, Qt.Key.Key_K)
+    _answer(window, "liver", 1)
+    report = tmp_path / "export" / "report-sr.dcm"
+    report.parent.mkdir()
+    window.exporter.ask_path = lambda *_: str(report)
+    window.action_registry.export_sr_action.trigger()
+    stem = f"birdview-{window.session.volume.short_id}"
+    names = sorted(p.name for p in report.parent.iterdir())
+    assert names == [f"{stem}-key-axial-10.png", f"{stem}-key-images.dcm", "report-sr.dcm"]
+    kos = pydicom.dcmread(report.parent / f"{stem}-key-images.dcm")
+    assert kos.StudyInstanceUID == pydicom.dcmread(report).StudyInstanceUID
+
+
 def _answer(window, organ: str, count: int) -> int:
     assistant, session = window.assistant, window.session
     index = session.slice_index(Plane.AXIAL)
