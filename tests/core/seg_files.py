@@ -16,9 +16,7 @@ def write_sample_seg(path: Path, ct) -> tuple[list[str], np.ndarray]:
     """Write the bundled label map of ``ct`` (the canonical sample CT) as a binary SEG at
     ``path``; returns the segment names (segment n = names[n - 1]) and the segment number
     each voxel should get."""
-    import highdicom as hd
     import pydicom
-    from pydicom.sr.codedict import codes
 
     from birdview.core.labels_io import open_labels
 
@@ -35,23 +33,33 @@ def write_sample_seg(path: Path, ct) -> tuple[list[str], np.ndarray]:
         dataset.StudyInstanceUID = dataset.StudyInstanceUID or "1.2.826.0.1.3680043.8.498.1"
         dataset.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.2"
         sources.append(dataset)
+    write_binary_seg(path, sources, numbers[labels], [c.name for c in nifti.classes])
+    return [c.name for c in nifti.classes], numbers[labels]
+
+
+def write_binary_seg(path: Path, sources: list, segments: np.ndarray, names: list[str]) -> None:
+    """Write a binary SEG at ``path`` over ``sources`` (datasets in slice order) whose voxel
+    value n (1-based) is segment n, named ``names[n - 1]``, as TotalSegmentator's output."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
     algorithm = hd.AlgorithmIdentificationSequence(
         name="TotalSegmentator", version="1", family=codes.cid7162.ArtificialIntelligence
     )
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=n,
-            segment_label=item.name,
+            segment_label=name,
             segmented_property_category=codes.SCT.Tissue,
             segmented_property_type=codes.SCT.Tissue,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=algorithm,
         )
-        for n, item in enumerate(nifti.classes, start=1)
+        for n, name in enumerate(names, start=1)
     ]
     hd.seg.Segmentation(
         source_images=sources,
-        pixel_array=numbers[labels],
+        pixel_array=segments,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),
@@ -63,4 +71,3 @@ def write_sample_seg(path: Path, ct) -> tuple[list[str], np.ndarray]:
         software_versions="0",
         device_serial_number="0",
     ).save_as(path)
-    return [c.name for c in nifti.classes], numbers[labels]

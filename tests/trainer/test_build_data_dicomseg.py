@@ -19,6 +19,7 @@ import pytest
 from birdview.core.geometry import Plane, extract_slice, to_canonical
 from birdview.core.io import load, scan
 from tests.conftest import shared
+from tests.core.seg_files import write_binary_seg
 from trainer.data.build import BuildSettings, build_dataset
 from trainer.data.names import readable
 from trainer.medgrit import box_strings, image_of, modality_of, question_text, read_items, task_of
@@ -31,7 +32,6 @@ def make_seg(folder: Path) -> dict[int, str]:
     map; returns segment number → class name."""
     import highdicom as hd
     import pydicom
-    from pydicom.sr.codedict import codes
 
     shutil.copytree(shared("totalseg", "example_ct_dicom"), folder / "ct")
     (ct_entry,) = scan(folder / "ct").entries
@@ -55,34 +55,8 @@ def make_seg(folder: Path) -> dict[int, str]:
         dataset.StudyInstanceUID, dataset.SeriesInstanceUID = study, series
         dataset.FrameOfReferenceUID = dataset.get("FrameOfReferenceUID") or frame
         sources.append(dataset)
-    algorithm = hd.AlgorithmIdentificationSequence(
-        name="TotalSegmentator", version="1", family=codes.cid7162.ArtificialIntelligence
-    )
-    descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=n,
-            segment_label=classes[str(v)],
-            segmented_property_category=codes.SCT.Tissue,
-            segmented_property_type=codes.SCT.Tissue,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-            algorithm_identification=algorithm,
-        )
-        for n, v in enumerate(values, start=1)
-    ]
-    hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=numbers[labels],
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(),
-        series_number=100,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="BirdView tests",
-        manufacturer_model_name="test",
-        software_versions="0",
-        device_serial_number="0",
-    ).save_as(folder / "seg.dcm")
+    names = [classes[str(v)] for v in values]
+    write_binary_seg(folder / "seg.dcm", sources, numbers[labels], names)
     return {n: classes[str(v)] for n, v in enumerate(values, start=1)}
 
 
