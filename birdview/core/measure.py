@@ -14,7 +14,9 @@ opposite corners of its bounding rectangle.
 - angles in degrees between the arms in mm, so anisotropic pixels do not bend them;
 - ROI statistics over the pixels whose centres lie inside the shape: mean, standard deviation
   (of those pixels, numpy's ``ddof=0``), minimum and maximum, in the volume's values (Hounsfield
-  units on CT, whose voxels are already rescaled) with the unit the data gives.
+  units on CT, whose voxels are already rescaled) with the unit the data gives. On a view
+  that shows a thick slab (`birdview.core.slab`: MIP, MinIP, average) they are taken over the
+  projected pixels the user sees, and the label names the slab ("MIP 10.0 mm").
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from birdview.core import geometry
 from birdview.core.geometry import Plane
 from birdview.core.measure_calibration import Calibration, calibration_of
+from birdview.core.slab import Slab, slab_image
 from birdview.core.volume import Volume
 
 __all__ = [
@@ -125,6 +128,7 @@ class Measured:
     sd: float | None = None
     minimum: float | None = None
     maximum: float | None = None
+    projection: str = ""  # the slab the statistics were taken on ("MIP 10.0 mm"); "": the slice
 
     def lines(self) -> list[str]:
         """The label shown beside the measurement: "42.3 mm", "37.5°", "Mean 41.2 HU" …"""
@@ -138,6 +142,8 @@ class Measured:
         if self.area is not None:
             lines.append(f"Area {_area_text(self.area, unit)}")
         if self.mean is not None:
+            if self.projection:
+                lines.append(self.projection)
             lines.append(f"Mean {_number(self.mean)}{value_unit}  SD {_number(self.sd)}")
             low, high = _number(self.minimum, whole=True), _number(self.maximum, whole=True)
             lines.append(f"Min {low}  Max {high}{value_unit}")
@@ -162,8 +168,10 @@ def _area_text(area: float, unit: str) -> str:
     return f"{area:.1f} {unit}²"
 
 
-def measure(measurement: Measurement, volume: Volume) -> Measured:
-    """The length, angle, area and ROI statistics of ``measurement`` on ``volume``.
+def measure(measurement: Measurement, volume: Volume, slab: Slab | None = None) -> Measured:
+    """The length, angle, area and ROI statistics of ``measurement`` on ``volume``; the
+    statistics over ``slab``'s projection of the slice when one is given and active (what a
+    view showing that slab draws), else over the slice itself.
 
     Raises:
         IndexError: the measurement's slice is not in the volume.
@@ -181,7 +189,7 @@ def measure(measurement: Measurement, volume: Volume) -> Measured:
     area = (x2 - x1) * (y2 - y1) * w_mm * h_mm
     if measurement.kind == "ellipse":
         area *= math.pi / 4
-    image = geometry.extract_slice(volume, measurement.plane, measurement.slice_index)
+    image = slab_image(volume, measurement.plane, measurement.slice_index, slab)
     mask = roi_mask(measurement, image.shape[:2])
     count = int(mask.sum())
     if volume.is_rgb or count == 0:
@@ -195,6 +203,7 @@ def measure(measurement: Measurement, volume: Volume) -> Measured:
         sd=float(values.std()),
         minimum=float(values.min()),
         maximum=float(values.max()),
+        projection=slab.label() if slab is not None else "",
     )
 
 

@@ -20,7 +20,15 @@ from birdview.core import geometry
 from birdview.core.geometry import Plane
 from birdview.core.volume import Volume
 
-__all__ = ["SLAB_MODES", "Slab", "SlabMode", "slab_image", "slab_indices", "slab_slice_count"]
+__all__ = [
+    "SLAB_MODES",
+    "Slab",
+    "SlabMode",
+    "slab_image",
+    "slab_indices",
+    "slab_slice_count",
+    "slab_value",
+]
 
 SlabMode = Literal["off", "mip", "minip", "average"]
 SLAB_MODES: dict[str, str] = {"off": "Off", "mip": "MIP", "minip": "MinIP", "average": "Average"}
@@ -92,12 +100,39 @@ def slab_image(volume: Volume, plane: Plane, index: int, slab: Slab | None) -> n
     if len(indices) == 1:
         return plain
     axis = _ARRAY_AXIS[plane]
-    block = np.take(volume.voxels, indices, axis=axis)
-    if slab.mode == "mip":
-        projected = block.max(axis=axis)
-    elif slab.mode == "minip":
-        projected = block.min(axis=axis)
-    else:
-        projected = block.mean(axis=axis, dtype=np.float32)
+    projected = _project(np.take(volume.voxels, indices, axis=axis), axis, slab.mode)
     # Coronal and sagittal views show k upside down (see geometry.extract_slice).
     return projected if plane is Plane.AXIAL else projected[::-1]
+
+
+def slab_value(volume: Volume, plane: Plane, ijk: tuple[int, int, int], slab: Slab | None):
+    """What a view of ``plane`` shows at voxel ``ijk`` (on the slice it shows): the voxel's
+    value, or the slab's projection through it, the same number `slab_image` puts there
+    (a scalar, or the RGB triple of a colour image). Reads one line of voxels, not the slab.
+
+    Raises:
+        IndexError: ``ijk`` is outside the volume.
+    """
+    plane = Plane(plane)
+    i, j, k = (int(v) for v in ijk)
+    n_k, n_j, n_i = volume.shape
+    if not (0 <= i < n_i and 0 <= j < n_j and 0 <= k < n_k):
+        raise IndexError(f"Unable to read voxel {(i, j, k)!r} of a volume of shape {volume.shape}")
+    if slab is None or not slab.active:
+        return volume.voxels[k, j, i]
+    index = (k, j, i)[_ARRAY_AXIS[plane]]
+    indices = slab_indices(volume, plane, index, slab.thickness_mm)
+    if len(indices) == 1:
+        return volume.voxels[k, j, i]
+    where: list = [k, j, i]
+    where[_ARRAY_AXIS[plane]] = slice(indices.start, indices.stop)
+    line = volume.voxels[tuple(where)]  # (slices,) or (slices, 3)
+    return _project(line, 0, slab.mode)
+
+
+def _project(block: np.ndarray, axis: int, mode: str) -> np.ndarray:
+    if mode == "mip":
+        return block.max(axis=axis)
+    if mode == "minip":
+        return block.min(axis=axis)
+    return block.mean(axis=axis, dtype=np.float32)

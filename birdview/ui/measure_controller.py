@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import qtawesome as qta
@@ -67,7 +68,7 @@ class MeasureController(QObject):
         self.session_dir = Path(session_dir) if session_dir is not None else None
         self.layers = [MeasureLayer(view, session, self.measurements) for view in views]
         for layer in self.layers:
-            layer.committed.connect(self._on_committed)
+            layer.committed.connect(partial(self._on_committed, layer.view))
             layer.text_requested.connect(self.add_text_note)
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
@@ -166,12 +167,13 @@ class MeasureController(QObject):
         if sets.study is not None and self.session_dir is not None:
             self._autosave.start()
 
-    def _on_committed(self, index: int) -> None:
+    def _on_committed(self, view, index: int) -> None:
+        """Say what was measured, over the image ``view`` shows (its slab, if any)."""
         volume = self.session.volume
         if volume is None:
             return
         m = self.measurements.items[index]
-        values = measure(m, volume)
+        values = measure(m, volume, view.slab)
         text = ", ".join(line for line in values.lines() if line != values.calibration.note)
         if values.length is not None or values.area is not None:
             text += f" — scale: {values.calibration.source}"

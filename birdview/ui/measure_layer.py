@@ -10,7 +10,8 @@ filters on the view take the left button when it is meant for a measurement:
   it, pressing on it moves it, and a click selects it; Delete removes the selected one.
 
 Edits go to the `MeasurementSet` only on release, so undo takes back a whole drag. The values
-come from `birdview.core.measure`; labels have a dark outline to stay legible on bone.
+come from `birdview.core.measure`, over the image the view shows (a thick slab's projection
+too); labels have a dark outline to stay legible on bone.
 """
 
 from __future__ import annotations
@@ -181,12 +182,13 @@ class MeasureLayer(QObject):
         paint_label(painter, QPointF(rect.left(), rect.top() + metrics.ascent()), lines, colour)
 
     def _lines(self, m: Measurement, volume) -> list[str]:
-        key = (m, volume.token)
+        slab = self.view.slab  # ROI statistics of the image shown: a slab's projection too
+        key = (m, volume.token, slab)
         lines = self._values.get(key)
         if lines is None:
             if len(self._values) > _CACHE_SIZE:
                 self._values.clear()
-            lines = measure(m, volume).lines()
+            lines = measure(m, volume, slab).lines()
             self._values[key] = lines = [m.label, *lines] if m.label else lines
         return lines
 

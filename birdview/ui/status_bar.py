@@ -6,7 +6,9 @@ import qtawesome as qta
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
+from birdview.core.geometry import Plane
 from birdview.core.session import Session
+from birdview.core.slab import Slab, slab_value
 from birdview.ui._observe import observe
 
 __all__ = ["StatusBar"]
@@ -47,22 +49,27 @@ class StatusBar(QStatusBar):
             self.progress.setRange(0, total)
             self.progress.setValue(done)
 
-    def show_voxel(self, ijk: tuple[int, int, int] | None) -> None:
+    def show_voxel(
+        self, ijk: tuple[int, int, int] | None, plane: Plane | None = None, slab: Slab | None = None
+    ) -> None:
         """Show the value of voxel ``ijk`` of the open volume (the one under the mouse, fed by
-        the views' ``hovered``); None clears it."""
+        the views' ``hovered``); None clears it. When the view of ``plane`` shows ``slab``,
+        the value is the slab's projection there (what the user sees), named after the slab."""
         volume = self._session.volume
         if volume is None or ijk is None:
             self.cursor_label.clear()
             return
         i, j, k = ijk
-        value = volume.voxels[k, j, i]
+        projected = plane is not None and slab is not None and slab.active
+        value = slab_value(volume, plane, ijk, slab) if projected else volume.voxels[k, j, i]
         # Hounsfield units only where the values are calibrated: CT (pictures are "OT").
         unit = " HU" if volume.modality.upper() == "CT" else ""
         if volume.is_rgb:
             text = "RGB " + ", ".join(f"{v:.0f}" for v in value)
         else:
             text = f"{float(value):.6g}{unit}"
-        self.cursor_label.setText(f"voxel ({i}, {j}, {k})  {text}")
+        where = f"voxel ({i}, {j}, {k})" + (f"  {slab.label()}" if projected else "")
+        self.cursor_label.setText(f"{where}  {text}")
 
     def _on_volume_changed(self, *_: object) -> None:
         self.cursor_label.clear()  # the mouse has not moved over the new volume yet

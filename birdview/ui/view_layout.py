@@ -21,7 +21,9 @@ __all__ = ["ViewLayout"]
 class ViewLayout(QWidget):
     """The central area of the main window."""
 
-    hovered = Signal(object)  # any view's `SliceView.hovered`: (i, j, k) under the mouse, or None
+    # Any view's `SliceView.hovered`: (i, j, k) under the mouse or None, with the view's plane
+    # and slab (the value shown there is the slab's projection).
+    hovered = Signal(object, object, object)
 
     def __init__(
         self, session: Session, assistant: Assistant | None = None, parent: QWidget | None = None
@@ -42,7 +44,7 @@ class ViewLayout(QWidget):
             column_layout.addWidget(view)
             view.main_requested.connect(self._on_main_requested)
         for view in (self.main_view, *self.small_views.values()):
-            view.hovered.connect(self.hovered)
+            view.hovered.connect(lambda ijk, v=view: self.hovered.emit(ijk, v.plane, v.slab))
 
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
         self._splitter.setHandleWidth(3)

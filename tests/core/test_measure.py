@@ -20,6 +20,7 @@ from birdview.core.io import load, scan
 from birdview.core.measure import Measurement, measure, roi_mask
 from birdview.core.measure_calibration import calibration_of
 from birdview.core.measure_set import MeasurementSet
+from birdview.core.slab import Slab
 from birdview.core.volume import Volume
 from tests.conftest import REPO, shared
 
@@ -190,6 +191,33 @@ def test_roi_on_a_reformatted_plane_reads_the_same_voxels():
     assert got.pixel_count == expected.size
     assert got.mean == pytest.approx(expected.mean())
     assert (got.minimum, got.maximum) == (expected.min(), expected.max())
+
+
+@pytest.mark.parametrize(
+    ("mode", "reduce"), [("mip", np.max), ("minip", np.min), ("average", np.mean)]
+)
+def test_roi_on_a_slab_reads_the_projection_shown_not_the_centre_slice(mode, reduce):
+    """On a 10 mm slab of the 2 mm sample CT the statistics are over the projection of the
+    five files k-2..k+2 (pydicom and numpy), and the label names the slab."""
+    volume, truth = ct(), ct_truth()
+    k = 11
+    x1, y1, x2, y2 = 201.3, 240.0, 262.7, 281.5
+    roi = Measurement("ellipse", "axial", k, ((x1, y1), (x2, y2)))
+    projected = reduce(np.stack([truth.hounsfield(n) for n in range(k - 2, k + 3)]), axis=0)
+    values = projected[ellipse_mask(projected.shape, x1, y1, x2, y2)]
+    got = measure(roi, volume, Slab(mode, 10.0))
+    assert got.pixel_count == values.size
+    assert got.mean == pytest.approx(values.mean(), abs=1e-3)
+    assert got.sd == pytest.approx(values.std(), abs=1e-3)
+    assert (got.minimum, got.maximum) == (
+        pytest.approx(values.min(), abs=1e-3),
+        pytest.approx(values.max(), abs=1e-3),
+    )
+    centre = measure(roi, volume)
+    assert got.mean != pytest.approx(centre.mean, abs=0.5)  # not the centre slice's values
+    name = {"mip": "MIP", "minip": "MinIP", "average": "Average"}[mode]
+    assert got.projection == f"{name} 10.0 mm" and got.projection in got.lines()
+    assert centre.projection == "" and measure(roi, volume, Slab()).lines() == centre.lines()
 
 
 def test_roi_statistics_of_an_mr_have_no_hounsfield_unit():

@@ -9,7 +9,7 @@ import pytest
 from birdview.core import geometry, io
 from birdview.core.geometry import Plane
 from birdview.core.resources import sample_ct_dir
-from birdview.core.slab import Slab, slab_image, slab_indices, slab_slice_count
+from birdview.core.slab import Slab, slab_image, slab_indices, slab_slice_count, slab_value
 
 _REDUCE = {"mip": np.max, "minip": np.min, "average": np.mean}
 _NORMAL_SPACING = {Plane.SAGITTAL: 0, Plane.CORONAL: 1, Plane.AXIAL: 2}
@@ -89,3 +89,30 @@ def test_labels_and_bad_values() -> None:
 def test_index_outside_is_refused(ct) -> None:
     with pytest.raises(IndexError, match="axial slice 99"):
         slab_image(ct, Plane.AXIAL, 99, Slab("mip", 10))
+
+
+@pytest.mark.parametrize("plane", list(Plane))
+@pytest.mark.parametrize("mode", ["off", "mip", "minip", "average"])
+def test_value_at_a_voxel_is_the_pixel_the_slab_image_shows_there(ct, plane, mode) -> None:
+    """The value under the mouse on a slab view: the same number as the projected image's
+    pixel at that voxel (at the volume's ends too, where the slab is thinner)."""
+    slab = Slab(mode, 10.0)
+    rng = np.random.default_rng(7)
+    count = geometry.slice_count(ct, plane)
+    for index in (0, count // 2, count - 1):
+        image = slab_image(ct, plane, index, slab)
+        rows, cols = image.shape[:2]
+        for row, col in zip(rng.integers(0, rows, 20), rng.integers(0, cols, 20), strict=True):
+            ijk = tuple(int(round(v)) for v in geometry.view_to_index(ct, plane, index, col, row))
+            value = slab_value(ct, plane, ijk, slab)
+            assert value == pytest.approx(float(image[row, col]), abs=1e-3), (ijk, index)
+
+
+def test_value_of_a_mip_is_the_brightest_voxel_of_the_slab(ct) -> None:
+    i, j, k = 256, 300, 10  # 2 mm slices: a 10 mm MIP spans k = 8..12
+    line = ct.voxels[8:13, j, i]
+    assert slab_value(ct, Plane.AXIAL, (i, j, k), Slab("mip", 10.0)) == line.max()
+    assert slab_value(ct, Plane.AXIAL, (i, j, k), Slab("minip", 10.0)) == line.min()
+    assert slab_value(ct, Plane.AXIAL, (i, j, k), None) == ct.voxels[k, j, i]
+    with pytest.raises(IndexError, match="Unable to read voxel"):
+        slab_value(ct, Plane.AXIAL, (i, j, ct.shape[0]), Slab("mip", 10.0))
