@@ -17,14 +17,14 @@ from PySide6.QtWidgets import QApplication, QSpinBox, QWidget
 from birdview.core import geometry
 from birdview.core.session import Session
 from birdview.ui._observe import observe
+from birdview.ui.settings import DEFAULT_CINE_FPS, FPS_RANGE
 from birdview.ui.slice_view import SliceView
 
 __all__ = ["FPS_RANGE", "CinePlayer"]
 
 logger = logging.getLogger(__name__)
 
-FPS_RANGE = (1, 60)
-DEFAULT_FPS = 10
+DEFAULT_FPS = DEFAULT_CINE_FPS
 
 
 class CinePlayer(QObject):

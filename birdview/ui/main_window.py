@@ -144,7 +144,12 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.tool_bar)
         presenter_action = self.action_registry.presenter_action
         self.review = ReviewTools(
-            self, self.session, self.view_layout, self.series_browser, presenter_action
+            self,
+            self.session,
+            self.view_layout,
+            self.series_browser,
+            presenter_action,
+            settings=self.settings,
         )
         self.addToolBar(self.review.tool_bar)
         self.setMenuBar(MenuBar(self.action_registry, self))

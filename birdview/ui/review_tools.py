@@ -2,7 +2,8 @@
 
 Built by the main window with the widgets it already has; it owns the `CinePlayer`, the
 `SlabControls` and the `ComparePane`, places the pane beside the main view, and adds "Open
-beside for comparison" to the series browser's context menu.
+beside for comparison" to the series browser's context menu. The cine frame rate and the slab
+are the reader's preferences: kept in the settings and chosen again at the next start.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from birdview.core.session import Session
 from birdview.ui.cine import CinePlayer
 from birdview.ui.compare import ComparePane
 from birdview.ui.series_browser import SeriesBrowser
+from birdview.ui.settings import Settings
 from birdview.ui.slab_controls import SlabControls
 
 __all__ = ["ReviewTools"]
@@ -40,6 +42,7 @@ class ReviewTools(QObject):
         view_layout,
         browser: SeriesBrowser,
         presenter_action: QAction,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__(host)
         self._browser = browser
@@ -47,6 +50,7 @@ class ReviewTools(QObject):
         self.compare = ComparePane(session)
         view_layout.add_beside(self.compare)
         self.slab = SlabControls([*view_layout.all_views(), self.compare.view], self)
+        self._remember(settings if settings is not None else Settings())
         presenter_action.toggled.connect(self.compare.set_presenter)
         self.open_beside_action = QAction(
             qta.icon("mdi6.book-open-page-variant-outline"), "Open a study beside…", self
@@ -60,6 +64,15 @@ class ReviewTools(QObject):
         browser.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         browser.tree.customContextMenuRequested.connect(self._on_tree_menu)
         self.tool_bar = self._build_tool_bar()
+
+    def _remember(self, settings: Settings) -> None:
+        """Start with the frame rate and slab the reader chose last time (preferences, not a
+        study's), and keep each new choice."""
+        self.cine.set_fps(settings.cine_fps())
+        saved = settings.slab()
+        self.slab.set_slab(saved.mode, saved.thickness_mm)
+        self.cine.fps_box.valueChanged.connect(settings.set_cine_fps)
+        self.slab.changed.connect(settings.set_slab)
 
     def _build_tool_bar(self) -> QToolBar:
         bar = QToolBar("Review")

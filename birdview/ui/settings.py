@@ -12,10 +12,13 @@ import logging
 from PySide6.QtCore import QByteArray, QSettings
 
 from birdview.core.mouse_map import MouseMap, MouseMapError
+from birdview.core.slab import Slab
 
-__all__ = ["MAX_RECENT", "SETTINGS_VERSION", "Settings"]
+__all__ = ["DEFAULT_CINE_FPS", "FPS_RANGE", "MAX_RECENT", "SETTINGS_VERSION", "Settings"]
 
 logger = logging.getLogger(__name__)
+
+FPS_RANGE = (1, 60)  # the cine frame rates offered
 
 SETTINGS_VERSION = 2  # 2: model and chat docks, tool bar
 MAX_RECENT = 10
@@ -34,6 +37,10 @@ _KEY_SEGMENTER = "segmentation/model_dir"
 _KEY_ANONYMISE = "export/anonymise"
 _KEY_EXPORT_DIR = "export/last_directory"
 _KEY_MOUSE = "view/mouse_map"
+_KEY_CINE_FPS = "view/cine_fps"
+_KEY_SLAB_MODE = "view/slab_mode"
+_KEY_SLAB_MM = "view/slab_thickness_mm"
+DEFAULT_CINE_FPS = 10
 
 
 class Settings:
@@ -92,6 +99,33 @@ class Settings:
 
     def set_mouse_map(self, mouse_map: MouseMap) -> None:
         self._qs.setValue(_KEY_MOUSE, mouse_map.to_text())
+
+    # -- review preferences (the reader's, not a study's) ------------------------------------
+
+    def cine_fps(self) -> int:
+        """The cine frame rate last chosen, within `FPS_RANGE` (10 until one is chosen)."""
+        fps = _to_int(self._qs.value(_KEY_CINE_FPS, DEFAULT_CINE_FPS))
+        if fps is None:
+            return DEFAULT_CINE_FPS
+        return min(max(fps, FPS_RANGE[0]), FPS_RANGE[1])
+
+    def set_cine_fps(self, fps: int) -> None:
+        self._qs.setValue(_KEY_CINE_FPS, int(fps))
+
+    def slab(self) -> Slab:
+        """The thick-slab mode and thickness last chosen; off, 10 mm when none is saved or
+        the saved one is wrong (a hand-edited file)."""
+        mode = str(self._qs.value(_KEY_SLAB_MODE, "off") or "off")
+        try:
+            thickness = float(self._qs.value(_KEY_SLAB_MM, 10.0))
+            return Slab(mode, thickness)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            logger.warning("settings %s: %s; using no slab", _KEY_SLAB_MODE, exc)
+            return Slab()
+
+    def set_slab(self, slab: Slab) -> None:
+        self._qs.setValue(_KEY_SLAB_MODE, slab.mode)
+        self._qs.setValue(_KEY_SLAB_MM, slab.thickness_mm)
 
     # -- files -------------------------------------------------------------------------------
 

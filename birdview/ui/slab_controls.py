@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QWidget
 
 from birdview.core.slab import MAX_THICKNESS_MM, SLAB_MODES, Slab
@@ -28,7 +28,13 @@ def with_slab_line(overlay: Overlay, slab: Slab) -> Overlay:
 
 
 class SlabControls(QObject):
-    """A mode selector and a thickness box, applied to ``views``."""
+    """A mode selector and a thickness box, applied to ``views``.
+
+    Signals:
+        changed(slab): the user (or `set_slab`) chose another mode or thickness.
+    """
+
+    changed = Signal(object)
 
     def __init__(self, views: Iterable, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,6 +74,7 @@ class SlabControls(QObject):
         self.thickness_box.setEnabled(slab.active)
         for view in self._views:
             self._apply_to(view, slab)
+        self.changed.emit(slab)
 
     @staticmethod
     def _apply_to(view, slab: Slab) -> None:

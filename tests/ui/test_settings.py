@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from birdview.core.slab import Slab
 from birdview.ui.settings import MAX_RECENT, SETTINGS_VERSION, Settings
 
 
@@ -53,3 +54,21 @@ def test_version_change_resets_window_layout_only() -> None:
 def test_settings_live_in_the_test_ini_file(tmp_path) -> None:
     Settings().add_recent_path("/x")
     assert QSettings().fileName().startswith(str(tmp_path))
+
+
+def test_cine_rate_and_slab_round_trip_and_wrong_values_fall_back() -> None:
+    settings = Settings()
+    assert settings.cine_fps() == 10 and settings.slab() == Slab()
+    settings.set_cine_fps(24)
+    settings.set_slab(Slab("minip", 7.5))
+    again = Settings()
+    assert again.cine_fps() == 24 and again.slab() == Slab("minip", 7.5)
+    QSettings().setValue("view/cine_fps", 500)  # hand-edited: clamped to what the box offers
+    assert Settings().cine_fps() == 60
+    QSettings().setValue("view/cine_fps", "fast")
+    assert Settings().cine_fps() == 10
+    QSettings().setValue("view/slab_mode", "maximum")
+    assert Settings().slab() == Slab()
+    QSettings().setValue("view/slab_mode", "mip")
+    QSettings().setValue("view/slab_thickness_mm", "-3")
+    assert Settings().slab() == Slab()
