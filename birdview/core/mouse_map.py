@@ -18,7 +18,10 @@ __all__ = [
     "WHEEL_ACTIONS",
     "MouseMap",
     "MouseMapError",
+    "GESTURES",
+    "actions_for",
     "describe_action",
+    "gesture_name",
 ]
 
 BUTTONS = ("left", "middle", "right", "wheel")
@@ -26,6 +29,9 @@ MODIFIERS = ("", "shift", "ctrl", "alt")
 # What a drag can do. "tool" is the active tool of the tool bar (W/L when none is chosen).
 ACTIONS = ("tool", "window", "zoom", "pan", "scroll", "none")
 WHEEL_ACTIONS = ("scroll", "zoom", "none")
+
+# Every gesture a map can bind, in the order a settings dialog lists them.
+GESTURES = tuple((button, modifier) for button in BUTTONS for modifier in MODIFIERS)
 
 _WORDS = {
     "tool": "active tool (window/level, box, ruler, …)",
@@ -55,6 +61,11 @@ def describe_action(action: str) -> str:
     return _WORDS[action]
 
 
+def actions_for(button: str) -> tuple[str, ...]:
+    """What ``button`` can be bound to: the wheel cannot drag (no tool, W/L or pan)."""
+    return WHEEL_ACTIONS if button == "wheel" else ACTIONS
+
+
 def gesture_name(button: str, modifier: str) -> str:
     """A gesture in words: "Ctrl+left drag", "Wheel"."""
     base = "wheel" if button == "wheel" else f"{button} drag"
@@ -70,8 +81,12 @@ class MouseMap:
     def __post_init__(self) -> None:
         for (button, modifier), action in self.bindings.items():
             _check(button, modifier, action)
-        if "tool" not in self.bindings.values():
+        tools = sorted(k for k, action in self.bindings.items() if action == "tool")
+        if not tools:
             raise MouseMapError("no gesture uses the active tool: measurements could not be drawn")
+        if len(tools) > 1:  # a click on either would move the cursor and start a drawing
+            names = " and ".join(gesture_name(*k) for k in tools)
+            raise MouseMapError(f"the active tool is on {names}: give it one gesture only")
 
     @classmethod
     def default(cls) -> MouseMap:
@@ -123,7 +138,7 @@ def _check(button: str, modifier: str, action: str) -> None:
         raise MouseMapError(f"unknown mouse button {button!r} (one of {', '.join(BUTTONS)})")
     if modifier not in MODIFIERS:
         raise MouseMapError(f"unknown modifier {modifier!r} (shift, ctrl or alt)")
-    allowed = WHEEL_ACTIONS if button == "wheel" else ACTIONS
+    allowed = actions_for(button)
     if action not in allowed:
         raise MouseMapError(
             f"{gesture_name(button, modifier)} cannot {action!r} (one of {', '.join(allowed)})"

@@ -13,14 +13,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import qtawesome as qta
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
 import birdview
 from birdview.core.display import PRESETS
+from birdview.core.mouse_map import MouseMap
 from birdview.core.session import Session
 from birdview.ui._observe import observe
+from birdview.ui.mouse_map_dialog import MouseMapDialog
 from birdview.ui.settings import Settings
 
 __all__ = ["ABOUT_TEXT", "ActionRegistry", "ActionSlots"]
@@ -78,6 +80,7 @@ class ActionSlots:
     set_tool: Callable[[str], object]
     remove_box: Slot
     set_presenter: Callable[[bool], object]
+    set_mouse_map: Callable[[MouseMap], object] | None = None  # applies it to the views
 
 
 class ActionRegistry(QObject):
@@ -181,6 +184,13 @@ class ActionRegistry(QObject):
         self.reset_action = self._make(
             "&Reset zoom and window\tR", slots.reset_view, "mdi6.restore"
         )
+        self.mouse_map_action = self._make(
+            "&Mouse buttons…",
+            self.edit_mouse_map,
+            "mdi6.mouse",
+            tip="Choose what each mouse button and the wheel do in the views",
+        )
+        self.mouse_map_dialog: MouseMapDialog | None = None
         self.next_series_action = self._make(
             "&Next series", lambda: slots.step_series(1), shortcut="Ctrl+Down"
         )
@@ -230,6 +240,25 @@ class ActionRegistry(QObject):
             "Presenter mode: full screen, no patient identity, large text (F11, Esc leaves)",
         )
         self.presenter_action.setCheckable(True)
+
+    # -- mouse mapping -----------------------------------------------------------------------
+
+    def edit_mouse_map(self) -> None:
+        """Open the mouse buttons dialog (window-modal, not blocking); an accepted map is
+        saved in the settings and applied to the views at once (the F1 sheet reads it)."""
+        dialog = MouseMapDialog(self._settings.mouse_map(), self._host)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._apply_mouse_map(dialog.mouse_map()))
+        dialog.destroyed.connect(lambda *_: setattr(self, "mouse_map_dialog", None))
+        self.mouse_map_dialog = dialog
+        dialog.open()
+
+    def _apply_mouse_map(self, mouse_map: MouseMap | None) -> None:
+        if mouse_map is None:  # OK is disabled while the map cannot work
+            return
+        self._settings.set_mouse_map(mouse_map)
+        if self._slots.set_mouse_map is not None:
+            self._slots.set_mouse_map(mouse_map)
 
     # -- recent studies ----------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ class MenuBar(QMenuBar):
         menu = self.addMenu("&View")
         menu.addActions(list(actions.layout_actions.values()))
         menu.addSeparator()
-        menu.addActions([actions.fit_action, actions.reset_action])
+        menu.addActions([actions.fit_action, actions.reset_action, actions.mouse_map_action])
         menu.addSeparator()
         menu.addActions([actions.next_series_action, actions.previous_series_action])
         menu.addSeparator()

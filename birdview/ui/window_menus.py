@@ -37,6 +37,7 @@ def build_actions(window: MainWindow) -> ActionRegistry:
         set_tool=window.view_layout.set_tool,
         remove_box=lambda: window.assistant.set_user_box(None),
         set_presenter=window.set_presenter,
+        set_mouse_map=window.view_layout.set_mouse_map,
     )
     docks = (
         window.series_dock,

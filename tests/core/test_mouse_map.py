@@ -36,6 +36,7 @@ def test_text_round_trip_keeps_every_binding() -> None:
         ("left=fly", "Left drag cannot 'fly'"),
         ("left tool", "expected gesture=action"),
         ("right=zoom", "no gesture uses the active tool"),
+        ("left=tool; shift+right=tool", "active tool is on Left drag and Shift\\+right drag"),
         ("", "empty"),
     ],
 )
