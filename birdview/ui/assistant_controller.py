@@ -1,5 +1,5 @@
 """`AssistantController`: turns the user's chat actions into worker requests and the worker's
-replies into `Assistant` changes, and keeps the study's session saved.
+replies into `Assistant` changes, and keeps the study's session saved (`ConversationStore`).
 
 All model work goes through `InferenceBridge` (a separate process); every slot here runs on the
 GUI thread and returns at once. Errors from the worker become a message in the chat; the
@@ -12,12 +12,10 @@ import logging
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
-from birdview.core import session_store
 from birdview.core.ask import AskSpec, SweepSpec
 from birdview.core.assistant import SWEEP_TASK, Assistant, ModelState
 from birdview.core.geometry import Plane
@@ -26,7 +24,6 @@ from birdview.core.model_input import render_for_model, volume_intensity_range
 from birdview.core.prompts import Task, check_question_length, grounding_question
 from birdview.core.session import Session
 from birdview.core.session_store import StudyRef
-from birdview.core.study_files import set_aside
 from birdview.core.volume import Volume
 from birdview.inference.protocol import (
     AskReply,
@@ -36,13 +33,12 @@ from birdview.inference.protocol import (
     WorkerFailure,
 )
 from birdview.ui._observe import observe
+from birdview.ui.conversation_store import ConversationStore
 from birdview.ui.inference_bridge import InferenceBridge
 
 __all__ = ["AssistantController", "failure_text"]
 
 logger = logging.getLogger(__name__)
-
-_AUTOSAVE_DELAY_MS = 400
 
 
 def failure_text(failure: WorkerFailure) -> str:
@@ -86,24 +82,21 @@ class AssistantController(QObject):
         self.session = session
         self.assistant = assistant
         self.bridge = bridge
-        self.session_dir = Path(session_dir) if session_dir is not None else None
+        # The conversation's session file: saved soon after each change, restored on opening.
+        self._store = ConversationStore(session, assistant, session_dir, self.message.emit, self)
+        self.session_dir = self._store.session_dir
         self._requests: dict[str, tuple[int, float]] = {}  # request id → (turn id, start time)
         # The volume's model-input intensity range takes ~0.1 s on a CT: computed off the GUI
         # thread as soon as a volume opens, so the first question does not stall the window.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="birdview-range")
         self._intensity: tuple[Volume, Future] | None = None
-        self._created_at = ""
         self._adapter_dir = ""
-        self._autosave = QTimer(self)
-        self._autosave.setSingleShot(True)
-        self._autosave.setInterval(_AUTOSAVE_DELAY_MS)
-        self._autosave.timeout.connect(self.save_now)
         bridge.loaded.connect(self._on_loaded)
         bridge.token.connect(self._on_token)
         bridge.progress.connect(self._on_progress)
         bridge.finished.connect(self._on_finished)
         observe(self, session.events.volume, self._on_volume_changed)
-        observe(self, assistant.events.user_box, self._schedule_save)
+        observe(self, assistant.events.user_box, self._store.schedule_save)
 
     # -- the model -----------------------------------------------------------------------------
 
@@ -271,7 +264,7 @@ class AssistantController(QObject):
             self._on_cancelled(turn_id, seconds)
         elif isinstance(result, WorkerFailure):
             self._on_failure(turn_id, result)
-        self._schedule_save()
+        self._store.schedule_save()
 
     def _on_cancelled(self, turn_id: int, seconds: float) -> None:
         """Cancelled before the worker began it: an answer that stopped with nothing."""
@@ -319,70 +312,12 @@ class AssistantController(QObject):
         if volume is not None:
             self._intensity = (volume, self._pool.submit(volume_intensity_range, volume))
         self.assistant.clear(StudyRef.of(volume) if volume is not None else None)
-        self._created_at = ""
-        self._restore()
-
-    def _restore(self) -> None:
-        """Bring back the saved conversation of the study just opened. A file that cannot be
-        read, or that is not this study's, is set aside and the study opens with an empty
-        chat; this runs inside the volume signal, so it must not raise."""
-        volume = self.session.volume
-        if volume is None or self.session_dir is None:
-            return
-        self._set_aside_version_1(volume)
-        path = session_store.session_path(volume.identity, self.session_dir)
-        try:
-            record = session_store.load_session(volume.identity, self.session_dir)
-            if record is not None:
-                self.assistant.restore(record, volume)
-        except (OSError, ValueError) as exc:
-            self._set_aside(path, exc)
-            return
-        if record is not None:
-            self._created_at = record.created_at
-            count = len(record.turns)
-            self.message.emit(f"Restored the session of this study ({count} questions)")
-
-    def _set_aside(self, path: Path, problem: Exception) -> None:
-        try:
-            kept = set_aside(path)
-        except OSError as exc:
-            logger.warning("could not set aside a damaged session: %s", type(exc).__name__)
-            self.message.emit(f"The saved session could not be read and not be set aside: {exc}")
-            return
-        logger.warning("session set aside: %s", type(problem).__name__)
-        self.message.emit(
-            f"The saved session could not be restored ({problem}); it was kept as "
-            f"{kept.name} and the study opens with an empty conversation"
-        )
-
-    def _set_aside_version_1(self, volume: Volume) -> None:
-        """Sessions of BirdView's first release were named after `Volume.short_id` and could
-        hold another study's conversation: such a file is renamed, never shown."""
-        old = self.session_dir / f"session-{volume.short_id}.json"
-        if old.is_file():
-            self._set_aside(old, ValueError("it was saved by an older BirdView"))
-
-    def _schedule_save(self, *_: object) -> None:
-        self._autosave.start()
+        self._store.restore()
 
     def save_now(self) -> None:
         """Write the conversation to its own study's session file now (atomically), if it has
         anything to keep."""
-        self._autosave.stop()
-        assistant = self.assistant
-        if self.session_dir is None or assistant.study is None:
-            return
-        if not (assistant.turns or assistant.user_box):
-            return
-        record = assistant.to_record(created_at=self._created_at)
-        self._created_at = record.created_at
-        try:
-            session_store.save_session(record, self.session_dir)
-        except (OSError, ValueError) as exc:
-            logger.warning("autosave failed: %s", type(exc).__name__)
-            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.message.emit(f"The session could not be saved: {text}")
+        self._store.save_now()
 
 
 def _grounding(target: str) -> str:
