@@ -14,132 +14,26 @@ Sessions round-trip through `birdview.core.session_store.SessionRecord`.
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from psygnal import evented
 
-from birdview.core import families
+# The turn, model state and answer text have their own modules; callers import them from here.
+from birdview.core.answer_text import readable_answer
+from birdview.core.assistant_record import session_record, turns_from_record
 from birdview.core.box import Box
+from birdview.core.chat_turn import SWEEP_TASK, ChatTurn, PlacedBox
 from birdview.core.conversation_edits import BoxVisibility
 from birdview.core.extent import Extent, extent_of
-from birdview.core.geometry import Plane, slice_count
-from birdview.core.model_card import ModelCard
+from birdview.core.geometry import Plane
+from birdview.core.model_state import ModelState
 from birdview.core.prompts import Task
-from birdview.core.session_store import (
-    ModelInfo,
-    RecordedTurn,
-    SessionRecord,
-    StudyRef,
-    ensure_same_study,
-)
+from birdview.core.session_store import SessionRecord, StudyRef, ensure_same_study
 from birdview.core.volume import Volume
 
 __all__ = ["SWEEP_TASK", "Assistant", "ChatTurn", "ModelState", "PlacedBox", "readable_answer"]
-
-TurnState = Literal["waiting", "streaming", "done", "cancelled", "error"]
-SWEEP_TASK = "VG3D"  # a grounding question swept over every slice of a plane
-
-
-@dataclass(frozen=True)
-class ChatTurn:
-    """One question and what came back.
-
-    Attributes:
-        turn_id: unique within the assistant, never reused.
-        question: as the user asked it (or the quick action's wording).
-        task: a `Task` code ("VG", "RO", "GC", "MII"), `SWEEP_TASK`, or "" for free text.
-        plane, slice_index: the slice asked about (for a sweep: the plane swept).
-        region: the drawn box the question refers to, if any.
-        answer: the model's text so far, markup kept (the model reads it back in later turns).
-        model_question: the question as the model got it (region written in).
-        boxes: boxes parsed from the answer (a sweep: on every slice where it found one).
-        state: "waiting", "streaming", "done", "cancelled" or "error".
-        error: what went wrong, for people.
-        progress: (done, total) slices of a sweep.
-        extent: a sweep's 3D extent, when it found anything.
-        asked_at: ISO 8601 time of the question.
-        seconds: time the answer took.
-        dropped: box fragments in the answer that could not be read, with reasons.
-        reasoning: the thought a reasoning model gave before its answer ("" when none);
-            while streaming, ``answer`` holds both and the chat splits them.
-        warnings: why the answer deserves less trust (the study or the structure lies outside
-            what the model card says it was trained on), shown beside it.
-    """
-
-    turn_id: int
-    question: str
-    task: str = ""
-    plane: Plane = Plane.AXIAL
-    slice_index: int = 0
-    region: Box | None = None
-    answer: str = ""
-    model_question: str = ""
-    boxes: tuple[Box, ...] = ()
-    state: TurnState = "waiting"
-    error: str = ""
-    progress: tuple[int, int] = (0, 0)
-    extent: Extent | None = None
-    asked_at: str = ""
-    seconds: float = 0.0
-    dropped: tuple[str, ...] = ()
-    reasoning: str = ""
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def finished(self) -> bool:
-        return self.state in ("done", "cancelled", "error")
-
-    @property
-    def is_sweep(self) -> bool:
-        return self.task == SWEEP_TASK
-
-
-@dataclass(frozen=True)
-class PlacedBox:
-    """A box to draw: which turn it belongs to, its index in that turn, and its colour slot."""
-
-    turn_id: int
-    index: int
-    box: Box
-    colour: int
-
-
-@dataclass(frozen=True)
-class ModelState:
-    """What the model side is doing, for the model panel and the chat's enabled actions.
-
-    ``state``: "none" (nothing configured), "starting", "loading", "ready" or "error".
-    ``card``: the checkpoint's model card (None when it has none); ``card_problem``: why a
-    card that is there could not be read (the model is usable all the same).
-    """
-
-    state: Literal["none", "starting", "loading", "ready", "error"] = "none"
-    model_dir: str = ""
-    family: str = ""
-    precision: str = ""
-    device: str = ""
-    memory_bytes: int = 0
-    message: str = ""
-    notices: tuple[str, ...] = ()
-    checkpoint_sha256: str = ""
-    card: ModelCard | None = None
-    card_problem: str = ""
-
-    @property
-    def ready(self) -> bool:
-        return self.state == "ready"
-
-    def info(self) -> ModelInfo:
-        name = self.model_dir.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
-        return ModelInfo(
-            name=name,
-            family=self.family,
-            precision=self.precision,
-            checkpoint_sha256=self.checkpoint_sha256,
-        )
 
 
 @evented
@@ -359,33 +253,14 @@ class Assistant:
         """
         if self.study is None:
             raise ValueError("Unable to make a session record as no study is open")
-        turns = [
-            RecordedTurn(
-                question=t.question,
-                answer=t.answer if t.state != "error" else f"[error] {t.error}",
-                boxes=t.boxes,
-                task=t.task,
-                asked_at=t.asked_at,
-                plane=t.plane.value,
-                slice_index=t.slice_index,
-                model_question=t.model_question,
-                region=t.region,
-                reasoning=t.reasoning,
-                warnings=t.warnings,
-            )
-            for t in self.turns
-            if t.finished
-        ]
         now = _now()
-        return SessionRecord(
-            study_identity=self.study.identity,
-            study_paths=self.study.paths,
-            series_description=self.study.description,
-            model=self.model.info(),
+        return session_record(
+            self.study,
+            self.model.info(),
+            self.turns,
+            self.user_box,
             created_at=created_at or (self.turns[0].asked_at if self.turns else now),
             updated_at=now,
-            turns=tuple(turns),
-            user_boxes=(self.user_box,) if self.user_box is not None else (),
         )
 
     def restore(self, record: SessionRecord, volume: Volume) -> None:
@@ -399,32 +274,7 @@ class Assistant:
         ensure_same_study(record, volume)
         if self.study is None or self.study.identity != record.study_identity:
             raise ValueError("Unable to restore the session as another study is open")
-        _check_slices(record, volume)
-        turns = []
-        for n, saved in enumerate(record.turns, start=1):
-            first = saved.boxes[0] if saved.boxes else None
-            plane = saved.plane or (first.plane.value if first else Plane.AXIAL.value)
-            turn = ChatTurn(
-                turn_id=n,
-                question=saved.question,
-                task=saved.task,
-                plane=Plane(plane),
-                slice_index=saved.slice_index
-                if saved.plane
-                else (first.slice_index if first else 0),
-                region=saved.region,
-                answer=saved.answer,
-                model_question=saved.model_question or saved.question,
-                boxes=saved.boxes,
-                state="done",
-                asked_at=saved.asked_at,
-                reasoning=saved.reasoning,
-                warnings=saved.warnings,
-            )
-            if turn.is_sweep and turn.boxes:
-                turn = replace(turn, extent=extent_of(volume, turn.boxes))
-            turns.append(turn)
-        self.turns = tuple(turns)
+        self.turns = turns_from_record(record, volume)
         self.user_box = record.user_boxes[0] if record.user_boxes else None
         self.selected = None
         self.visibility = BoxVisibility()
@@ -442,47 +292,6 @@ class Assistant:
     def _set_turns(self, turns: tuple[ChatTurn, ...]) -> None:
         self.turns = turns
         self.revision += 1
-
-
-_MARKUP = re.compile(r"<\|[a-z_]+\|>|</?(?:ref|box|quad)>")
-
-
-# "located at ." once a JSON box is taken out: the sentence points at the box drawn instead.
-_DANGLING = re.compile(r"\b(at|in)\s*([.:]?)\s*$")
-
-
-def readable_answer(text: str, family: str = "") -> str:
-    """The answer as people read it: box markup replaced by the box's label, or by "the box
-    shown" where a sentence would end on "at" (the boxes are listed and drawn separately),
-    special tokens removed, also mid-stream. An answer that is nothing but boxes (a JSON
-    block) reads as their labels."""
-    codec = families.get(family).codec if family in families.keys() else None
-    labels: list[str] = []
-    if codec is not None:
-        # Only the text is kept, so any sizes do; pixel-unit families need the model's too.
-        size = (1000, 1000)
-        parsed = codec.parse(text, size, plane=Plane.AXIAL, slice_index=0, model_size_px=size)
-        text = parsed.text_without_boxes
-        labels = list(dict.fromkeys(box.label or "the box shown" for box in parsed.boxes))
-        if parsed.boxes:
-            text = _DANGLING.sub(lambda m: f"{m.group(1)} the box shown{m.group(2) or '.'}", text)
-    readable = " ".join(_MARKUP.sub("", text).split())
-    return readable or ", ".join(labels)
-
-
-def _check_slices(record: SessionRecord, volume: Volume) -> None:
-    places = [(b.plane, b.slice_index) for b in record.user_boxes]
-    for turn in record.turns:
-        places += [(b.plane, b.slice_index) for b in (*turn.boxes, turn.region) if b]
-        if turn.plane:
-            places.append((Plane(turn.plane), turn.slice_index))
-    for plane, index in places:
-        count = slice_count(volume, plane)
-        if not 0 <= index < count:
-            raise ValueError(
-                f"Unable to restore the session as it refers to {plane.value} slice {index} "
-                f"of a study with {count}"
-            )
 
 
 def _task_code(task: str | Task) -> str:
