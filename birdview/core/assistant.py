@@ -25,7 +25,11 @@ from birdview.core.answer_text import readable_answer
 from birdview.core.assistant_record import session_record, turns_from_record
 from birdview.core.box import Box
 from birdview.core.chat_turn import SWEEP_TASK, ChatTurn, PlacedBox
-from birdview.core.conversation_edits import BoxVisibility
+from birdview.core.conversation_edits import (
+    BoxVisibility,
+    hidden_answers,
+    visibility_of_record,
+)
 from birdview.core.extent import Extent, extent_of
 from birdview.core.geometry import Plane
 from birdview.core.model_state import ModelState
@@ -246,7 +250,8 @@ class Assistant:
     # -- sessions ------------------------------------------------------------------------------
 
     def to_record(self, *, created_at: str = "") -> SessionRecord:
-        """The finished turns and the drawn box, as a record of this conversation's study.
+        """The finished turns, the drawn box and which answer boxes are hidden, as a record
+        of this conversation's study.
 
         Raises:
             ValueError: no study is open.
@@ -254,7 +259,7 @@ class Assistant:
         if self.study is None:
             raise ValueError("Unable to make a session record as no study is open")
         now = _now()
-        return session_record(
+        record = session_record(
             self.study,
             self.model.info(),
             self.turns,
@@ -262,6 +267,8 @@ class Assistant:
             created_at=created_at or (self.turns[0].asked_at if self.turns else now),
             updated_at=now,
         )
+        hidden = hidden_answers(self.visibility, self.turns)
+        return replace(record, hidden_answers=hidden, all_boxes_hidden=self.visibility.all_hidden)
 
     def restore(self, record: SessionRecord, volume: Volume) -> None:
         """Replace the conversation with a saved one of this study (extents are recomputed
@@ -277,7 +284,7 @@ class Assistant:
         self.turns = turns_from_record(record, volume)
         self.user_box = record.user_boxes[0] if record.user_boxes else None
         self.selected = None
-        self.visibility = BoxVisibility()
+        self.visibility = visibility_of_record(record)  # boxes hidden stay hidden
         self.revision += 1
 
     # -- internals -----------------------------------------------------------------------------

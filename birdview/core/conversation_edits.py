@@ -7,16 +7,18 @@ views and exports draw `Assistant.boxes_on`, which asks it. `ConversationEdits` 
 assistant through snapshots of (turns, visibility, selection), so undo gives back exactly what
 was there. A new question, a streamed piece or another study makes the history stale (undo
 would drop what came since), so it is forgotten then; edits are refused while the model is
-answering. Qt-free.
+answering. Which boxes are hidden is saved with the study's session (`hidden_answers`,
+`visibility_of_record`); a reveal in progress is a presentation and is not. Qt-free.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from psygnal import Signal
 
-__all__ = ["BoxVisibility", "ConversationEdits"]
+__all__ = ["BoxVisibility", "ConversationEdits", "hidden_answers", "visibility_of_record"]
 
 _MAX_UNDO = 100
 
@@ -45,6 +47,22 @@ class BoxVisibility:
         if self.reveal is not None and self.reveal[0] == turn_id:
             return index < self.reveal[1]
         return True
+
+
+def hidden_answers(visibility: BoxVisibility, turns: Iterable) -> tuple[int, ...]:
+    """Which answers' boxes are hidden, as positions among the finished ``turns`` (the ones a
+    `SessionRecord` keeps, in its order): turn ids are not kept in a saved session."""
+    finished = [t for t in turns if t.finished]
+    return tuple(n for n, t in enumerate(finished) if t.turn_id in visibility.hidden_turns)
+
+
+def visibility_of_record(record) -> BoxVisibility:
+    """The boxes a restored session shows: its hidden answers (a restore numbers the saved
+    turns from 1) and whether all were hidden; no reveal is under way after a restore."""
+    return BoxVisibility(
+        hidden_turns=frozenset(n + 1 for n in record.hidden_answers),
+        all_hidden=record.all_boxes_hidden,
+    )
 
 
 class ConversationEdits:

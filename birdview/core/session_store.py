@@ -126,6 +126,9 @@ class SessionRecord:
         created_at, updated_at: ISO 8601 timestamps.
         turns: the conversation, oldest first.
         user_boxes: boxes drawn by the user, not produced by the model.
+        hidden_answers: positions in ``turns`` (from 0) of the answers whose boxes the user
+            hid (*Hide boxes*).
+        all_boxes_hidden: every answer box hidden (`H`).
     """
 
     study_identity: str
@@ -136,12 +139,23 @@ class SessionRecord:
     updated_at: str = ""
     turns: tuple[RecordedTurn, ...] = ()
     user_boxes: tuple[Box, ...] = ()
+    hidden_answers: tuple[int, ...] = ()
+    all_boxes_hidden: bool = False
 
     def __post_init__(self) -> None:
         _check_identity(self.study_identity)
         object.__setattr__(self, "study_paths", tuple(str(p) for p in self.study_paths))
         object.__setattr__(self, "turns", tuple(self.turns))
         object.__setattr__(self, "user_boxes", tuple(self.user_boxes))
+        hidden = tuple(sorted(set(self.hidden_answers)))
+        for n in hidden:
+            if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < len(self.turns):
+                raise ValueError(
+                    f"Unable to hide the boxes of answer {n!r} as the session has "
+                    f"{len(self.turns)} answers"
+                )
+        object.__setattr__(self, "hidden_answers", hidden)
+        object.__setattr__(self, "all_boxes_hidden", bool(self.all_boxes_hidden))
 
     def to_json(self) -> str:
         """The record as JSON text, with a format name and schema version."""
@@ -176,6 +190,8 @@ class SessionRecord:
                 for t in self.turns
             ],
             "user_boxes": [box_to_dict(b) for b in self.user_boxes],
+            "hidden_answers": list(self.hidden_answers),
+            "all_boxes_hidden": self.all_boxes_hidden,
         }
         return json.dumps(data, ensure_ascii=False, indent=1)
 
@@ -236,6 +252,11 @@ def _record_from(data: Mapping[str, Any]) -> SessionRecord:
         updated_at=_field(data, "updated_at", str, ""),
         turns=tuple(_turn_from(t) for t in _field(data, "turns", list, [])),
         user_boxes=tuple(box_from_dict(b) for b in _field(data, "user_boxes", list, [])),
+        # Sessions saved before these were kept show every box, as they did then.
+        hidden_answers=tuple(
+            _whole(n, "a hidden answer") for n in _field(data, "hidden_answers", list, [])
+        ),
+        all_boxes_hidden=_field(data, "all_boxes_hidden", bool, False),
     )
 
 
@@ -277,6 +298,12 @@ def _field(data: Mapping[str, Any], key: str, kind: type | tuple, default: Any =
 
 def _text(value: object, what: str = "a path") -> str:
     if not isinstance(value, str):
+        raise TypeError(f"{what} is {type(value).__name__!r}")
+    return value
+
+
+def _whole(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} is {type(value).__name__!r}")
     return value
 

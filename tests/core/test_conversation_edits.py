@@ -4,11 +4,15 @@ conversation moves on. A real assistant on the sample CT's identity, no Qt."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from birdview.core.assistant import Assistant
 from birdview.core.box import Box
 from birdview.core.conversation_edits import ConversationEdits
-from birdview.core.session_store import StudyRef
-from tests.core.test_measure import ct
+from birdview.core.session_store import StudyRef, load_session, save_session
+from tests.core.test_measure import REPO, ct, study
 
 
 def _answered() -> tuple[Assistant, ConversationEdits]:
@@ -86,3 +90,35 @@ def test_boxes_revealed_one_at_a_time():
     edits.undo()
     edits.stop_reveal()
     assert len(_drawn(assistant)) == 5
+
+
+def test_hidden_boxes_are_saved_with_the_session_and_restored(tmp_path):
+    """Hidden answers and 'all hidden' go into the study's session file and come back on the
+    study's reopening (by position: an unfinished question is not saved and a restore numbers
+    the turns from 1); a record of another study is refused and changes nothing."""
+    assistant, edits = _answered()
+    pending = assistant.begin("Where is the spleen?", task="VG", plane="axial", slice_index=7)
+    assistant.finish(pending.turn_id, answer="spleen", boxes=[Box("axial", 7, 1, 1, 9, 9)])
+    unfinished = assistant.begin("Describe", task="MII", plane="axial", slice_index=7)
+    assert unfinished.turn_id == 4
+    assistant.visibility = replace(assistant.visibility, hidden_turns=frozenset({1, 3, 4}))
+    record = assistant.to_record()
+    assert record.hidden_answers == (0, 2) and record.all_boxes_hidden is False
+    save_session(record, tmp_path)
+
+    reopened = Assistant()
+    reopened.clear(StudyRef.of(ct()))
+    reopened.restore(load_session(ct().identity, tmp_path), ct())
+    assert [(p.turn_id, p.index) for p in reopened.boxes_on("axial", 7)] == [(2, 0), (2, 1), (2, 2)]
+    assert ConversationEdits(reopened).set_all_hidden(True)
+    assert reopened.to_record().all_boxes_hidden and reopened.boxes_on("axial", 7) == []
+    again = Assistant()
+    again.clear(StudyRef.of(ct()))
+    again.restore(reopened.to_record(), ct())
+    assert again.visibility.all_hidden and again.visibility.hidden_turns == {1, 3}
+
+    other = study(str(REPO / "resources" / "samples" / "dcm4che_mr"))
+    theirs = replace(reopened.to_record(), study_identity=other.identity)
+    with pytest.raises(ValueError, match="they are different studies"):
+        again.restore(theirs, ct())
+    assert again.visibility.all_hidden and again.visibility.hidden_turns == {1, 3}

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -203,4 +204,41 @@ def test_warnings_beside_an_answer_are_saved_and_refused_when_mistyped(tmp_path)
     data["turns"][0]["warnings"] = [3]
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ValueError, match=r"a warning is 'int'"):
+        load_record(path)
+
+
+def test_hidden_boxes_are_saved_with_the_session_and_checked(tmp_path):
+    """Which answers' boxes are hidden (and whether all are) travels in the study's own
+    session file; a file from before they were kept shows every box; wrong values are refused
+    with the file named."""
+    record = replace(_record(3), hidden_answers=(2, 0), all_boxes_hidden=True)
+    assert record.hidden_answers == (0, 2)
+    path = save_session(record, tmp_path)
+    loaded = load_session(STUDY, tmp_path)
+    assert loaded == record and loaded.hidden_answers == (0, 2) and loaded.all_boxes_hidden
+    theirs = replace(_record(3, study=OTHER_STUDY), hidden_answers=(1,))
+    save_atomic(theirs, tmp_path / "elsewhere.json")
+    os.replace(tmp_path / "elsewhere.json", path)  # another study's file where ours was
+    with pytest.raises(ValueError, match="belongs to another study"):
+        load_session(STUDY, tmp_path)
+    save_atomic(record, path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    del data["hidden_answers"], data["all_boxes_hidden"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    older = load_record(path)
+    assert older.hidden_answers == () and older.all_boxes_hidden is False
+    for bad, match in (
+        ([3], "answer 3 as the session has 3 answers"),
+        ([-1], "answer -1"),
+        ([True], "a hidden answer is 'bool'"),
+        (["1"], "a hidden answer is 'str'"),
+    ):
+        data["hidden_answers"] = bad
+        path.write_text(json.dumps(data), encoding="utf-8")
+        with pytest.raises(ValueError, match=match) as caught:
+            load_record(path)
+        assert path.name in str(caught.value)
+    data["hidden_answers"], data["all_boxes_hidden"] = [], "yes"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="'all_boxes_hidden' is 'str'"):
         load_record(path)
