@@ -2,7 +2,9 @@
 
 The folder checks (exists, config.json, safetensors present and whole, no pickled weights)
 are the language-model loader's own; the engine comes from `engines` by
-``config.model_type``. ``precision="auto"`` is bf16 on CUDA and fp32 on the CPU.
+``config.model_type``, or, for VoxTell's nnU-Net folder (no config.json), by its files; the
+VoxTell engine checks that folder itself (`voxtell.check_folder`). ``precision="auto"`` is
+bf16 on CUDA (where the engine allows it) and fp32 on the CPU.
 """
 
 from __future__ import annotations
@@ -59,18 +61,11 @@ def load_segmenter(
             f"Unable to load the segmenter at '{folder}' as precision {precision!r} is not one "
             f"of {list(PRECISIONS)}"
         )
-    config = _read_config(folder)
-    model_type = str(config.get("model_type", ""))
-    engine = engines.for_model_type(model_type)
-    if engine is None:
-        raise ModelLoadError(
-            f"Unable to load the segmenter at '{folder}' as its model_type {model_type!r} is "
-            f"not a segmentation model; known: {', '.join(engines.model_types())}"
-        )
+    engine, model_type = _recognise(folder)
     notices: list[str] = []
     device = _resolve_device(folder, device, notices)
     if precision == "auto":
-        precision = "bf16" if device == "cuda" else "fp32"
+        precision = "bf16" if device == "cuda" and "bf16" in engine.precisions else "fp32"
     if precision not in engine.precisions:
         raise ModelLoadError(
             f"Unable to load the segmenter at '{folder}' in {precision} as {engine.title} "
@@ -86,6 +81,7 @@ def load_segmenter(
             f"Unable to load the segmenter at '{folder}' as {engine.title} could not read it "
             f"({type(exc).__name__}: {str(exc)[:200]})"
         ) from exc
+    files = getattr(module, "hashed_files", hashed_files)  # VoxTell has its own files
     return LoadedSegmenter(
         engine=wrapped,
         key=engine.key,
@@ -94,5 +90,31 @@ def load_segmenter(
         device=device,
         notices=notices,
         seconds=time.perf_counter() - started,
-        checkpoint_sha256=checkpoint_sha256(hashed_files(folder)),
+        checkpoint_sha256=checkpoint_sha256(files(folder)),
     )
+
+
+def _recognise(folder: Path) -> tuple[engines.SegEngine, str]:
+    """The engine and model type of ``folder``: a layout without config.json (VoxTell's
+    nnU-Net folder) by its files, else a Hugging Face checkpoint by ``config.model_type``."""
+    if folder.is_dir():
+        for engine in engines.all_engines():
+            found = [f for f in engine.folder_files if (folder / f).is_file()]
+            if found and len(found) == len(engine.folder_files):
+                return engine, engine.model_types[0]
+            if found and not (folder / "config.json").is_file():
+                missing = [f for f in engine.folder_files if f not in found]
+                raise ModelLoadError(
+                    f"Unable to load the segmenter at '{folder}' as it looks like a "
+                    f"{engine.title} folder but has no {', '.join(missing)}; choose the "
+                    "folder that holds them all"
+                )
+    config = _read_config(folder)
+    model_type = str(config.get("model_type", ""))
+    engine = engines.for_model_type(model_type)
+    if engine is None:
+        raise ModelLoadError(
+            f"Unable to load the segmenter at '{folder}' as its model_type {model_type!r} is "
+            f"not a segmentation model; known: {', '.join(engines.model_types())}"
+        )
+    return engine, model_type

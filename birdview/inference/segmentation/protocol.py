@@ -75,7 +75,8 @@ class PropagateRequest(VolumeFields):
     slice ``start`` (e.g. a mask the user edited), ``boxes``: one box per slice, as a
     volume sweep finds them, each segmented on its own slice (``start`` unused), or
     ``text`` for a text-prompted engine, segmented on every slice (instances scoring at
-    least ``min_score``).
+    least ``min_score``) or, by a volumetric engine (VoxTell), in the whole volume at once,
+    whose slices ``first``..``last`` then stream back.
     The volume travels as `VolumeFields` (its fields come first), rendered in the worker
     with ``intensity_range`` like `render_for_model`.
     """
@@ -141,8 +142,8 @@ class PropagateReply:
         slices: every slice's mask, in slice order (filled in by the client from the
             streamed `PropagateSlice` messages; empty as the worker sends it).
         method: "video" (the model's own memory), "chain" (each slice prompted with the box
-            around the mask before it), "boxes" (a box per slice was given) or "text" (every
-            slice prompted with the same text).
+            around the mask before it), "boxes" (a box per slice was given), "text" (every
+            slice prompted with the same text) or "volume" (one 3D pass, VoxTell).
         cancelled: a cancel stopped it early; ``slices`` holds what was done.
     """
 

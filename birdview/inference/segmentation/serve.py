@@ -15,9 +15,11 @@ import numpy as np
 
 from birdview.core.box import Box
 from birdview.core.geometry import Plane, extract_slice, slice_count
+from birdview.core.mask_set import plane_slicer
 from birdview.core.masks import PackedMask
 from birdview.core.model_input import render_for_model
 from birdview.inference._worker_parts import BadRequest, memory_bytes
+from birdview.inference.segmentation._base import SliceMask
 from birdview.inference.segmentation.protocol import (
     LoadSegmenterRequest,
     PropagateReply,
@@ -80,6 +82,11 @@ class Segmenter:
 
     def segment(self, request: SegmentRequest) -> SegmentReply:
         engine = self._engine()
+        if getattr(engine, "volumetric", False):
+            raise BadRequest(
+                "Unable to segment one slice with VoxTell as it segments the whole volume; "
+                "send a PropagateRequest with the text"
+            )
         image = _checked_image(request.image_rgb)
         started = time.perf_counter()
         if request.text or request.box is None:
@@ -116,6 +123,13 @@ class Segmenter:
             box, mask, boxes = _checked_prompt(request, plane, shape, first, last)
         rid = request.request_id
         started = time.perf_counter()
+
+        def emit(s: int, found: Any) -> None:
+            send(PropagateSlice(rid, int(s), PackedMask.pack(found.mask), found.score))
+
+        if getattr(engine, "volumetric", False):
+            method = _whole_volume(engine, volume, plane, (first, last), text, emit, cancel)
+            return PropagateReply(rid, method, time.perf_counter() - started, cancel())
         method = propagate(
             engine,
             lambda s: render_for_model(volume, plane, s, intensity_range=request.intensity_range),
@@ -125,9 +139,7 @@ class Segmenter:
             box=box,
             mask=mask,
             boxes=boxes,
-            emit=lambda s, found: send(
-                PropagateSlice(rid, int(s), PackedMask.pack(found.mask), found.score)
-            ),
+            emit=emit,
             cancel=cancel,
             text=text,
             min_score=min_score,
@@ -168,6 +180,16 @@ class Segmenter:
                 "LoadSegmenterRequest first"
             )
         return self.loaded.engine
+
+
+def _whole_volume(engine, volume, plane: Plane, span, text: str, emit, cancel) -> str:
+    """A volumetric engine (VoxTell): one pass over the whole volume, then the asked slices
+    of ``plane`` streamed as a propagation's (none when cancelled)."""
+    mask = engine.segment_volume(volume, text, cancel)
+    if mask is not None:
+        for s in range(span[0], span[1] + 1):
+            emit(s, SliceMask(mask[plane_slicer(plane, s, mask.shape)], None))
+    return "volume"
 
 
 def _checked_image(image: Any) -> np.ndarray:
