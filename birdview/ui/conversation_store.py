@@ -19,6 +19,7 @@ from birdview.core.assistant import Assistant
 from birdview.core.session import Session
 from birdview.core.study_files import set_aside
 from birdview.core.volume import Volume
+from birdview.ui._observe import observe
 
 __all__ = ["ConversationStore"]
 
@@ -49,6 +50,8 @@ class ConversationStore(QObject):
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(_AUTOSAVE_DELAY_MS)
         self._autosave.timeout.connect(self.save_now)
+        # Hiding answer boxes is kept in the session too: saved like any other change.
+        observe(self, assistant.events.visibility, self.schedule_save)
 
     def schedule_save(self, *_: object) -> None:
         self._autosave.start()
@@ -92,6 +95,7 @@ class ConversationStore(QObject):
             self._created_at = record.created_at
             count = len(record.turns)
             self._report(f"Restored the session of this study ({count} questions)")
+        self._autosave.stop()  # opening (clear, restore) changed nothing worth writing back
 
     def _set_aside(self, path: Path, problem: Exception) -> None:
         try:
