@@ -73,7 +73,7 @@ class MaskPanel(QWidget):
         self.progress.setFormat("%v / %m slices")
         self.progress.hide()
         self.text_edit = QLineEdit()
-        self.text_edit.setPlaceholderText("Text prompt, e.g. liver (SAM3)")
+        self.text_edit.setPlaceholderText("Text prompt, e.g. liver (SAM3, VoxTell)")
         self.text_edit.returnPressed.connect(self._on_text)
         self.text_note = QLabel()
         self.text_note.setWordWrap(True)

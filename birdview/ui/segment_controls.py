@@ -7,10 +7,12 @@
 - *Masks from answer*: the model's boxes become masks in one click: a volume sweep's per-slice
   boxes are propagated with the "boxes" mode into one mask; a single answer's boxes are each
   segmented on their slice ("from model box").
-- *Segment text*: a text prompt goes to a SAM3 segmenter through every slice; VoxTell (text to
-  3D) is not available in this build, and the panel says so.
+- *Segment text*: a text prompt goes to a SAM3 segmenter through every slice, or to VoxTell,
+  which segments the whole volume at once; its slices stream into the mask like a
+  propagation's (one undo step). Without a text-prompted model the panel says what to get.
 
-The segmentation model (a SAM / MedSAM / SAM2 / SAM3 checkpoint folder, chosen once with
+The segmentation model (a SAM / MedSAM / SAM2 / SAM3 checkpoint folder or a VoxTell model
+folder, chosen once with
 *Choose segmentation model…* and remembered) runs in the model worker beside the language model;
 it is loaded on first use. The client answers on its reader thread: results cross to the GUI
 thread through queued signals.
@@ -18,10 +20,9 @@ thread through queued signals.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from birdview.core.model_input import render_for_model, volume_intensity_range
 from birdview.core.session import Session
 from birdview.core.volume import Volume
 from birdview.inference.protocol import WorkerConfig, WorkerFailure
+from birdview.inference.segmentation import engines
 from birdview.ui.settings import Settings
 
 __all__ = ["SegmentControls", "VOXTELL_MISSING"]
@@ -48,8 +50,9 @@ logger = logging.getLogger(__name__)
 
 MASK_NAME = "segmented"
 VOXTELL_MISSING = (
-    "Text → 3D with VoxTell is not available in this build (the voxtell package and its "
-    "weights are not installed); load a SAM3 checkpoint to segment from text slice by slice."
+    "The segmentation model takes no text. For text → 3D choose a VoxTell model folder (with "
+    "the voxtell package: pip install 'birdview[voxtell]'), or a SAM3 checkpoint to segment "
+    "from text slice by slice (Measure → Choose segmentation model…)."
 )
 
 
@@ -124,7 +127,7 @@ class SegmentControls(QObject):
         """Ask for a segmentation checkpoint folder; remembered. "" when cancelled."""
         folder = QFileDialog.getExistingDirectory(
             self._parent,
-            "Segmentation model folder (SAM, MedSAM, SAM2, SAM3)",
+            "Segmentation model folder (SAM, MedSAM, SAM2, SAM3, VoxTell)",
             self._settings.segmenter_dir(),
         )
         if folder:
@@ -132,18 +135,16 @@ class SegmentControls(QObject):
         return folder
 
     def text_engine(self) -> bool:
-        """Whether the segmenter takes text prompts (SAM3): the loaded one, or the chosen
-        folder's ``config.json`` when it is not loaded yet."""
+        """Whether the segmenter takes text prompts (SAM3, VoxTell): the loaded one, or what
+        the chosen folder is (`engines.for_folder`) when it is not loaded yet."""
         client = self._bridge.client
         loaded = getattr(client, "segmenter_loaded", None) if client is not None else None
         folder = self._settings.segmenter_dir()
         if loaded is not None and folder == self._loaded_dir:
-            return loaded.engine == "sam3"
-        try:
-            config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
-        return isinstance(config, dict) and config.get("model_type") == "sam3"
+            engine = engines.for_model_type(loaded.engine)
+        else:
+            engine = engines.for_folder(folder) if folder else None
+        return engine is not None and "text" in engine.prompts
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -215,16 +216,17 @@ class SegmentControls(QObject):
         return sent
 
     def segment_text(self, text: str) -> bool:
-        """A text prompt through every axial slice with a SAM3 segmenter."""
+        """A text prompt through every axial slice with SAM3, or through the whole volume at
+        once with VoxTell (its slices come back as a propagation's)."""
         text = text.strip()
         if not text or self._session.volume is None:
             return False
         if not self.text_engine():
             self._report(VOXTELL_MISSING)
             return False
-        mask_id = self._masks.add(text, "text prompt")
         count = geometry.slice_count(self._session.volume, Plane.AXIAL)
-        return self._start_run("Segment text", mask_id, Plane.AXIAL, 0, count - 1, text=text)
+        new_mask = partial(self._masks.add, text, "text prompt")
+        return self._start_run("Segment text", new_mask, Plane.AXIAL, 0, count - 1, text=text)
 
     def cancel(self) -> None:
         """Stop the running propagation; the slices that arrived stay."""
@@ -235,7 +237,7 @@ class SegmentControls(QObject):
 
     # -- propagation runs ------------------------------------------------------------------------
 
-    def _start_run(self, what: str, mask_id: int, plane: Plane, first: int, last: int, **how):
+    def _start_run(self, what: str, mask_id, plane: Plane, first: int, last: int, **how):
         if self._run is not None:
             self._report(f"{what}: a propagation is running; cancel it first")
             return False
@@ -245,6 +247,8 @@ class SegmentControls(QObject):
         volume = self._session.volume
         batch = self._masks.batch()  # the whole run is one undo step
         batch.__enter__()
+        if callable(mask_id):  # a new mask (a text prompt's): made inside that step
+            mask_id = mask_id()
         run = {"mask": mask_id, "plane": plane, "volume": volume, "batch": batch}
         run["total"], run["done"] = last - first + 1, 0
         self._run = run

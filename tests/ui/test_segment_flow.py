@@ -14,6 +14,7 @@ from birdview.core.box import Box
 from birdview.core.geometry import Plane
 from birdview.core.mask_store import masks_path
 from birdview.core.measure import Measurement
+from birdview.ui.segment_controls import VOXTELL_MISSING
 from birdview.ui.settings import Settings
 from tests.conftest import REPO
 from tests.inference.tiny_sam import build_tiny_sam
@@ -218,10 +219,10 @@ def test_masks_are_kept_per_study_and_refused_for_another(window):
     _open(window, SAMPLE_CT)
 
 
-def test_text_prompt_without_sam3_says_voxtell_is_not_available(window):
+def test_text_prompt_without_a_text_model_says_what_to_choose(window):
     window.mask_panel.text_edit.setText("liver")
     window.mask_panel._on_text()
-    assert "VoxTell is not available" in window.mask_panel.text_note.text()
+    assert window.mask_panel.text_note.text() == VOXTELL_MISSING
 
 
 def test_masks_from_a_volume_sweep_propagate_its_boxes_into_one_mask(window):
