@@ -166,3 +166,15 @@ def test_incomplete_voxtell_folders_are_refused_in_plain_words(client, tiny, tmp
     assert isinstance(failure, WorkerFailure) and failure.kind == "load"
     assert "its text encoder is missing" in failure.message
     assert "Qwen3-Embedding-4B" in failure.message
+
+
+def test_a_cancel_stops_voxtell_between_patches_with_no_mask(client, tiny, small_ct):
+    import time
+
+    _use(client, tiny)
+    handle = client.propagate(small_ct, first=0, last=19, text="liver")
+    time.sleep(1.0)  # inside the sliding window: one patch takes seconds on a CPU
+    client.cancel(handle.request_id)
+    reply = handle.result(300)
+    assert isinstance(reply, PropagateReply), reply
+    assert reply.cancelled and reply.method == "volume" and reply.slices == ()
