@@ -87,7 +87,8 @@ class SegmentationMethods:
     ) -> RequestHandle:
         """Carry a mask through slices ``first``..``last`` of ``plane`` from a ``box`` (on its
         own slice), a ``mask`` on slice ``start``, one box per slice (``boxes``, e.g. a
-        sweep's), or ``text`` (SAM3: every slice, instances scoring ``min_score``). Each
+        sweep's), or ``text`` (SAM3: every slice, instances scoring ``min_score``; VoxTell:
+        the whole volume in one pass, then its slices of the range). Each
         slice's `PropagateSlice` goes to ``on_slice`` as it is made; the result is
         `PropagateReply` with every slice, in order (partial with ``cancelled=True`` after a
         cancel), or `WorkerFailure`.
