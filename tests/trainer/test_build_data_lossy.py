@@ -18,7 +18,7 @@ from PIL import Image
 
 from tests.conftest import shared
 from trainer.cli import main
-from trainer.data import sources as sources_module
+from trainer.data import image_files as image_files_module
 from trainer.data.boxes import regions_of
 from trainer.data.names import readable
 from trainer.data.sources import (
@@ -92,7 +92,7 @@ def _source_images(text: str, *, old_rule: bool = False) -> dict[str, list[Label
     reader = sammed2d_images if spec.kind == "sammed2d" else masks2d_images
     with pytest.MonkeyPatch.context() as patch:
         if old_rule:
-            patch.setattr(sources_module, "read_mask", _old_rule)
+            patch.setattr(image_files_module, "read_mask", _old_rule)
         return {
             i.name.removesuffix(".png").split("--")[-1]: list(i.masks) for i in reader(spec, report)
         }
