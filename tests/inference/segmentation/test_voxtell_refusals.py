@@ -89,3 +89,33 @@ def test_without_the_voxtell_package_the_folder_is_refused_with_the_install_line
     assert done.returncode == 0, done.stderr
     assert "as the voxtell package is not installed" in done.stdout
     assert "pip install 'birdview[voxtell]'" in done.stdout
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("code ran while unpickling",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_before_voxtell_opens_it(tmp_path, capsys):
+    """nnU-Net's own extras (a device, numpy numbers, tuples) pass torch's weights-only
+    loader; an object whose unpickling calls a function does not, and nothing runs."""
+    import torch
+
+    from birdview.inference.errors import ModelLoadError
+    from birdview.inference.segmentation.voxtell import _check_weights_only
+
+    checkpoint = tmp_path / "checkpoint_final.pth"
+    torch.save(
+        {
+            "network_weights": {"w": torch.zeros(2)},
+            "init_args": {"device": torch.device("cpu"), "fold": 0},
+            "logging": {"mean_fg_dice": [np.float64(0.5), np.float32(0.2)], "epoch": np.int64(3)},
+            "inference_allowed_mirroring_axes": (0, 1, 2),
+        },
+        checkpoint,
+    )
+    _check_weights_only(tmp_path, checkpoint)
+    torch.save({"network_weights": {}, "trap": _RunsCode()}, checkpoint)
+    with pytest.raises(ModelLoadError, match="holds more than weights and numbers"):
+        _check_weights_only(tmp_path, checkpoint)
+    assert "code ran" not in capsys.readouterr().out
