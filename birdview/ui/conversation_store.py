@@ -3,6 +3,10 @@
 Changes are saved a moment after they stop (atomically, through `birdview.core.session_store`),
 and at once before another study opens; opening a study brings its saved conversation back. A
 file that cannot be read, or that belongs to another study, is set aside and never shown.
+
+A conversation that became empty (cleared, its last box deleted) is saved empty when the study
+has a session file, so the cleared answers do not come back; a study that never had a
+conversation gets no file.
 """
 
 from __future__ import annotations
@@ -46,11 +50,14 @@ class ConversationStore(QObject):
         self.session_dir = Path(session_dir) if session_dir is not None else None
         self._report = report
         self._created_at = ""
+        self._has_file = False  # the open study has a session file (restored or written)
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(_AUTOSAVE_DELAY_MS)
         self._autosave.timeout.connect(self.save_now)
-        # Hiding answer boxes is kept in the session too: saved like any other change.
+        # Answers, their edits (clear, delete a box) and hidden boxes are all kept: any change
+        # of them is saved. A streamed answer restarts the timer; only finished turns are kept.
+        observe(self, assistant.events.turns, self.schedule_save)
         observe(self, assistant.events.visibility, self.schedule_save)
 
     def schedule_save(self, *_: object) -> None:
@@ -58,17 +65,18 @@ class ConversationStore(QObject):
 
     def save_now(self) -> None:
         """Write the conversation to its own study's session file now (atomically), if it has
-        anything to keep."""
+        anything to keep, or if it was emptied and the file still holds what was there."""
         self._autosave.stop()
         assistant = self.assistant
         if self.session_dir is None or assistant.study is None:
             return
-        if not (assistant.turns or assistant.user_box):
-            return
         record = assistant.to_record(created_at=self._created_at)
+        if not (record.turns or record.user_boxes or self._has_file):
+            return  # nothing kept yet (a question still on its way is not saved)
         self._created_at = record.created_at
         try:
             session_store.save_session(record, self.session_dir)
+            self._has_file = True
         except (OSError, ValueError) as exc:
             logger.warning("autosave failed: %s", type(exc).__name__)
             text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -79,6 +87,7 @@ class ConversationStore(QObject):
         read, or that is not this study's, is set aside and the study opens with an empty
         chat; this runs inside the volume signal, so it must not raise."""
         self._created_at = ""
+        self._has_file = False
         volume = self.session.volume
         if volume is None or self.session_dir is None:
             return
@@ -92,9 +101,11 @@ class ConversationStore(QObject):
             self._set_aside(path, exc)
             return
         if record is not None:
+            self._has_file = True
             self._created_at = record.created_at
             count = len(record.turns)
-            self._report(f"Restored the session of this study ({count} questions)")
+            if count or record.user_boxes:  # a cleared conversation is nothing to announce
+                self._report(f"Restored the session of this study ({count} questions)")
         self._autosave.stop()  # opening (clear, restore) changed nothing worth writing back
 
     def _set_aside(self, path: Path, problem: Exception) -> None:
