@@ -51,6 +51,7 @@ from birdview.core.exports import AI_NOTICE, NOTICE, is_error, write_export
 from birdview.core.measure import Measurement
 from birdview.core.measure_sr import measurement_groups
 from birdview.core.session_store import RecordedTurn, SessionRecord, ensure_same_study
+from birdview.core.slab import Slab
 from birdview.core.volume import Volume
 
 __all__ = ["SCHEME", "SrExport", "export_dicom_sr", "source_pixel_corners"]
@@ -66,6 +67,7 @@ _CONCEPTS = {
     "measured": ("USERMEASUREMENT", "Measurement by the user"),
     "calibration": ("CALIBRATION", "Length calibration"),
     "annotation": ("USERANNOTATION", "Annotation by the user"),
+    "slab": ("SLABSTATISTICS", "ROI statistics on the thick slab shown"),
     "mask": ("MASK", "How the mask was made"),
     "axes": ("MASKAXES", "Where the mask's axes were measured"),
 }
@@ -90,9 +92,12 @@ def export_dicom_sr(
     anonymise: bool = False,
     measurements: Sequence[Measurement] = (),
     masks: tuple = (),
+    slab: Slab | None = None,
 ) -> SrExport:
     """Write the conversation ``record`` about ``volume`` as a DICOM SR (see the module),
-    with the user's ``measurements`` (`birdview.core.measure_sr`) and, given ``masks`` as
+    with the user's ``measurements`` (`birdview.core.measure_sr`; an ROI measured while the
+    views showed an active ``slab`` keeps its slice's statistics and adds the slab's, said
+    so) and, given ``masks`` as
     (`mask_exports.NamedMask` list, their SEG dataset), a volumetric group per mask
     (`birdview.core.mask_sr`).
 
@@ -112,7 +117,7 @@ def export_dicom_sr(
     for box in record.user_boxes:
         if box not in asked_about:
             builder.add_drawn(box)
-    measured, left_out = measurement_groups(sources, measurements, _text)
+    measured, left_out = measurement_groups(sources, measurements, _text, slab)
     builder.groups += measured
     builder.skipped += left_out
     if masks:

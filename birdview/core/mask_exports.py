@@ -354,6 +354,7 @@ def export_masks(
     *,
     measurements: Sequence = (),
     anonymise: bool = False,
+    slab=None,
 ) -> MaskExport:
     """The DICOM SR (conversation, measurements and one TID 1411 group per mask referencing
     its SEG segment), the SEG beside it (``<stem>-seg.dcm``) and the NIfTI label map
@@ -383,6 +384,7 @@ def export_masks(
         measurements=measurements,
         masks=(tuple(masks), seg),
         anonymise=anonymise,
+        slab=slab,  # ROIs measured on the thick slab shown: see measure_sr
     )
     _write_seg(seg, seg_path)
     nifti, classes = export_nifti(masks, volume, nifti_path)

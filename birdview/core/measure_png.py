@@ -1,5 +1,6 @@
 """The user's measurements drawn into the annotated PNG export, as the viewer draws them:
-yellow shapes over a dark halo, and their values beside them in text with a dark shadow."""
+yellow shapes over a dark halo, and their values beside them in text with a dark shadow (an
+ROI's statistics over the thick slab shown, with the slab named, as on screen)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 from birdview.core.annotations import arrow_head_points
 from birdview.core.geometry import Plane
 from birdview.core.measure import ANNOTATION_KINDS, Measurement, measure
+from birdview.core.slab import Slab
 from birdview.core.volume import Volume
 
 __all__ = ["draw_measurements"]
@@ -25,9 +27,11 @@ def draw_measurements(
     plane: Plane,
     slice_index: int,
     scale: tuple[float, float],
+    slab: Slab | None = None,
 ) -> None:
     """Draw the measurements of slice ``slice_index`` of ``plane`` on a Pillow ``draw`` whose
-    image is the slice scaled by ``scale`` (output pixels per image pixel, x and y)."""
+    image is the slice (or ``slab``'s projection of it) scaled by ``scale`` (output pixels
+    per image pixel, x and y)."""
     sx, sy = scale
     for m in items:
         if m.plane is not Plane(plane) or m.slice_index != slice_index:
@@ -37,7 +41,7 @@ def draw_measurements(
             _shape(draw, m.kind, points, colour, width)
         right = max(p[0] for p in points) + 6
         top = min(p[1] for p in points) if m.kind != "angle" else points[1][1] + 4
-        lines = measure(m, volume).lines()
+        lines = measure(m, volume, slab).lines()
         if m.kind in ANNOTATION_KINDS:  # an arrow's note, a text note's text
             lines = [m.label] if m.label else []
             top -= 6 if m.kind == "text" else 0

@@ -11,6 +11,13 @@ measurement's region and its values as TID 300 numeric measurements with UCUM un
 - the user's arrow / text note (`birdview.core.annotations`): a 2-point POLYLINE (tail, tip) /
   a POINT, no values, and the note's text as a TEXT item ("Annotation by the user").
 
+An ROI measured while the views showed a thick slab (MIP, MinIP, average) keeps the
+statistics of the slice the region points to, and adds those of the projection the user saw:
+the same four measurements with a Derivation (DCM 121401) of Maximum / Minimum intensity
+projection (DCM 113078 / 113079; an average has no code and is in the text only), and a TEXT
+item that names the slab (mode, thickness, slices) with its values and says that the
+statistics without a derivation are the slice's.
+
 On the acquisition plane the region is in the source image's pixels (SCOORD); on a
 reformatted plane it is in patient mm (SCOORD3D) where the study has a Frame of Reference,
 and left out with the reason otherwise. Where lengths are not in mm (an image without pixel
@@ -31,6 +38,7 @@ from birdview.core._sr_sources import NO_FRAME_OF_REFERENCE, SourceImages
 from birdview.core.geometry import pixel_size_mm
 from birdview.core.measure import ANNOTATION_KINDS, Measured, Measurement, measure
 from birdview.core.measure_store import points_lps_mm
+from birdview.core.slab import Slab, slab_text
 from birdview.core.volume import Volume
 
 __all__ = ["measurement_groups"]
@@ -39,9 +47,10 @@ TextItem = Callable[[str, str], object]  # (BirdView concept key, value) → a T
 
 
 def measurement_groups(
-    sources: SourceImages, items: Sequence[Measurement], text: TextItem
+    sources: SourceImages, items: Sequence[Measurement], text: TextItem, slab: Slab | None = None
 ) -> tuple[list, list[str]]:
-    """(measurement groups, why some measurements were left out)."""
+    """(measurement groups, why some measurements were left out); ROIs add the statistics of
+    ``slab``'s projection when the views showed an active one."""
     volume = sources.volume
     groups, skipped = [], []
     for n, measurement in enumerate(items, start=1):
@@ -50,14 +59,18 @@ def measurement_groups(
             skipped.append(f"measurement {n} ({measurement.kind}): {reason}")
             continue
         values = measure(measurement, volume)
+        shown = measure(measurement, volume, slab) if slab is not None else values
+        numbers = _numbers(values) + _slab_numbers(shown, slab)
         noun = "Annotation" if measurement.kind in ANNOTATION_KINDS else "Measurement"
         name = f"{noun} {n}: {measurement.label or measurement.kind}"
         group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=name),
             referenced_region=region,
-            measurements=_numbers(values) or None,
+            measurements=numbers or None,
         )
         notes = [text("measured", f"{measurement.kind} drawn by the user")]
+        if shown.projection:
+            notes.append(text("slab", _slab_note(measurement, volume, shown, slab)))
         if measurement.kind in ANNOTATION_KINDS and measurement.label:
             notes.append(text("annotation", measurement.label))
         if values.length is not None or values.area is not None:
@@ -93,6 +106,40 @@ def _numbers(values: Measured) -> list[hd.sr.Measurement]:
             (codes.SCT.Maximum, values.maximum, unit),
         ]
     return [hd.sr.Measurement(name=name, value=value, unit=unit) for name, value, unit in found]
+
+
+_PROJECTIONS = {
+    "mip": codes.DCM.MaximumIntensityProjection,
+    "minip": codes.DCM.MinimumIntensityProjection,
+}
+
+
+def _slab_numbers(shown: Measured, slab: Slab | None) -> list[hd.sr.Measurement]:
+    """The statistics of the slab's projection, derived by a coded projection (MIP, MinIP);
+    none for the slice itself or an average (no code: the text says it)."""
+    derivation = _PROJECTIONS.get(slab.mode) if slab is not None else None
+    if not shown.projection or derivation is None:
+        return []
+    unit = _value_unit(shown.calibration.value_unit)
+    return [
+        hd.sr.Measurement(name=name, value=value, unit=unit, derivation=derivation)
+        for name, value in (
+            (codes.SCT.Mean, shown.mean),
+            (codes.SCT.StandardDeviation, shown.sd),
+            (codes.SCT.Minimum, shown.minimum),
+            (codes.SCT.Maximum, shown.maximum),
+        )
+    ]
+
+
+def _slab_note(measurement: Measurement, volume: Volume, shown: Measured, slab: Slab) -> str:
+    """What the user saw on the slab, and which statistics are the referenced slice's."""
+    where = slab_text(volume, measurement.plane, measurement.slice_index, slab)
+    seen = "; ".join(shown.lines()[shown.lines().index(shown.projection) + 1 :])
+    return (
+        f"On screen the ROI statistics were taken on the {where}: {seen}. Mean, Standard "
+        "Deviation, Minimum and Maximum without a derivation are of the referenced image only."
+    )
 
 
 def _length_unit(unit: str):

@@ -6,7 +6,9 @@ a hash, never patient data) and is named after it (``measurements-<16 hex>.json`
 damaged file comes out as one `ValueError` naming the file.
 
 `measurements_json` is what exports write: each measurement's points (pixels and LPS mm) and
-values with their units, and the calibration they were measured with.
+values with their units, and the calibration they were measured with. An ROI measured on a
+thick slab (the views showed a MIP, MinIP or average) has the statistics of the projection
+shown, as the viewer showed them, with the slab named and the centre slice's beside them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from birdview.core import geometry
 from birdview.core.measure import Measured, Measurement, measure
 from birdview.core.measure_calibration import calibration_of
 from birdview.core.session_store import StudyRef
+from birdview.core.slab import Slab, slab_record
 from birdview.core.study_files import load_study_file, save_study_json, study_file_path
 from birdview.core.volume import Volume
 
@@ -161,24 +164,30 @@ def _read(path: Path) -> tuple[str, list[Measurement]]:
 # -- export ---------------------------------------------------------------------------------
 
 
-def measurements_json(items: Iterable[Measurement], volume: Volume) -> dict[str, Any]:
+def measurements_json(
+    items: Iterable[Measurement], volume: Volume, slab: Slab | None = None
+) -> dict[str, Any]:
     """The export's "measurements" section: calibration, then every measurement with its
-    points (pixel edges and patient LPS mm) and values with units."""
+    points (pixel edges and patient LPS mm) and values with units. With an active ``slab``
+    (what the views show), ROI statistics are of its projection, as on screen: the entry
+    names the slab ("slab") and keeps the centre slice's statistics ("slice_values")."""
     calibration = calibration_of(volume)
     entries = []
     for n, m in enumerate(items):
-        values = measure(m, volume)
-        entries.append(
-            {
-                "index": n,
-                **measurement_to_dict(m),
-                "points_lps_mm": points_lps_mm(volume, m.plane, m.slice_index, m.points_px)
-                .round(3)
-                .tolist(),
-                "values": _values(values),
-                "text": values.lines(),
-            }
-        )
+        values = measure(m, volume, slab)
+        entry = {
+            "index": n,
+            **measurement_to_dict(m),
+            "points_lps_mm": points_lps_mm(volume, m.plane, m.slice_index, m.points_px)
+            .round(3)
+            .tolist(),
+            "values": _values(values),
+            "text": values.lines(),
+        }
+        if values.projection:  # the statistics are of the slab's projection, not the slice
+            entry["slab"] = slab_record(volume, m.plane, m.slice_index, slab)
+            entry["slice_values"] = _values(measure(m, volume))
+        entries.append(entry)
     return {
         "study_identity": volume.identity,
         "calibration": {

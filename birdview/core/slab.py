@@ -26,7 +26,9 @@ __all__ = [
     "SlabMode",
     "slab_image",
     "slab_indices",
+    "slab_record",
     "slab_slice_count",
+    "slab_text",
     "slab_value",
 ]
 
@@ -83,6 +85,29 @@ def slab_indices(volume: Volume, plane: Plane, index: int, thickness_mm: float) 
     first = int(index) - (count - 1) // 2
     last = first + count - 1
     return range(max(first, 0), min(last, geometry.slice_count(volume, plane) - 1) + 1)
+
+
+def slab_record(volume: Volume, plane: Plane, index: int, slab: Slab) -> dict:
+    """The slab centred on slice ``index`` as exports write it: mode, thickness and the
+    slices it covers (array indices, as measurements give theirs, and their names)."""
+    plane = Plane(plane)
+    indices = slab_indices(volume, plane, index, slab.thickness_mm)
+    return {
+        "mode": slab.mode,
+        "name": slab.label(),
+        "thickness_mm": slab.thickness_mm,
+        "first_slice_index": indices.start,
+        "last_slice_index": indices.stop - 1,
+        "slice_count": len(indices),
+        "slices": geometry.slice_span_name(volume, plane, indices.start, indices.stop - 1),
+    }
+
+
+def slab_text(volume: Volume, plane: Plane, index: int, slab: Slab) -> str:
+    """The slab in words: "MIP 10.0 mm over Im 10–14 (5 slices)"."""
+    record = slab_record(volume, plane, index, slab)
+    count = record["slice_count"]
+    return f"{record['name']} over {record['slices']} ({count} slice{'s' * (count != 1)})"
 
 
 def slab_image(volume: Volume, plane: Plane, index: int, slab: Slab | None) -> np.ndarray:

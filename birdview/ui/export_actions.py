@@ -21,6 +21,7 @@ from birdview.core.assistant import Assistant
 from birdview.core.labels_overlay import LabelOverlay
 from birdview.core.measure_set import MeasurementSet
 from birdview.core.session import Session
+from birdview.core.slab import Slab
 from birdview.ui.settings import Settings
 
 __all__ = ["Exporter"]
@@ -63,6 +64,9 @@ class Exporter:
         self.masks = masks  # the study's MaskSet: with masks, the SR comes with SEG + NIfTI
         self.ask_path: Callable[[str, str, str], str] = self._dialog
         self.labels: LabelOverlay | None = None  # drawn into PNGs with a legend when shown
+        # The thick slab the views show (every view shows the same): exported ROI statistics
+        # are the projection's, as on screen, and the PNG draws the projection.
+        self.slab: Callable[[], Slab] = Slab
 
     def anonymised(self) -> bool:
         """Whether an export made now leaves out patient identity."""
@@ -105,6 +109,7 @@ class Exporter:
                 zoom=resolution * (2.0 if min(volume.shape[1:3]) < 300 else 1.0),
                 measurements=self._measured(),
                 labels=self.labels,
+                slab=self.slab(),
             ),
         )
 
@@ -125,6 +130,7 @@ class Exporter:
                 path,
                 anonymise=self.anonymised(),
                 measurements=self._measured(),
+                slab=self.slab(),
             ),
         )
 
@@ -159,6 +165,7 @@ class Exporter:
                     masks,
                     measurements=self._measured(),
                     anonymise=self.anonymised(),
+                    slab=self.slab(),
                 ),
             )
         return self._write(
@@ -170,6 +177,7 @@ class Exporter:
                 path,
                 anonymise=self.anonymised(),
                 measurements=self._measured(),
+                slab=self.slab(),
             ),
         )
 

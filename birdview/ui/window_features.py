@@ -36,7 +36,8 @@ def add_dock(
 
 
 def add_key_images(window: MainWindow) -> None:
-    """Key images (marked slices), exported with the SR: needs measure, exporter, reporter."""
+    """Key images (marked slices), exported with the SR: needs measure, exporter, reporter;
+    and the slab the views show, for the exports."""
     window.key_images = KeyImageControls(
         window,
         window.session,
@@ -48,6 +49,9 @@ def add_key_images(window: MainWindow) -> None:
         anonymise=window.exporter.anonymised,
         report_error=window.reporter.report,
     )
+    # Exports give ROI statistics over the thick slab the views show, as on screen (the main
+    # view's: every view shows the same slab).
+    window.exporter.slab = lambda: window.view_layout.main_view.slab
 
 
 def add_pacs(window: MainWindow) -> None:
