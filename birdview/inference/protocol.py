@@ -282,6 +282,9 @@ class AskReply:
 
 @dataclass(frozen=True)
 class SweepProgress:
+    """Steps done of a running request: a sweep's slices, or a VoxTell propagation's
+    sliding-window patches."""
+
     request_id: str
     done: int
     total: int

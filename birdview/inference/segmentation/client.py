@@ -83,13 +83,15 @@ class SegmentationMethods:
         min_score: float = 0.5,
         intensity_range: tuple[float, float] | None = None,
         on_slice: Callable[[Any], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
         on_done: Callable[[Result], None] | None = None,
     ) -> RequestHandle:
         """Carry a mask through slices ``first``..``last`` of ``plane`` from a ``box`` (on its
         own slice), a ``mask`` on slice ``start``, one box per slice (``boxes``, e.g. a
         sweep's), or ``text`` (SAM3: every slice, instances scoring ``min_score``; VoxTell:
         the whole volume in one pass, then its slices of the range). Each
-        slice's `PropagateSlice` goes to ``on_slice`` as it is made; the result is
+        slice's `PropagateSlice` goes to ``on_slice`` as it is made, and VoxTell's
+        ``(patches done, patches in all)`` to ``on_progress`` before them; the result is
         `PropagateReply` with every slice, in order (partial with ``cancelled=True`` after a
         cancel), or `WorkerFailure`.
 
@@ -114,4 +116,6 @@ class SegmentationMethods:
             min_score=float(min_score),
         )
         handle = RequestHandle(request.request_id)
-        return self._submit(Pending(request, handle, on_done, on_slice=on_slice))
+        return self._submit(
+            Pending(request, handle, on_done, on_progress=on_progress, on_slice=on_slice)
+        )

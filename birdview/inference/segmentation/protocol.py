@@ -6,7 +6,9 @@ request                    final message (or `WorkerFailure`)
 =========================  ==========================================================
 `LoadSegmenterRequest`     `SegmenterLoaded`
 `SegmentRequest`           `SegmentReply`
-`PropagateRequest`         `PropagateReply` (after one `PropagateSlice` per slice)
+`PropagateRequest`         `PropagateReply` (after one `PropagateSlice` per slice;
+                           VoxTell sends a `SweepProgress` per sliding-window patch
+                           before its slices)
 =========================  ==========================================================
 
 Masks travel as `birdview.core.masks.PackedMask` (one bit a pixel). A propagation's slices

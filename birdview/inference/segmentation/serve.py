@@ -1,7 +1,8 @@
 """The worker's segmentation requests: load, segment one slice, propagate over slices.
 
 Called from `birdview.inference.worker` on its main loop, one request at a time; ``send``
-streams `PropagateSlice` messages and ``cancel`` says a `CancelRequest` came.
+streams `PropagateSlice` messages (and a volumetric engine's `SweepProgress`, one per
+sliding-window patch) and ``cancel`` says a `CancelRequest` came.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from birdview.core.mask_set import plane_slicer
 from birdview.core.masks import PackedMask
 from birdview.core.model_input import render_for_model
 from birdview.inference._worker_parts import BadRequest, memory_bytes
+from birdview.inference.protocol import SweepProgress
 from birdview.inference.segmentation._base import SliceMask
 from birdview.inference.segmentation.protocol import (
     LoadSegmenterRequest,
@@ -127,8 +129,12 @@ class Segmenter:
         def emit(s: int, found: Any) -> None:
             send(PropagateSlice(rid, int(s), PackedMask.pack(found.mask), found.score))
 
+        def patches(done: int, total: int) -> None:  # a volumetric engine's progress
+            send(SweepProgress(rid, done, total))
+
         if getattr(engine, "volumetric", False):
-            method = _whole_volume(engine, volume, plane, (first, last), text, emit, cancel)
+            span = (first, last)
+            method = _whole_volume(engine, volume, plane, span, text, emit, cancel, patches)
             return PropagateReply(rid, method, time.perf_counter() - started, cancel())
         method = propagate(
             engine,
@@ -182,10 +188,11 @@ class Segmenter:
         return self.loaded.engine
 
 
-def _whole_volume(engine, volume, plane: Plane, span, text: str, emit, cancel) -> str:
-    """A volumetric engine (VoxTell): one pass over the whole volume, then the asked slices
-    of ``plane`` streamed as a propagation's (none when cancelled)."""
-    mask = engine.segment_volume(volume, text, cancel)
+def _whole_volume(engine, volume, plane: Plane, span, text: str, emit, cancel, patches) -> str:
+    """A volumetric engine (VoxTell): one pass over the whole volume, its progress sent per
+    sliding-window patch, then the asked slices of ``plane`` streamed as a propagation's
+    (none when cancelled)."""
+    mask = engine.segment_volume(volume, text, cancel, patches)
     if mask is not None:
         for s in range(span[0], span[1] + 1):
             emit(s, SliceMask(mask[plane_slicer(plane, s, mask.shape)], None))

@@ -154,18 +154,28 @@ class Engine:
         self.folder, self.device = folder, device
 
     def segment_volume(
-        self, volume: Any, text: str, cancel: Callable[[], bool]
+        self,
+        volume: Any,
+        text: str,
+        cancel: Callable[[], bool],
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray | None:
         """The (k, j, i) bool mask of what ``text`` names in ``volume``; None when ``cancel()``
-        turned True during the sliding window."""
+        turned True during the sliding window. ``progress(done, total)`` follows each of its
+        patches (VoxTell's own hook, where the cancel is checked too)."""
         from voxtell.inference.predictor import InferenceCancelled
+
+        def after_patch(done: int, total: int) -> bool:
+            if progress is not None:
+                progress(int(done), int(total))
+            return not cancel()  # False stops VoxTell's sliding window
 
         self._check_prompt(text)
         affine = ras_affine(volume)
         image = to_voxtell(volume.voxels, affine).astype(np.float32)[None]
         try:
             found = self.predictor.predict_single_image(
-                image, [text], progress_callback=lambda done, total: not cancel()
+                image, [text], progress_callback=after_patch
             )
         except InferenceCancelled:
             return None

@@ -178,3 +178,26 @@ def test_a_cancel_stops_voxtell_between_patches_with_no_mask(client, tiny, small
     reply = handle.result(300)
     assert isinstance(reply, PropagateReply), reply
     assert reply.cancelled and reply.method == "volume" and reply.slices == ()
+
+
+def test_voxtell_reports_each_patch_in_order_before_the_mask(client, tiny, small_ct):
+    """Columns taken every 2nd instead of 4th (20 × 128 × 256): the rows fit one 192-voxel
+    patch, the 256 columns need two at VoxTell's half-patch step, so two patches."""
+    _use(client, tiny)
+    ct = to_canonical(load(scan(sample_ct_dir()).entries[0]))
+    sx, sy, sz = ct.spacing_mm
+    wide = ct.with_changes(
+        voxels=np.ascontiguousarray(ct.voxels[:, ::4, ::2]), spacing_mm=(sx * 2, sy * 4, sz)
+    )
+    events: list = []
+    reply = client.propagate(
+        wide,
+        first=0,
+        last=wide.shape[0] - 1,
+        text="liver",
+        on_progress=lambda done, total: events.append(("patch", done, total)),
+        on_slice=lambda piece: events.append(("slice", piece.slice_index)),
+    ).result(300)
+    assert isinstance(reply, PropagateReply) and not reply.cancelled, reply
+    assert events[:2] == [("patch", 1, 2), ("patch", 2, 2)]
+    assert events[2:] == [("slice", s) for s in range(wide.shape[0])]
