@@ -239,6 +239,7 @@ class MaskPanel(QWidget):
             self._numbers_timer.start()
 
     def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setFormat(f"%v / %m {self._segment.progress_unit}")
         self.progress.setMaximum(total)
         self.progress.setValue(done)
 

@@ -61,13 +61,15 @@ class SegmentControls(QObject):
 
     Signals:
         busy_changed(bool): a propagation started or ended.
-        progress(done, total): slices of the running propagation.
+        progress(done, total): slices of the running propagation, or VoxTell's sliding-window
+            patches (``progress_unit`` says which).
     """
 
     busy_changed = Signal(bool)
     progress = Signal(int, int)
     _segmented = Signal(object, object)  # result, (box, volume, name, source)
     _streamed = Signal(object, object)  # PropagateSlice, context
+    _stepped = Signal(int, int, object)  # VoxTell's patches done, in all, context
     _propagated = Signal(object, object)  # PropagateReply or failure, context
     _segmenter_loaded = Signal(object)
 
@@ -91,6 +93,7 @@ class SegmentControls(QObject):
         self._run: dict | None = None  # the running propagation
         self.last_measures: Any = None  # of the last mask made, for tests and exports
         self.last_reply: Any = None  # of the last propagation, for tests
+        self.progress_unit = "slices"  # what `progress` counts
         self.segment_action = self._make("Segment box", self.segment_box, "mdi6.auto-fix")
         self.segment_action.setToolTip("Segment what the drawn box frames on its slice")
         self.propagate_action = self._make("Propagate mask", self.propagate, "mdi6.layers-triple")
@@ -104,6 +107,7 @@ class SegmentControls(QObject):
         self.choose_action = self._make("Choose segmentation model…", self.choose_model)
         self._segmented.connect(self._on_segmented)
         self._streamed.connect(self._on_streamed)
+        self._stepped.connect(self._on_stepped)
         self._propagated.connect(self._on_propagated)
         self._segmenter_loaded.connect(self._on_segmenter_loaded)
 
@@ -259,10 +263,12 @@ class SegmentControls(QObject):
             plane=plane,
             intensity_range=self._range(volume),
             on_slice=lambda s: self._streamed.emit(s, run),
+            on_progress=lambda done, total: self._stepped.emit(done, total, run),
             on_done=lambda r: self._propagated.emit(r, run),
             **how,
         )
         self._set_busy(True)
+        self.progress_unit = "slices"
         self.progress.emit(0, run["total"])
         self._report(f"{what}…")
         return True
@@ -275,7 +281,15 @@ class SegmentControls(QObject):
         except (KeyError, IndexError, ValueError) as exc:  # the mask was deleted meanwhile
             logger.info("propagated slice dropped: %s", exc)
         run["done"] += 1
-        self.progress.emit(run["done"], run["total"])
+        if "patches" not in run:  # VoxTell's bar counts its patches; the slices follow at once
+            self.progress.emit(run["done"], run["total"])
+
+    def _on_stepped(self, done: int, total: int, run: dict) -> None:
+        if run is not self._run:
+            return
+        run["patches"] = (done, total)
+        self.progress_unit = "patches"
+        self.progress.emit(done, total)
 
     def _on_propagated(self, result: object, run: dict) -> None:
         if run is not self._run:
@@ -295,6 +309,9 @@ class SegmentControls(QObject):
         # Only the volume here (a count); the panel computes the rest in a thread.
         volume_ml = entry.voxels * voxel_volume_ml(run["volume"])
         state = "cancelled" if getattr(result, "cancelled", False) else "done"
+        if getattr(result, "method", "") == "volume":
+            self._report(_describe_voxtell(state, run, entry.name, volume_ml))
+            return
         self._report(
             f"Propagation {state}: {run['done']} of {run['total']} slices, "
             f"{entry.name} {volume_ml:.2f} mL"
@@ -345,6 +362,13 @@ def _nearest_filled(data: np.ndarray, plane: Plane, index: int) -> int:
     axis = {Plane.AXIAL: (1, 2), Plane.CORONAL: (0, 2), Plane.SAGITTAL: (0, 1)}[plane]
     filled = np.flatnonzero(data.any(axis=axis))
     return int(filled[np.argmin(np.abs(filled - index))])
+
+
+def _describe_voxtell(state: str, run: dict, name: str, volume_ml: float) -> str:
+    done, total = run.get("patches", (0, 0))
+    if state == "cancelled":
+        return f"VoxTell cancelled after patch {done} of {total}: {name} stays empty"
+    return f"VoxTell done: {name} {volume_ml:.1f} mL"
 
 
 def _describe(found: Any, box: Box, unit: str) -> str:

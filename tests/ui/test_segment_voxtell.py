@@ -81,3 +81,29 @@ def test_a_text_prompt_runs_voxtell_and_its_3d_mask_is_one_undo_step(window):
     assert masks.undo()
     assert len(masks) == 0
     assert masks.redo() and masks.entries[0].voxels == entry.voxels
+
+
+def test_the_dock_bar_counts_voxtells_patches_and_the_status_says_what_ran(window):
+    volume, masks, panel = window.session.volume, window.masks.masks, window.mask_panel
+    masks.reset(volume.identity, volume.shape)
+    seen: list[tuple[int, int, str]] = []  # the bar after each progress (the panel's slot ran)
+
+    def record(*_) -> None:
+        seen.append((panel.progress.value(), panel.progress.maximum(), panel.progress.text()))
+
+    window.segment.progress.connect(record)
+    try:
+        panel.text_edit.setText("liver")
+        panel._on_text()
+        wait_for(lambda: not window.segment.busy, 300)
+    finally:
+        window.segment.progress.disconnect(record)
+    assert window.segment.last_reply.method == "volume"
+    # The small CT is one patch of the tiny network: the bar starts at 0 and ends at 1 of 1
+    # patch; the slices that follow at once do not move it back.
+    slices = volume.shape[0]
+    assert seen == [(0, slices, f"0 / {slices} slices"), (1, 1, "1 / 1 patches")]
+    entry = masks.entries[0]
+    volume_ml = entry.voxels * voxel_volume_ml(volume)
+    message = window.status.currentMessage()
+    assert message == f"VoxTell done: liver {volume_ml:.1f} mL"
