@@ -13,6 +13,11 @@ Run on a CUDA machine (never in CI): ``python bench/gpu_check.py [--size 1.3b|2.
    VRAM, ms for one 512 x 512 slice and per slice over a 20-slice propagation of the sample
    CT. Target: every mask on its slice's grid, bf16 peak VRAM below fp32's.
    ``--part sam`` runs this part alone.
+4. VoxTell (text → 3D), only with ``--voxtell FOLDER``: a real ``voxtell_v1.1`` folder with
+   its Qwen3-Embedding-4B text encoder (nothing can be downloaded), loaded through BirdView's
+   segmentation loader on CUDA: load time, peak VRAM, seconds and sliding-window patches for
+   one text prompt ("liver") on the sample CT at full resolution. ``--part voxtell`` runs
+   this part alone; ``--part all`` adds it when the folder is given.
 Prints one line per measurement and a JSON summary at the end.
 """
 
@@ -172,17 +177,90 @@ def sam_ok(rows: list[dict]) -> bool:
     return grid and smaller
 
 
-def main() -> int:
+def voxtell_row(folder: Path, device: str = "cuda", volume=None, text: str = "liver") -> dict:
+    """Part 4 (see the module docstring) on ``volume`` (default: the sample CT, full
+    resolution)."""
+    from birdview.core.geometry import to_canonical
+    from birdview.core.io import load, scan
+    from birdview.core.resources import sample_ct_dir
+    from birdview.inference.segmentation.loader import load_segmenter
+
+    if volume is None:
+        volume = to_canonical(load(scan(sample_ct_dir()).entries[0]))
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    loaded = load_segmenter(folder, precision="auto", device=device)
+    load_s = time.perf_counter() - started
+    patches: list[tuple[int, int]] = []
+    started = time.perf_counter()
+    mask = loaded.engine.segment_volume(
+        volume, text, lambda: False, lambda done, total: patches.append((done, total))
+    )
+    row = {
+        "engine": "voxtell",
+        "precision": loaded.precision,
+        "device": loaded.device,
+        "volume": list(volume.shape),
+        "load_s": round(load_s, 2),
+        "prompt_s": round(time.perf_counter() - started, 2),
+        "patches": patches[-1][1] if patches else 0,
+        "mask_on_grid": mask is not None and mask.shape == volume.shape,
+        "mask_voxels": int(mask.sum()) if mask is not None else 0,
+    }
+    if device == "cuda":
+        row["peak_vram_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 3)
+    print(json.dumps(row))
+    del loaded
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return row
+
+
+def voxtell_refusal(part: str, folder: str | None) -> str:
+    """Why part 4 cannot run with ``folder`` ("" when it can, or when it is not asked for)."""
+    if folder is None:
+        return "--part voxtell needs --voxtell FOLDER (voxtell_v1.1)" if part == "voxtell" else ""
+    from birdview.inference.errors import ModelLoadError
+    from birdview.inference.segmentation.voxtell import ENCODER_NAME, check_folder
+
+    try:
+        found = check_folder(Path(folder))
+    except ModelLoadError as exc:
+        return str(exc)
+    if found["encoder"] is None:
+        return (
+            f"The VoxTell check needs the text encoder: put {ENCODER_NAME} in "
+            f"'{Path(folder) / 'text_encoder'}' or beside the folder"
+        )
+    return ""
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="2.3b")
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--part", choices=("all", "vlm", "sam"), default="all")
-    args = parser.parse_args()
+    parser.add_argument("--part", choices=("all", "vlm", "sam", "voxtell"), default="all")
+    parser.add_argument("--voxtell", metavar="FOLDER", help="a voxtell_v1.1 folder (part 4)")
+    args = parser.parse_args(argv)
+    refusal = voxtell_refusal(args.part, args.voxtell)
+    if refusal:
+        print(refusal)
+        return 2
     if not torch.cuda.is_available():
         print("No CUDA device: this check only means something on a GPU.")
         return 2
     print(f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
     summary: dict = {"gpu": torch.cuda.get_device_name(0)}
+    if args.voxtell is not None and args.part in ("all", "voxtell"):
+        summary["voxtell"] = voxtell_row(Path(args.voxtell))
+        print(
+            "voxtell: mask on the CT's grid:", "yes" if summary["voxtell"]["mask_on_grid"] else "NO"
+        )
+    if args.part == "voxtell":
+        print(json.dumps(summary, indent=2))
+        return 0 if summary["voxtell"]["mask_on_grid"] else 1
     sam_passed = True
     if args.part in ("all", "sam"):
         with tempfile.TemporaryDirectory() as work:
@@ -211,7 +289,8 @@ def main() -> int:
         for row in summary.values()
         if isinstance(row, dict)
     )
-    return 0 if ratio <= 0.35 and towers_whole and sam_passed else 1
+    voxtell_passed = summary.get("voxtell", {}).get("mask_on_grid", True)
+    return 0 if ratio <= 0.35 and towers_whole and sam_passed and voxtell_passed else 1
 
 
 if __name__ == "__main__":
