@@ -30,14 +30,13 @@ def _saved_turns(identity: str, folder) -> int | None:
     return len(load_session(identity, folder).turns)
 
 
-def test_a_cleared_conversation_stays_cleared_after_another_study(
-    qtbot, make_main_window
-) -> None:
+def test_a_cleared_conversation_stays_cleared_after_another_study(qtbot, make_main_window) -> None:
     window = make_main_window("1x1")
     open_and_wait(qtbot, window, CT)
     assistant, chat = window.assistant, window.chat_panel
     ct, folder = window.session.volume.identity, window.controller.session_dir
-    _answer(window, "kidney"), _answer(window, "liver")
+    for organ in ("kidney", "liver"):
+        _answer(window, organ)
     qtbot.waitUntil(lambda: _saved_turns(ct, folder) == 2, timeout=5000)
 
     chat.conversation.clear_action.trigger()
@@ -56,9 +55,7 @@ def test_a_cleared_conversation_stays_cleared_after_another_study(
     assert _saved_turns(mr, folder) is None
 
 
-def test_a_conversation_cleared_just_before_closing_stays_cleared(
-    qtbot, make_main_window
-) -> None:
+def test_a_conversation_cleared_just_before_closing_stays_cleared(qtbot, make_main_window) -> None:
     window = make_main_window("1x1")
     open_and_wait(qtbot, window, CT)
     ct, folder = window.session.volume.identity, window.controller.session_dir
