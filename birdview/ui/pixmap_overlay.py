@@ -68,7 +68,10 @@ class SliceLayer(QObject):
         if key == self._key:
             return
         self._key = key
-        self._show(self._render(plane, index), geometry.pixel_size_mm(volume, plane))
+        rgba = self._render(plane, index)
+        if rgba is not None and rgba is self.rgba:
+            return  # the subclass found the shown picture still right: no repaint
+        self._show(rgba, geometry.pixel_size_mm(volume, plane))
 
     def clear(self) -> None:
         """Show nothing until the next refresh (e.g. while the view previews another study)."""
@@ -81,6 +84,8 @@ class SliceLayer(QObject):
         raise NotImplementedError
 
     def _render(self, plane, index: int) -> np.ndarray:
+        """The RGBA picture of slice ``index``; ``self.rgba`` itself when what is shown is
+        still right (the key changed, the picture did not)."""
         raise NotImplementedError
 
     def _show(self, rgba: np.ndarray | None, pixel_mm: tuple[float, float]) -> None:
