@@ -1,9 +1,10 @@
 """The segmentation requests of the user's flow, each ending in the study's `MaskSet`:
 
 - *Segment box*: the drawn box becomes a mask on its slice ("SAM box").
-- *Propagate*: the selected mask is carried through the volume from the slice nearest the
-  shown one where it has voxels; slices stream into the mask as the worker makes them (one undo
-  step for the whole run), with progress, and *Cancel* keeps what arrived.
+- *Propagate*: the selected mask is carried through the slices of the plane it was drawn on
+  (axial, coronal or sagittal) from its slice nearest the shown one; slices stream into the
+  mask as the worker makes them (one undo step for the whole run), with progress, and
+  *Cancel* keeps what arrived.
 - *Masks from answer*: the model's boxes become masks in one click: a volume sweep's per-slice
   boxes are propagated with the "boxes" mode into one mask; a single answer's boxes are each
   segmented on their slice ("from model box").
@@ -187,16 +188,18 @@ class SegmentControls(QObject):
         return True
 
     def propagate(self) -> bool:
-        """Carry the selected mask through every slice of the shown plane."""
+        """Carry the selected mask through every slice of the plane it was drawn on (see
+        `seed_plane`), from its slice nearest the one shown in that plane."""
         volume, entry = self._session.volume, self._masks.selected_entry
         if volume is None or entry is None or not entry.voxels:
             self._report("Propagate: segment a box first (or select a mask with voxels)")
             return False
-        plane = Plane.AXIAL
+        plane = seed_plane(entry.data, self._session.main_plane)
         start = _nearest_filled(entry.data, plane, self._session.slice_index(plane))
         seed = entry.data[plane_slicer(plane, start, entry.data.shape)] != 0
         count = geometry.slice_count(volume, plane)
-        return self._start_run("Propagate", entry.id, plane, 0, count - 1, start=start, mask=seed)
+        what = f"Propagate through {plane.value} slices"
+        return self._start_run(what, entry.id, plane, 0, count - 1, start=start, mask=seed)
 
     def masks_from_answer(self) -> int:
         """Masks from the selected answer's boxes (else the latest answer with boxes); returns
@@ -313,8 +316,8 @@ class SegmentControls(QObject):
             self._report(_describe_voxtell(state, run, entry.name, volume_ml))
             return
         self._report(
-            f"Propagation {state}: {run['done']} of {run['total']} slices, "
-            f"{entry.name} {volume_ml:.2f} mL"
+            f"Propagation {state}: {run['done']} of {run['total']} {run['plane'].value} "
+            f"slices, {entry.name} {volume_ml:.2f} mL"
         )
 
     def _set_busy(self, busy: bool) -> None:
@@ -356,11 +359,25 @@ class SegmentControls(QObject):
         self._report(_describe(found, box, "HU" if volume.modality == "CT" else ""))
 
 
+_OTHER_AXES = {Plane.AXIAL: (1, 2), Plane.CORONAL: (0, 2), Plane.SAGITTAL: (0, 1)}
+
+
+def seed_plane(data: np.ndarray, shown: Plane) -> Plane:
+    """The plane a (k, j, i) mask is propagated through: the one where all its voxels lie on
+    a single slice (the view its box or brush stroke was drawn on; ``shown`` first when
+    several qualify), else ``shown`` (the main view's plane: a mask already spread over
+    several slices of every plane)."""
+    shown = Plane(shown)
+    for plane in (shown, *(p for p in Plane if p is not shown)):
+        if np.count_nonzero(data.any(axis=_OTHER_AXES[plane])) == 1:
+            return plane
+    return shown
+
+
 def _nearest_filled(data: np.ndarray, plane: Plane, index: int) -> int:
-    """The slice of ``plane`` nearest ``index`` where the mask has voxels (axial; the other
+    """The slice of ``plane`` nearest ``index`` where the mask has voxels (axial k; the other
     planes count j and i as `geometry.slice_count` does)."""
-    axis = {Plane.AXIAL: (1, 2), Plane.CORONAL: (0, 2), Plane.SAGITTAL: (0, 1)}[plane]
-    filled = np.flatnonzero(data.any(axis=axis))
+    filled = np.flatnonzero(data.any(axis=_OTHER_AXES[plane]))
     return int(filled[np.argmin(np.abs(filled - index))])
 
 

@@ -91,6 +91,27 @@ def test_box_segment_propagate_fills_the_volume_and_the_panel_gives_its_ml(windo
     assert masks.redo() and [k for k in range(20) if entry.data[k].any()] == filled
 
 
+def test_a_box_on_a_coronal_view_propagates_through_the_coronal_slices(window):
+    volume, masks = window.session.volume, window.masks.masks
+    masks.reset(volume.identity, volume.shape)
+    row = 256  # coronal slice j; its image is (k reversed, i): 20 rows x 512 columns
+    window.session.set_main_plane(Plane.AXIAL)  # the plane comes from the mask, not the view
+    entry = _segment(window, Box(Plane.CORONAL, row, 150.0, 2.0, 330.0, 17.0, label="organ"))
+    assert np.flatnonzero(entry.data.any(axis=(0, 2))).tolist() == [row]
+    _propagate(window)
+    reply = window.segment.last_reply
+    count = volume.shape[1]
+    assert not reply.cancelled and [s.slice_index for s in reply.slices] == list(range(count))
+    for piece in reply.slices:  # each streamed mask is that coronal slice, head up
+        shown = entry.data[::-1, piece.slice_index, :] != 0
+        np.testing.assert_array_equal(shown, piece.mask.unpack())
+    filled = np.flatnonzero(entry.data.any(axis=(0, 2)))
+    assert len(filled) > 1 and row in filled, "the tiny model carried the mask to no other row"
+    message = window.status.currentMessage()
+    assert f"of {count} coronal slices" in message, message
+    assert masks.undo() and np.flatnonzero(entry.data.any(axis=(0, 2))).tolist() == [row]
+
+
 def test_cancel_keeps_the_slices_that_arrived(window):
     volume, masks = window.session.volume, window.masks.masks
     masks.reset(volume.identity, volume.shape)
