@@ -1,6 +1,7 @@
 """The mask layer in the real window (1+3 views) on the sample CT: each shown view draws exactly
 the mask's voxels of its slice in the mask's colour, and a slice streaming in elsewhere (as a
-propagation sends them) repaints only the views that cross it."""
+propagation sends them) repaints only the views that cross it; the masks' autosave (written on
+a thread) holds what was drawn, and `save_now` after it writes the newer masks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 
 from birdview.core.geometry import Plane
+from birdview.core.mask_set import MaskSet
+from birdview.core.mask_store import load_masks, masks_path
 from tests.conftest import REPO
 from tests.ui.helpers import open_and_wait
 
@@ -69,3 +72,27 @@ def test_streamed_slices_repaint_only_the_views_that_cross_them(window, qtbot):
     masks.set_colour(mask_id, (10, 200, 30))  # same voxels, new colour: every view repaints
     qtbot.wait(50)
     _check_drawn(window, (10, 200, 30))
+
+
+def test_the_autosave_writes_the_masks_and_save_now_writes_the_latest(window, qtbot):
+    controls, masks = window.masks, window.masks.masks
+    path = masks_path(masks.study, controls._session_dir)
+    block = np.zeros(masks.shape[1:], bool)
+    block[150:300, 160:330] = True
+    mask_id = masks.add("organ", "brush")
+    masks.put_slice(mask_id, Plane.AXIAL, 5, block)
+    qtbot.waitUntil(path.exists, timeout=5000)  # written 0.5 s after the last change
+
+    def saved() -> np.ndarray:
+        read = MaskSet()
+        read.reset(masks.study, masks.shape)
+        assert load_masks(masks.study, controls._session_dir, read)
+        return read.entries[0].data
+
+    qtbot.waitUntil(lambda: np.array_equal(saved(), masks.get(mask_id).data), timeout=5000)
+    masks.put_slice(mask_id, Plane.AXIAL, 6, block)
+    controls._save_timer.timeout.emit()  # an autosave of this edit starts on its thread...
+    masks.put_slice(mask_id, Plane.AXIAL, 7, block)
+    controls.save_now()  # ...and this write of the newer masks waits for it
+    np.testing.assert_array_equal(saved(), masks.get(mask_id).data)
+    assert masks.get(mask_id).data[5:8].any(axis=(1, 2)).all()
