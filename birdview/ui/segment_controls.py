@@ -1,6 +1,8 @@
 """The segmentation requests of the user's flow, each ending in the study's `MaskSet`:
 
-- *Segment box*: the drawn box becomes a mask on its slice ("SAM box").
+- *Segment box*: the drawn box becomes a mask on its slice ("SAM box"); the status line gives
+  its mL at once and its axes and HU (a pass over the whole volume) from a thread when ready,
+  unless the mask was edited meanwhile.
 - *Propagate*: the selected mask is carried through the slices of the plane it was drawn on
   (axial, coronal or sagittal) from its slice nearest the shown one; slices stream into the
   mask as the worker makes them (one undo step for the whole run), with progress, and
@@ -16,7 +18,7 @@ The segmentation model (a SAM / MedSAM / SAM2 / SAM3 checkpoint folder or a VoxT
 folder, chosen once with
 *Choose segmentation model…* and remembered) runs in the model worker beside the language model;
 it is loaded on first use. The client answers on its reader thread: results cross to the GUI
-thread through queued signals.
+thread through queued signals. The propagation runs' bookkeeping is `PropagationRuns`.
 """
 
 from __future__ import annotations
@@ -38,15 +40,16 @@ from birdview.core.assistant import Assistant
 from birdview.core.box import Box
 from birdview.core.geometry import Plane
 from birdview.core.mask_set import MaskSet, plane_slicer
-from birdview.core.masks import voxel_volume_ml
+from birdview.core.masks import measure, voxel_volume_ml
 from birdview.core.model_input import render_for_model, volume_intensity_range
 from birdview.core.session import Session
 from birdview.core.volume import Volume
 from birdview.inference.protocol import WorkerConfig, WorkerFailure
 from birdview.inference.segmentation import engines
+from birdview.ui.propagation_runs import PropagationRuns, nearest_filled, seed_plane
 from birdview.ui.settings import Settings
 
-__all__ = ["SegmentControls", "VOXTELL_MISSING"]
+__all__ = ["SegmentControls", "VOXTELL_MISSING", "seed_plane"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ VOXTELL_MISSING = (
 )
 
 
-class SegmentControls(QObject):
+class SegmentControls(PropagationRuns, QObject):
     """The segmentation actions; every result goes into ``masks``.
 
     Signals:
@@ -75,6 +78,7 @@ class SegmentControls(QObject):
     _stepped = Signal(int, int, object)  # VoxTell's patches done, in all, context
     _propagated = Signal(object, object)  # PropagateReply or failure, context
     _segmenter_loaded = Signal(object)
+    _measured = Signal(object, object)  # MaskMeasures or None, (mask id, version, box, volume)
 
     def __init__(
         self,
@@ -94,7 +98,8 @@ class SegmentControls(QObject):
         self._loaded_dir = ""  # the folder sent to the worker's segmenter
         self._ranges: dict[int, tuple[float, float]] = {}  # volume token → model input range
         self._run: dict | None = None  # the running propagation
-        self.last_measures: Any = None  # of the last mask made, for tests and exports
+        self.last_measures: Any = None  # of the last box segmented, once its numbers came
+        self.measuring = 0  # segmented masks whose numbers are being computed in threads
         self.last_reply: Any = None  # of the last propagation, for tests
         self.progress_unit = "slices"  # what `progress` counts
         self.segment_action = self._make("Segment box", self.segment_box, "mdi6.auto-fix")
@@ -114,6 +119,7 @@ class SegmentControls(QObject):
         self._stepped.connect(self._on_stepped)
         self._propagated.connect(self._on_propagated)
         self._segmenter_loaded.connect(self._on_segmenter_loaded)
+        self._measured.connect(self._on_measured)
 
     def _make(self, text: str, slot, icon: str | None = None) -> QAction:
         action = QAction(qta.icon(icon), text, self) if icon else QAction(text, self)
@@ -126,10 +132,6 @@ class SegmentControls(QObject):
             [self.segment_action, self.propagate_action, self.cancel_action, self.answer_action]
         )
         menu.addAction(self.choose_action)
-
-    @property
-    def busy(self) -> bool:
-        return self._run is not None
 
     def choose_model(self) -> str:
         """Ask for a segmentation checkpoint folder; remembered. "" when cancelled."""
@@ -198,7 +200,7 @@ class SegmentControls(QObject):
             self._report("Propagate: segment a box first (or select a mask with voxels)")
             return False
         plane = seed_plane(entry.data, self._session.main_plane)
-        start = _nearest_filled(entry.data, plane, self._session.slice_index(plane))
+        start = nearest_filled(entry.data, plane, self._session.slice_index(plane))
         seed = entry.data[plane_slicer(plane, start, entry.data.shape)] != 0
         count = geometry.slice_count(volume, plane)
         what = f"Propagate through {plane.value} slices"
@@ -238,118 +240,6 @@ class SegmentControls(QObject):
         new_mask = partial(self._masks.add, text, "text prompt")
         return self._start_run("Segment text", new_mask, Plane.AXIAL, 0, count - 1, text=text)
 
-    def cancel(self) -> None:
-        """Stop the running propagation; the slices that arrived stay."""
-        run, client = self._run, self._bridge.client
-        if run is not None and client is not None:
-            if run["handle"] is None:  # still being sent: cancelled once it is
-                run["cancel_asked"] = True
-            else:
-                client.cancel(run["handle"].request_id)
-            self._report("Cancelling the propagation…")
-
-    # -- propagation runs ------------------------------------------------------------------------
-
-    def _start_run(self, what: str, mask_id, plane: Plane, first: int, last: int, **how):
-        if self._run is not None:
-            self._report(f"{what}: a propagation is running; cancel it first")
-            return False
-        client = self._client(what)
-        if client is None:
-            return False
-        volume = self._session.volume
-        batch = self._masks.batch()  # the whole run is one undo step
-        batch.__enter__()
-        if callable(mask_id):  # a new mask (a text prompt's): made inside that step
-            mask_id = mask_id()
-        run = {"mask": mask_id, "plane": plane, "volume": volume, "batch": batch}
-        run["total"], run["done"] = last - first + 1, 0
-        self._run, run["handle"] = run, None
-        request = partial(
-            client.propagate,
-            volume,
-            first=first,
-            last=last,
-            plane=plane,
-            intensity_range=self._range(volume),
-            on_slice=lambda s: self._streamed.emit(s, run),
-            on_progress=lambda done, total: self._stepped.emit(done, total, run),
-            on_done=lambda r: self._propagated.emit(r, run),
-            **how,
-        )
-        threading.Thread(target=self._send, args=(request, run), daemon=True).start()
-        self._set_busy(True)
-        self.progress_unit = "slices"
-        self.progress.emit(0, run["total"])
-        self._report(f"{what}…")
-        return True
-
-    def _send(self, request: Callable[[], Any], run: dict) -> None:
-        """On a thread: the request carries the whole volume (10 MB for the sample CT) and
-        the pipe write waits for the (niced) worker to read it: 20-80 ms on the GUI thread."""
-        try:
-            self._sent.emit(request(), run)
-        except Exception as exc:  # noqa: BLE001 - ends the run as a failure, on the GUI thread
-            self._sent.emit(exc, run)
-
-    def _on_sent(self, handle: Any, run: dict) -> None:
-        if isinstance(handle, Exception):
-            failure = WorkerFailure("", "internal", f"Unable to send the request: {handle}")
-            self._on_propagated(failure, run)
-            return
-        run["handle"] = handle
-        if run.get("cancel_asked") and run is self._run and self._bridge.client is not None:
-            self._bridge.client.cancel(handle.request_id)
-
-    def _on_streamed(self, piece: Any, run: dict) -> None:
-        if run is not self._run or run["volume"] is not self._session.volume:
-            return  # cancelled away, or the study changed meanwhile
-        try:
-            self._masks.put_slice(run["mask"], run["plane"], piece.slice_index, piece.mask.unpack())
-        except (KeyError, IndexError, ValueError) as exc:  # the mask was deleted meanwhile
-            logger.info("propagated slice dropped: %s", exc)
-        run["done"] += 1
-        if "patches" not in run:  # VoxTell's bar counts its patches; the slices follow at once
-            self.progress.emit(run["done"], run["total"])
-
-    def _on_stepped(self, done: int, total: int, run: dict) -> None:
-        if run is not self._run:
-            return
-        run["patches"] = (done, total)
-        self.progress_unit = "patches"
-        self.progress.emit(done, total)
-
-    def _on_propagated(self, result: object, run: dict) -> None:
-        if run is not self._run:
-            return
-        self._run, self.last_reply = None, result
-        run["batch"].__exit__(None, None, None)
-        self._set_busy(False)
-        if isinstance(result, WorkerFailure):
-            self._report_error("Unable to propagate the mask", result.message)
-            return
-        if run["volume"] is not self._session.volume:
-            return
-        try:
-            entry = self._masks.get(run["mask"])
-        except KeyError:
-            return
-        # Only the volume here (a count); the panel computes the rest in a thread.
-        volume_ml = entry.voxels * voxel_volume_ml(run["volume"])
-        state = "cancelled" if getattr(result, "cancelled", False) else "done"
-        if getattr(result, "method", "") == "volume":
-            self._report(_describe_voxtell(state, run, entry.name, volume_ml))
-            return
-        self._report(
-            f"Propagation {state}: {run['done']} of {run['total']} {run['plane'].value} "
-            f"slices, {entry.name} {volume_ml:.2f} mL"
-        )
-
-    def _set_busy(self, busy: bool) -> None:
-        self.cancel_action.setEnabled(busy)
-        self.propagate_action.setEnabled(not busy)
-        self.busy_changed.emit(busy)
-
     # -- single-slice results --------------------------------------------------------------------
 
     def _range(self, volume: Volume) -> tuple[float, float]:
@@ -379,38 +269,46 @@ class SegmentControls(QObject):
             return  # the study changed meanwhile
         mask_id = self._masks.add(name, source)
         self._masks.put_slice(mask_id, box.plane, box.slice_index, result.mask.unpack())
-        found = self._masks.get(mask_id).measures(volume)
+        entry = self._masks.get(mask_id)
+        # Axes and HU are a pass over the whole volume (44-106 ms on the sample CT): a thread,
+        # on a copy of these voxels (taken before anything, the status line's slots included,
+        # can edit them).
+        job = (mask_id, entry.version, box, volume)
+        self.measuring += 1
+        threading.Thread(target=self._measure, args=(entry.data != 0, job), daemon=True).start()
+        self._report(_describe_count(entry.voxels * voxel_volume_ml(volume), box))
+
+    def _measure(self, voxels: np.ndarray, job: tuple) -> None:
+        """On a thread, on a copy of the mask; never raises (None: no numbers)."""
+        try:
+            found = measure(voxels, job[3])
+        except Exception:  # noqa: BLE001 - reported as missing numbers, not a crash
+            logger.exception("segmented mask's numbers failed")
+            found = None
+        self._measured.emit(found, job)
+
+    def _on_measured(self, found: Any, job: tuple) -> None:
+        self.measuring -= 1
+        mask_id, version, box, volume = job
+        if found is None or volume is not self._session.volume:
+            return
+        try:
+            entry = self._masks.get(mask_id)
+        except KeyError:
+            return  # deleted meanwhile
+        if entry.version != version:
+            return  # edited meanwhile: these numbers are not its voxels' (the panel's are)
+        entry.remember_measures(version, found)  # the panel shows them without a second pass
         self.last_measures = found
         self._report(_describe(found, box, "HU" if volume.modality == "CT" else ""))
 
 
-_OTHER_AXES = {Plane.AXIAL: (1, 2), Plane.CORONAL: (0, 2), Plane.SAGITTAL: (0, 1)}
-
-
-def seed_plane(data: np.ndarray, shown: Plane) -> Plane:
-    """The plane a (k, j, i) mask is propagated through: the one where all its voxels lie on
-    a single slice (the view its box or brush stroke was drawn on; ``shown`` first when
-    several qualify), else ``shown`` (the main view's plane: a mask already spread over
-    several slices of every plane)."""
-    shown = Plane(shown)
-    for plane in (shown, *(p for p in Plane if p is not shown)):
-        if np.count_nonzero(data.any(axis=_OTHER_AXES[plane])) == 1:
-            return plane
-    return shown
-
-
-def _nearest_filled(data: np.ndarray, plane: Plane, index: int) -> int:
-    """The slice of ``plane`` nearest ``index`` where the mask has voxels (axial k; the other
-    planes count j and i as `geometry.slice_count` does)."""
-    filled = np.flatnonzero(data.any(axis=_OTHER_AXES[plane]))
-    return int(filled[np.argmin(np.abs(filled - index))])
-
-
-def _describe_voxtell(state: str, run: dict, name: str, volume_ml: float) -> str:
-    done, total = run.get("patches", (0, 0))
-    if state == "cancelled":
-        return f"VoxTell cancelled after patch {done} of {total}: {name} stays empty"
-    return f"VoxTell done: {name} {volume_ml:.1f} mL"
+def _describe_count(volume_ml: float, box: Box) -> str:
+    """What a segmented box says before its axes and HU are known."""
+    where = f"{box.plane.value} slice {box.slice_index}"
+    if not volume_ml:
+        return f"Segment box: the model found nothing in the box on {where}"
+    return f"Segmented on {where}: {volume_ml:.2f} mL (measuring…)"
 
 
 def _describe(found: Any, box: Box, unit: str) -> str:
