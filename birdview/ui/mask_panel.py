@@ -4,7 +4,9 @@ with the segmentation flow's buttons (segment, propagate, cancel, masks from the
 prompt) and the brush tools.
 
 Numbers are computed in a thread 0.3 s after the last change and not while a propagation
-streams in (each is a pass over the whole volume); the row shows "…" meanwhile.
+streams in (each is a pass over the whole volume); the row shows "…" meanwhile. The progress
+bar moves at most every 0.1 s while slices stream in (each move repaints it at once), besides
+its first and last step.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = ["MaskPanel"]
 logger = logging.getLogger(__name__)
 
 COLUMNS = ("Mask", "Source", "mL", "Long × short mm", "Mean ± SD")
+PROGRESS_INTERVAL_MS = 100
 
 
 class MaskPanel(QWidget):
@@ -72,6 +75,10 @@ class MaskPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m slices")
         self.progress.hide()
+        self._progress_shown: tuple[int, int, str] | None = None  # done, total, unit on the bar
+        self._progress_next: tuple[int, int, str] | None = None  # waiting for the timer
+        self._progress_timer = QTimer(self, singleShot=True, interval=PROGRESS_INTERVAL_MS)
+        self._progress_timer.timeout.connect(self._show_progress)
         self.text_edit = QLineEdit()
         self.text_edit.setPlaceholderText("Text prompt, e.g. liver (SAM3, VoxTell)")
         self.text_edit.returnPressed.connect(self._on_text)
@@ -235,13 +242,30 @@ class MaskPanel(QWidget):
 
     def _on_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
+        self._progress_shown = None  # a new run's first step shows at once
         if not busy:
             self._numbers_timer.start()
 
     def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setFormat(f"%v / %m {self._segment.progress_unit}")
+        """Show the step now if it is the first, the last or of a new count (VoxTell's
+        patches after the slices), else when the bar last moved 0.1 s ago."""
+        step = (done, total, self._segment.progress_unit)
+        shown = self._progress_shown
+        first_or_last = shown is None or step[1:] != shown[1:] or done >= total
+        self._progress_next = step
+        if first_or_last or not self._progress_timer.isActive():
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        step, self._progress_next = self._progress_next, None
+        if step is None:
+            return
+        done, total, unit = step
+        self.progress.setFormat(f"%v / %m {unit}")
         self.progress.setMaximum(total)
         self.progress.setValue(done)
+        self._progress_shown = step
+        self._progress_timer.start()
 
 
 def _cell(text: str) -> QTableWidgetItem:

@@ -5,6 +5,8 @@ and the masks kept per study beside the session."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
@@ -70,7 +72,17 @@ def test_box_segment_propagate_fills_the_volume_and_the_panel_gives_its_ml(windo
     entry = _segment(window, Box(Plane.AXIAL, SLICE, *EDGES, label="organ"))
     seed = entry.data[SLICE].copy()
     assert seed.any() and entry.voxels == int(seed.sum())
-    _propagate(window)
+    bar, moved = window.mask_panel.progress, []  # (when, value) of each move of the dock's bar
+    bar.valueChanged.connect(record := lambda value: moved.append((time.monotonic(), value)))
+    try:
+        _propagate(window)
+    finally:
+        bar.valueChanged.disconnect(record)
+    # The bar starts at 0 and ends at 20 of 20 at once; between, it moves at most every 0.1 s
+    # (each move repaints it), whatever the pace of the slices.
+    assert moved[0][1] == 0 and moved[-1][1] == 20 and bar.maximum() == 20
+    gaps = [b[0] - a[0] for a, b in zip(moved[:-2], moved[1:-1], strict=True)]
+    assert all(gap >= 0.09 for gap in gaps), gaps
     reply = window.segment.last_reply
     assert not reply.cancelled and [s.slice_index for s in reply.slices] == list(range(20))
     assert len(masks) == 1  # propagation filled the selected mask, one slice each
@@ -89,6 +101,25 @@ def test_box_segment_propagate_fills_the_volume_and_the_panel_gives_its_ml(windo
     assert masks.undo()
     assert np.array_equal(np.flatnonzero(entry.data.any(axis=(1, 2))), [SLICE])
     assert masks.redo() and [k for k in range(20) if entry.data[k].any()] == filled
+
+
+def test_the_dock_bar_moves_at_most_every_tenth_of_a_second_when_slices_come_fast(window):
+    from PySide6.QtWidgets import QApplication
+
+    bar, moved = window.mask_panel.progress, []
+    bar.valueChanged.connect(record := lambda value: moved.append((time.monotonic(), value)))
+    try:
+        for done in range(51):  # a slice every 10 ms, as a fast segmenter sends them
+            window.segment.progress.emit(done, 50)
+            end = time.monotonic() + 0.01
+            while time.monotonic() < end:
+                QApplication.processEvents()
+    finally:
+        bar.valueChanged.disconnect(record)
+    assert moved[0][1] == 0 and moved[-1][1] == 50 and bar.text() == "50 / 50 slices"
+    gaps = [b[0] - a[0] for a, b in zip(moved[:-2], moved[1:-1], strict=True)]
+    assert all(gap >= 0.09 for gap in gaps), gaps
+    assert len(moved) <= 10  # not 51 repaints
 
 
 def test_a_box_on_a_coronal_view_propagates_through_the_coronal_slices(window):
