@@ -1,5 +1,7 @@
 """The main window's feature groups that need several of its parts: built and wired here so
-that `birdview.ui.main_window` stays a list of what the window has.
+that `birdview.ui.main_window` stays a list of what the window has. The window is typed as
+QMainWindow: importing MainWindow here, even for type checking, would tie the two modules in a
+cycle.
 
 Each function takes the window after the parts it names exist, builds one feature's controls,
 places its dock and menu entries, and sets the window attributes tests and other features use.
@@ -7,10 +9,8 @@ places its dock and menu entries, and sets the window attributes tests and other
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QMenu, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QWidget
 
 from birdview.ui.annotation_keys import KeyImageControls
 from birdview.ui.mask_compare_view import MaskCompare
@@ -19,14 +19,11 @@ from birdview.ui.mask_panel import MaskPanel
 from birdview.ui.pacs_controls import PacsControls
 from birdview.ui.segment_controls import SegmentControls
 
-if TYPE_CHECKING:
-    from birdview.ui.main_window import MainWindow
-
 __all__ = ["add_dock", "add_key_images", "add_masks", "add_pacs"]
 
 
 def add_dock(
-    window: MainWindow, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea
+    window: QMainWindow, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea
 ) -> QDockWidget:
     dock = QDockWidget(title, window)
     dock.setObjectName(name)  # saveState needs names
@@ -35,7 +32,7 @@ def add_dock(
     return dock
 
 
-def add_key_images(window: MainWindow) -> None:
+def add_key_images(window: QMainWindow) -> None:
     """Key images (marked slices), exported with the SR: needs measure, exporter, reporter;
     and the slab the views show, for the exports."""
     window.key_images = KeyImageControls(
@@ -54,7 +51,7 @@ def add_key_images(window: MainWindow) -> None:
     window.exporter.slab = lambda: window.view_layout.main_view.slab
 
 
-def add_pacs(window: MainWindow) -> None:
+def add_pacs(window: QMainWindow) -> None:
     """Query/retrieve and send to PACS, in the File menu before Recent studies."""
     window.pacs = PacsControls(
         window,
@@ -71,7 +68,7 @@ def add_pacs(window: MainWindow) -> None:
     window.pacs.add_to_menu(bar.file_menu, bar.recent_menu.menuAction())
 
 
-def add_masks(window: MainWindow, measure_menu: QMenu) -> None:
+def add_masks(window: QMainWindow, measure_menu: QMenu) -> None:
     """Masks, segmentation and mask comparison: their controls in the Measure menu, their
     panel in a dock tabbed with the labels' legend, and the tool actions deciding who gets
     Ctrl+Z."""

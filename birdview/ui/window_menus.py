@@ -4,24 +4,20 @@
 actions through its ``add_to_menu``. What is left for the window is built here: the registry's
 slots (which window parts each command calls) and the Annotate menu, which gathers actions from
 several features. A new feature's menu entry goes in its own ``add_to_menu``, called from
-`birdview.ui.main_window`.
+`birdview.ui.main_window` (typed here as QMainWindow: importing MainWindow, even for type
+checking, would make an import cycle).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMainWindow, QMenu
 
 from birdview.ui.actions import ActionRegistry, ActionSlots
-
-if TYPE_CHECKING:
-    from birdview.ui.main_window import MainWindow
 
 __all__ = ["add_annotate_menu", "build_actions"]
 
 
-def build_actions(window: MainWindow) -> ActionRegistry:
+def build_actions(window: QMainWindow) -> ActionRegistry:
     """The window's action registry, its slots calling the window's parts."""
     slots = ActionSlots(
         open_file=window.open_file_dialog,
@@ -50,7 +46,7 @@ def build_actions(window: MainWindow) -> ActionRegistry:
     return ActionRegistry(window, window.session, window.settings, slots, toggles)
 
 
-def add_annotate_menu(window: MainWindow) -> None:
+def add_annotate_menu(window: QMainWindow) -> None:
     """Key images, the conversation's undoable edits and presenter mode's teaching keys."""
     views = window.view_layout.all_views()
     chat = window.chat_panel.conversation
