@@ -167,22 +167,8 @@ def axial_diameters_mm(mask: np.ndarray, volume: Volume) -> Diameters | None:
 
 def _slice_diameters(mask2d: np.ndarray, spacing: tuple[float, float]) -> tuple[float, float]:
     rows, cols = np.nonzero(mask2d)
-    # Pixel corners in mm (x along columns, y along rows): a one-pixel mask is one pixel wide,
-    # not zero. Only each row's first and last pixel can hold a hull vertex, so the hull is
-    # built from those (a large mask has 100 000s of pixels but only 2 × rows ends; the
-    # Python hull over all of them stalled the UI for seconds).
-    edge_rows, first = np.unique(rows, return_index=True)
-    last = np.r_[first[1:], rows.size] - 1
-    ends_r = np.concatenate([edge_rows, edge_rows])
-    ends_c = np.concatenate([cols[first], cols[last]])
-    corners = np.concatenate(
-        [
-            np.stack([(ends_c + dx) * spacing[0], (ends_r + dy) * spacing[1]], axis=1)
-            for dx in (0, 1)
-            for dy in (0, 1)
-        ]
-    )
-    hull = _convex_hull(np.unique(corners, axis=0))
+    corners = _hull_candidates(rows, cols, spacing)
+    hull = _convex_hull(corners)
     gaps = hull[:, None, :] - hull[None, :, :]
     lengths = np.hypot(gaps[..., 0], gaps[..., 1])
     a, b = np.unravel_index(int(np.argmax(lengths)), lengths.shape)
@@ -204,6 +190,38 @@ def _slice_diameters(mask2d: np.ndarray, spacing: tuple[float, float]) -> tuple[
     filled = np.isfinite(high)
     short_mm = float((high[filled] - low[filled]).max()) + 2 * half
     return long_mm, short_mm
+
+
+def _hull_candidates(
+    rows: np.ndarray, cols: np.ndarray, spacing: tuple[float, float]
+) -> np.ndarray:
+    """The pixel corners (mm) that can be vertices of the mask's convex hull.
+
+    Only each row's first pixel's left corners and last pixel's right corners can be (a large
+    mask has 100 000s of pixels but 2 × rows ends), and of a run of rows whose end stays in one
+    column only the run's top and bottom corner: the rest lie on the straight edge between them.
+    The hull is then built in Python from a few dozen points instead of thousands (it holds
+    Python's lock, and the UI thread waits on it while a mask is measured in a thread).
+    """
+    edge_rows, first = np.unique(rows, return_index=True)
+    last = np.r_[first[1:], rows.size] - 1
+    points = [
+        _run_ends(edge_rows, cols[first], dx=0),
+        _run_ends(edge_rows, cols[last], dx=1),
+    ]
+    xy = np.concatenate(points).astype(float)
+    return np.unique(xy * np.asarray(spacing, dtype=float), axis=0)
+
+
+def _run_ends(rows: np.ndarray, ends: np.ndarray, dx: int) -> np.ndarray:
+    """(x, y) corners on one side (``dx`` 0: left edge of ``ends``; 1: right edge) at the top
+    and bottom of each run of adjacent rows whose end is in the same column."""
+    same_as_above = np.r_[False, (ends[1:] == ends[:-1]) & (rows[1:] == rows[:-1] + 1)]
+    same_as_below = np.r_[same_as_above[1:], False]
+    x = ends + dx
+    tops = np.stack([x, rows], axis=1)[~same_as_above]
+    bottoms = np.stack([x, rows + 1], axis=1)[~same_as_below]
+    return np.concatenate([tops, bottoms])
 
 
 def _convex_hull(points: np.ndarray) -> np.ndarray:

@@ -117,6 +117,35 @@ def test_the_long_axis_of_real_organs_lies_between_their_box_side_and_diagonal(c
         assert 0 < found.short_mm <= found.long_mm, names[value]
 
 
+def test_the_long_axis_of_every_real_label_slice_equals_scipys_hull(ct_and_labels):
+    """The long axis is the widest pair of pixel corners: BirdView builds its hull from a few
+    row-end corners; scipy's Qhull from every corner of every pixel must give the same."""
+    from scipy.spatial import ConvexHull
+
+    ct, labels = ct_and_labels
+    spacing = np.asarray(ct.spacing_mm[:2], dtype=float)
+    data = np.asarray(labels.voxels)
+    checked = 0
+    for value in np.unique(data[data > 0]):
+        for k in np.flatnonzero((data == value).any(axis=(1, 2))):
+            rows, cols = np.nonzero(data[k] == value)
+            corners = (
+                np.concatenate(
+                    [np.stack([cols + dx, rows + dy], axis=1) for dx in (0, 1) for dy in (0, 1)]
+                )
+                * spacing
+            )
+            if len(np.unique(corners[:, 0])) < 2 or len(np.unique(corners[:, 1])) < 2:
+                continue
+            hull = corners[ConvexHull(corners).vertices]
+            widest = np.hypot(*(hull[:, None, :] - hull[None, :, :]).transpose(2, 0, 1)).max()
+            mask = np.zeros(data.shape, bool)
+            mask[k] = data[k] == value
+            assert axial_diameters_mm(mask, ct).long_mm == pytest.approx(widest, rel=1e-9)
+            checked += 1
+    assert checked > 100
+
+
 def test_hu_inside_real_labels_is_tissue_like(ct_and_labels):
     ct, labels = ct_and_labels
     bone_mean, _, n = hu_stats(np.isin(labels.voxels, (32, 33)), ct)  # vertebrae T11/T12
