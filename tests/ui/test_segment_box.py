@@ -5,54 +5,26 @@ edited meanwhile are dropped."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
 from birdview.core.box import Box
 from birdview.core.geometry import Plane
 from birdview.core.masks import measure
 from birdview.core.model_input import render_for_model, volume_intensity_range
-from birdview.ui.settings import Settings
 from tests.conftest import REPO
 from tests.inference.tiny_sam import build_tiny_sam
+from tests.ui.segment_window import open_segment_window, wait_for
 
 SAMPLE_CT = REPO / "resources" / "samples" / "totalseg_ct"
-DEMO = REPO / "resources" / "demo_model"
 SLICE = 8
 EDGES = (150.0, 160.0, 330.0, 300.0)
 
 
-def wait_for(condition, timeout_s: float = 60.0) -> None:
-    from PySide6.QtWidgets import QApplication
-
-    end = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the window")
-        QApplication.processEvents()
-        time.sleep(0.005)
-
-
 @pytest.fixture(scope="module")
 def window(qapp, tmp_path_factory):
-    from birdview.ui.main_window import MainWindow
-
     folder = tmp_path_factory.mktemp("segment_box")
-    settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
-    settings.set_segmenter_dir(str(build_tiny_sam("sam", folder / "sam", seed=0)))
-    window = MainWindow(settings, session_dir=str(folder / "sessions"), autoload_model=False)
-    window.resize(1400, 900)
-    window.show()
-    window.open_path(str(SAMPLE_CT))
-    wait_for(lambda: window.session.volume is not None)
-    window.model_panel.model_edit.setText(str(DEMO))
-    window.model_panel.precision_box.setCurrentText("fp32")
-    window.model_panel.load()
-    wait_for(lambda: window.assistant.model.state in ("ready", "error"), 120)
-    assert window.assistant.model.ready, window.assistant.model.message
+    window = open_segment_window(folder, build_tiny_sam("sam", folder / "sam", seed=0), SAMPLE_CT)
     yield window
     window.close()
 

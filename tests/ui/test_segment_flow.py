@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 
 from birdview.core.box import Box
@@ -17,30 +17,18 @@ from birdview.core.geometry import Plane
 from birdview.core.mask_store import masks_path
 from birdview.core.measure import Measurement
 from birdview.ui.segment_controls import VOXTELL_MISSING
-from birdview.ui.settings import Settings
 from tests.conftest import REPO
 from tests.inference.tiny_sam import build_tiny_sam
-from tests.ui.test_segment_box import DEMO, EDGES, SAMPLE_CT, SLICE, wait_for
+from tests.ui.segment_window import open_segment_window, wait_for
+from tests.ui.test_segment_box import EDGES, SAMPLE_CT, SLICE
 
 SAMPLE_MR = REPO / "resources" / "samples" / "dcm4che_mr"
 
 
 @pytest.fixture(scope="module")
 def window(qapp, tmp_path_factory):
-    from birdview.ui.main_window import MainWindow
-
     folder = tmp_path_factory.mktemp("segment_flow")
-    settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
-    settings.set_segmenter_dir(str(build_tiny_sam("sam", folder / "sam", seed=0)))
-    window = MainWindow(settings, session_dir=str(folder / "sessions"), autoload_model=False)
-    window.resize(1400, 900)
-    window.show()
-    _open(window, SAMPLE_CT)
-    window.model_panel.model_edit.setText(str(DEMO))
-    window.model_panel.precision_box.setCurrentText("fp32")
-    window.model_panel.load()
-    wait_for(lambda: window.assistant.model.state in ("ready", "error"), 120)
-    assert window.assistant.model.ready, window.assistant.model.message
+    window = open_segment_window(folder, build_tiny_sam("sam", folder / "sam", seed=0), SAMPLE_CT)
     yield window
     window.close()
 

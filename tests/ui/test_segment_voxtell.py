@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
 pytest.importorskip("voxtell", reason="the voxtell package is not installed (extra: voxtell)")
 
@@ -20,9 +19,8 @@ from birdview.core.io import load, scan  # noqa: E402
 from birdview.core.masks import voxel_volume_ml  # noqa: E402
 from birdview.core.resources import sample_ct_dir  # noqa: E402
 from birdview.inference.segmentation.voxtell import ras_affine  # noqa: E402
-from birdview.ui.settings import Settings  # noqa: E402
 from experiments.tiny_voxtell import build_tiny_voxtell  # noqa: E402
-from tests.ui.test_segment_box import DEMO, wait_for  # noqa: E402
+from tests.ui.segment_window import open_segment_window, wait_for  # noqa: E402
 
 
 def _small_ct_file(folder) -> str:
@@ -38,21 +36,10 @@ def _small_ct_file(folder) -> str:
 
 @pytest.fixture(scope="module")
 def window(qapp, tmp_path_factory):
-    from birdview.ui.main_window import MainWindow
-
     folder = tmp_path_factory.mktemp("segment_voxtell")
-    settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
-    settings.set_segmenter_dir(str(build_tiny_voxtell(folder / "voxtell_tiny", seed=0)))
-    window = MainWindow(settings, session_dir=str(folder / "sessions"), autoload_model=False)
-    window.resize(1400, 900)
-    window.show()
-    window.open_path(_small_ct_file(folder))
-    wait_for(lambda: window.session.volume is not None, 60)
-    window.model_panel.model_edit.setText(str(DEMO))
-    window.model_panel.precision_box.setCurrentText("fp32")
-    window.model_panel.load()
-    wait_for(lambda: window.assistant.model.state in ("ready", "error"), 120)
-    assert window.assistant.model.ready, window.assistant.model.message
+    window = open_segment_window(
+        folder, build_tiny_voxtell(folder / "voxtell_tiny", seed=0), _small_ct_file(folder)
+    )
     yield window
     window.close()
 
