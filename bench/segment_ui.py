@@ -70,6 +70,7 @@ def propagate_once(app, window) -> tuple[float, int, int, float]:
     spin(app, lambda: panel.row_text(0)[2] != "…")
     numbers_ms = (time.perf_counter() - ended) * 1000
     stall = beat.stop()
+    stall.after_last_ms = (stall.ended_at - ended) * 1000
     arrived = len(window.segment.last_reply.slices)
     return stall, arrived, layer.redraws - redraws, numbers_ms
 
@@ -119,8 +120,12 @@ def main() -> int:
         worst, notes = 0.0, ""
         for _ in range(args.repeats):
             stall, arrived, redraws, numbers_ms = propagate_once(app, window)
+            if stall >= worst:
+                # when it ended says what it was: streaming (< 0) or the numbers pass (> 300)
+                where = f", longest gap ended {stall.after_last_ms:+.0f} ms from the last slice"
             worst = max(worst, stall, key=float)
             notes = f"; {arrived} slices, {redraws} redraws, numbers {numbers_ms:.0f} ms after"
+            notes += where
         rows.append((f"propagate {kind}", worst, notes))
     window.close()
     report(baseline, rows)

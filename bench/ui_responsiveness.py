@@ -42,6 +42,7 @@ class Stall(float):
 
     process_cpu_ms: float = 0.0
     busiest_ms: float = 0.0
+    ended_at: float = 0.0  # perf_counter() when the longest gap ended
 
 
 class Heartbeat:
@@ -60,6 +61,7 @@ class Heartbeat:
         now, cpu, process = time.perf_counter(), time.thread_time(), time.process_time()
         if now - self.last > self.longest:
             self.longest, self.longest_process = now - self.last, process - self.last_process
+            self.longest_end = now
         self.busiest = max(self.busiest, cpu - self.last_cpu)
         self.last, self.last_cpu, self.last_process = now, cpu, process
 
@@ -67,12 +69,14 @@ class Heartbeat:
         self.last, self.longest = time.perf_counter(), 0.0
         self.last_cpu, self.last_process = time.thread_time(), time.process_time()
         self.busiest = self.longest_process = 0.0
+        self.longest_end = self.last
         self.timer.start()
 
     def stop(self) -> Stall:
         self.timer.stop()
         stall = Stall(self.longest * 1000)
         stall.process_cpu_ms, stall.busiest_ms = self.longest_process * 1000, self.busiest * 1000
+        stall.ended_at = self.longest_end
         return stall
 
 
