@@ -20,6 +20,7 @@ from birdview.core.exports import box_colour
 from birdview.core.geometry import Plane, slice_name
 from birdview.ui.settings import Settings
 from tests.conftest import REPO
+from tests.ui.segment_window import wait_for
 from tests.ui.taught import TaughtModel
 
 SAMPLE_CT = REPO / "resources" / "samples" / "totalseg_ct"
@@ -46,17 +47,6 @@ def window(qapp, taught_model: TaughtModel, tmp_path_factory):
     yield window
     window.close()
     assert window.bridge.client is None  # the worker was shut down with the window
-
-
-def wait_for(condition, timeout_s: float = 60.0) -> None:
-    from PySide6.QtWidgets import QApplication
-
-    end = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the window")
-        QApplication.processEvents()
-        time.sleep(0.005)
 
 
 def last_turn(window):
